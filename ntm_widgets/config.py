@@ -1,0 +1,210 @@
+"""Typed, validated configuration: model, task and training.
+
+Every field is checked in ``__post_init__``; a bad value raises ``ConfigError`` (a
+``ValueError``) whose message names the field and its allowed range, e.g.
+``memory_size must be an integer >= 1, got 0``. The command line and the widgets show
+that message as it is.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+TASKS = ("copy", "repeat_copy", "associative_recall", "priority_sort")
+CONTROLLERS = ("lstm", "feedforward")
+MEMORY_INITS = ("constant", "learned", "random")
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+class ConfigError(ValueError):
+    """A configuration value outside its allowed range; ``field`` names it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _int(obj, name: str, lo: int, hi: Optional[int] = None) -> None:
+    value = getattr(obj, name)
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= lo and (hi is None or value <= hi)
+    if not ok:
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ConfigError(name, f"{name} must be an integer {rng}, got {value!r}")
+
+
+def _float(obj, name: str, lo: float, hi: Optional[float] = None, lo_open: bool = False, allow_none: bool = False) -> None:
+    value = getattr(obj, name)
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > lo if lo_open else value >= lo) and (hi is None or value <= hi)
+    if not ok:
+        op = ">" if lo_open else ">="
+        rng = f"{op} {lo:g}" if hi is None else f"{op} {lo:g} and <= {hi:g}"
+        extra = " (or None)" if allow_none else ""
+        raise ConfigError(name, f"{name} must be a number {rng}{extra}, got {value!r}")
+
+
+def _choice(obj, name: str, choices) -> None:
+    value = getattr(obj, name)
+    if value not in choices:
+        raise ConfigError(name, f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+class _Config:
+    """Shared helpers: dict round trip and ``replace`` that re-validates."""
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(sorted(unknown)[0], f"unknown field {sorted(unknown)[0]!r} for {cls.__name__}; known: {', '.join(sorted(names))}")
+        return cls(**data)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class ModelConfig(_Config):
+    """The NTM. Defaults are the paper's copy set-up (Graves et al. 2014, section 4)."""
+
+    memory_size: int = 128  # N, rows; 128 in the paper
+    word_size: int = 20  # M, row width; 20 in the paper
+    controller: str = "lstm"  # "lstm" or "feedforward"
+    controller_size: int = 100  # 100 units in the paper
+    num_read_heads: int = 1
+    num_write_heads: int = 1
+    shift_range: int = 1  # offsets -k..k; the paper allows -1, 0, +1
+    # Collier & Beel 2018 (arXiv:1807.08518): constant init converges ~2x faster.
+    memory_init: str = "constant"
+
+    def __post_init__(self):
+        _int(self, "memory_size", 1, 4096)
+        _int(self, "word_size", 1, 1024)
+        _choice(self, "controller", CONTROLLERS)
+        _int(self, "controller_size", 1, 4096)
+        _int(self, "num_read_heads", 1, 16)
+        _int(self, "num_write_heads", 1, 16)
+        _int(self, "shift_range", 0, 64)
+        if 2 * self.shift_range + 1 > self.memory_size:
+            raise ConfigError("shift_range", f"shift_range must be <= (memory_size - 1) / 2 = {(self.memory_size - 1) // 2}, got {self.shift_range}")
+        _choice(self, "memory_init", MEMORY_INITS)
+
+
+@dataclass
+class TaskConfig(_Config):
+    """A task from the paper; lengths count input vectors (items for recall)."""
+
+    name: str = "copy"
+    width: int = 8  # bits per vector; 8 in the paper
+    min_len: int = 1
+    max_len: int = 20
+    min_repeats: int = 1  # repeat copy only
+    max_repeats: int = 10  # repeat copy only (the paper uses 1-10)
+    item_len: int = 3  # associative recall: vectors per item (3 in the paper)
+
+    def __post_init__(self):
+        _choice(self, "name", TASKS)
+        _int(self, "width", 1, 256)
+        _int(self, "min_len", 1, 10_000)
+        _int(self, "max_len", 1, 10_000)
+        if self.min_len > self.max_len:
+            raise ConfigError("min_len", f"min_len must be <= max_len ({self.max_len}), got {self.min_len}")
+        _int(self, "min_repeats", 1, 1000)
+        _int(self, "max_repeats", 1, 1000)
+        if self.min_repeats > self.max_repeats:
+            raise ConfigError("min_repeats", f"min_repeats must be <= max_repeats ({self.max_repeats}), got {self.min_repeats}")
+        _int(self, "item_len", 1, 100)
+        if self.name == "associative_recall" and self.min_len < 2:
+            raise ConfigError("min_len", f"min_len must be an integer >= 2 for associative_recall (items to recall from), got {self.min_len}")
+
+
+@dataclass
+class TrainConfig(_Config):
+    """How to train. Defaults are the recipe the benchmarks measure."""
+
+    batch_size: int = 32
+    optimizer: str = "adam"  # Collier & Beel 2018: Adam works; the paper used RMSProp
+    lr: float = 3e-3
+    momentum: float = 0.9  # RMSProp only, as in the paper
+    clip: float = 10.0  # global gradient norm; the paper clipped each gradient to +-10
+    seed: int = 0
+    steps: Optional[int] = None  # None: until target_bits or time_limit
+    time_limit: Optional[float] = None  # seconds
+    target_bits: Optional[float] = None  # stop when validation bits/seq < this
+    val_samples: int = 1000  # fresh sequences per validation
+    val_every: int = 50  # steps between validations (only when target_bits is set)
+    curriculum: bool = False  # grow the maximum length as the error falls
+    curriculum_start: int = 2  # first maximum length of the curriculum
+    curriculum_threshold: float = 0.5  # bits/seq (running mean) below which to grow
+    threads: Optional[int] = None  # torch intra-op threads; None leaves torch's default
+
+    def __post_init__(self):
+        _int(self, "batch_size", 1, 65_536)
+        _choice(self, "optimizer", OPTIMIZERS)
+        _float(self, "lr", 0.0, 10.0, lo_open=True)
+        _float(self, "momentum", 0.0, 0.999)
+        _float(self, "clip", 0.0, lo_open=True)
+        _int(self, "seed", 0, 2**63 - 1)
+        if self.steps is not None:
+            _int(self, "steps", 0)
+        _float(self, "time_limit", 0.0, lo_open=True, allow_none=True)
+        _float(self, "target_bits", 0.0, allow_none=True)
+        _int(self, "val_samples", 1, 1_000_000)
+        _int(self, "val_every", 1)
+        if not isinstance(self.curriculum, bool):
+            raise ConfigError("curriculum", f"curriculum must be true or false, got {self.curriculum!r}")
+        _int(self, "curriculum_start", 1)
+        _float(self, "curriculum_threshold", 0.0, lo_open=True)
+        if self.threads is not None:
+            _int(self, "threads", 1, 1024)
+
+
+@dataclass
+class RunConfig(_Config):
+    """Everything a run needs; checks combinations the parts cannot see alone."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        for name, cls in (("model", ModelConfig), ("task", TaskConfig), ("train", TrainConfig)):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                setattr(self, name, cls.from_dict(value))
+            elif not isinstance(value, cls):
+                raise ConfigError(name, f"{name} must be a {cls.__name__} or a dict, got {type(value).__name__}")
+        need = required_memory(self.task)
+        if need > self.model.memory_size:
+            raise ConfigError(
+                "memory_size",
+                f"memory_size must be >= {need} for {self.task.name} with max_len {self.task.max_len} "
+                f"(sequences longer than memory cannot be stored), got {self.model.memory_size}",
+            )
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "RunConfig":
+        unknown = set(data) - {"model", "task", "train"}
+        if unknown:
+            raise ConfigError(sorted(unknown)[0], f"unknown section {sorted(unknown)[0]!r}; known: model, task, train")
+        return cls(
+            model=ModelConfig.from_dict(data.get("model", {})),
+            task=TaskConfig.from_dict(data.get("task", {})),
+            train=TrainConfig.from_dict(data.get("train", {})),
+        )
+
+
+def required_memory(task: TaskConfig) -> int:
+    """Rows the task needs to store its longest training input."""
+    if task.name == "associative_recall":
+        return task.max_len  # one row per item is enough for the key-value scheme
+    return task.max_len

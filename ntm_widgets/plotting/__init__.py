@@ -1,0 +1,1 @@
+"""Pure functions: arrays -> matplotlib figures or PNG bytes. Never imports widgets."""

@@ -1,0 +1,49 @@
+"""What every task returns: a batch of inputs, targets and a mask of answer steps."""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+
+
+class Batch(NamedTuple):
+    inputs: torch.Tensor  # (B, T, input_size), 0/1 bits plus delimiter channels
+    targets: torch.Tensor  # (B, T, output_size), zero outside the answer
+    mask: torch.Tensor  # (B, T) float, 1 on the steps whose output is scored
+
+
+class Task:
+    """A batch generator; subclasses set the sizes and build one batch of a length."""
+
+    name = "task"
+    input_size: int
+    output_size: int
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def sample_length(self, generator: torch.Generator) -> int:
+        lo, hi = self.cfg.min_len, self.cfg.max_len
+        return int(torch.randint(lo, hi + 1, (1,), generator=generator).item())
+
+    def sample(self, batch_size: int, generator: torch.Generator, length: Optional[int] = None, max_len: Optional[int] = None) -> Batch:
+        """A batch whose sequences share one length, drawn from the configured range.
+
+        ``length`` fixes it (for evaluation beyond the trained range); ``max_len`` caps
+        the draw (a curriculum).
+        """
+        if length is None:
+            lo, hi = self.cfg.min_len, self.cfg.max_len
+            if max_len is not None:
+                hi = max(lo, min(hi, max_len))
+            length = int(torch.randint(lo, hi + 1, (1,), generator=generator).item())
+        if length < 1:
+            raise ValueError(f"length must be >= 1, got {length}")
+        return self.build(batch_size, length, generator)
+
+    def build(self, batch_size: int, length: int, generator: torch.Generator) -> Batch:
+        raise NotImplementedError
+
+    def bits(self, batch_size: int, length: int, generator: torch.Generator) -> torch.Tensor:
+        """Random binary vectors (B, length, width), each bit 0 or 1 with p = 0.5."""
+        return torch.randint(0, 2, (batch_size, length, self.cfg.width), generator=generator).float()

@@ -1,0 +1,72 @@
+"""The figure of merit: bit errors per sequence (Graves et al. 2014, section 4).
+
+Outputs are thresholded at 0.5; wrong bits are summed over the answer part of each
+sequence and averaged over sequences.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def masked_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy per bit, averaged over the scored steps and channels."""
+    per_bit = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")  # (B, T, O)
+    return (per_bit * mask.unsqueeze(-1)).sum() / (mask.sum() * logits.shape[-1]).clamp_min(1.0)
+
+
+def bit_errors(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Wrong bits per sequence (B,): logit > 0 is the same as sigmoid > 0.5."""
+    wrong = ((logits > 0).to(targets.dtype) != targets).to(logits.dtype)
+    return (wrong * mask.unsqueeze(-1)).sum(dim=(1, 2))
+
+
+@torch.no_grad()
+def errors_at_length(model, task, length: int, samples: int, generator: torch.Generator, batch_size: int = 100, device=None) -> np.ndarray:
+    """Bit errors of ``samples`` fresh sequences of one length, as a numpy array."""
+    out = []
+    done = 0
+    while done < samples:
+        n = min(batch_size, samples - done)
+        batch = task.sample(n, generator, length=length)
+        x, y, m = (t.to(device) for t in batch) if device is not None else batch
+        logits, _ = model(x)
+        out.append(bit_errors(logits, y, m).cpu().numpy())
+        done += n
+    return np.concatenate(out)
+
+
+@torch.no_grad()
+def validate(model, task, samples: int, seed: int, batch_size: int = 250, device=None, max_len: Optional[int] = None) -> float:
+    """Mean bit errors per sequence over ``samples`` fresh sequences of the task's lengths.
+
+    Lengths are drawn per sequence from the training range (capped by ``max_len``),
+    then sequences of one length run as one batch.
+    """
+    g = torch.Generator().manual_seed(seed)
+    lo, hi = task.cfg.min_len, task.cfg.max_len
+    if max_len is not None:
+        hi = max(lo, min(hi, max_len))
+    lengths = torch.randint(lo, hi + 1, (samples,), generator=g)
+    total = 0.0
+    for length, count in zip(*torch.unique(lengths, return_counts=True)):
+        total += float(errors_at_length(model, task, int(length), int(count), g, batch_size, device).sum())
+    return total / samples
+
+
+def evaluate_lengths(model, task, lengths: Iterable[int], samples: int = 100, seed: int = 0, batch_size: int = 100, device=None) -> Dict[int, Dict[str, float]]:
+    """Generalisation: mean, median and worst bit errors per sequence at each length."""
+    was_training = model.training
+    model.eval()
+    result = {}
+    try:
+        for length in lengths:
+            g = torch.Generator().manual_seed(seed * 100_003 + int(length))
+            e = errors_at_length(model, task, int(length), samples, g, batch_size, device)
+            result[int(length)] = {"mean": float(e.mean()), "median": float(np.median(e)), "max": float(e.max())}
+    finally:
+        model.train(was_training)
+    return result

@@ -1,0 +1,298 @@
+"""Training loop: knows nothing of widgets, reports through callbacks, stops on an event.
+
+    trainer = Trainer(RunConfig())
+    trainer.run(callbacks=[print])          # until steps / time_limit / target_bits
+
+Each step calls every callback with a dict: ``step``, ``loss``, ``bits_per_seq``
+(training batch), ``sequences``, ``seconds`` and, after a validation,
+``val_bits_per_seq``; ``event`` is "step", or "nonfinite" for a skipped step.
+Settings that may change while training (lr, batch size, lengths) are applied at the
+next step boundary through ``update``; a ``threading.Event`` stops within one step.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional
+
+import torch
+
+from ..config import RunConfig, TaskConfig, TrainConfig
+from ..core.ntm import NTM, LSTMBaseline
+from ..tasks import make_task
+from .checkpoint import load_checkpoint, save_checkpoint, write_json
+from .metrics import bit_errors, evaluate_lengths, masked_loss, validate
+
+Callback = Callable[[Dict], None]
+
+
+def build_model(cfg: RunConfig, task=None, baseline: bool = False):
+    """The NTM (or the LSTM baseline) sized for the task, seeded from the run's seed."""
+    task = task or make_task(cfg.task)
+    torch.manual_seed(cfg.train.seed)
+    if baseline:
+        return LSTMBaseline(task.input_size, task.output_size)
+    return NTM.from_config(cfg.model, task.input_size, task.output_size)
+
+
+class Trainer:
+    """Trains one model on one task; holds every bit of state a checkpoint needs."""
+
+    def __init__(self, cfg: Optional[RunConfig] = None, device=None, baseline: bool = False, model=None):
+        self.cfg = cfg or RunConfig()
+        if self.cfg.train.threads is not None:
+            torch.set_num_threads(self.cfg.train.threads)
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.baseline = baseline
+        self.task = make_task(self.cfg.task)
+        self.model = (model or build_model(self.cfg, self.task, baseline)).to(self.device)
+        self.optimizer = self._make_optimizer()
+        self.generator = torch.Generator().manual_seed(self.cfg.train.seed)
+        self.step_count = 0
+        self.sequences = 0
+        self.seconds = 0.0  # training time, summed over runs (resumes included)
+        self.history: List[Dict] = []
+        self.nonfinite_steps = 0
+        self.curriculum_max = self.cfg.train.curriculum_start if self.cfg.train.curriculum else None
+        self.last_val: Optional[float] = None
+        self.converged = False
+        self.lock = threading.RLock()  # guards cfg changes coming from other threads
+        self._pending: Dict = {}
+        self._running_bits: Optional[float] = None
+
+    # ----------------------------------------------------------------- settings
+    def _make_optimizer(self):
+        t = self.cfg.train
+        params = self.model.parameters()
+        if t.optimizer == "adam":
+            return torch.optim.Adam(params, lr=t.lr)
+        # The paper: RMSProp with momentum 0.9 (Graves et al. 2014, section 4).
+        return torch.optim.RMSprop(params, lr=t.lr, momentum=t.momentum, alpha=0.95, eps=1e-6)
+
+    def update(self, **changes) -> None:
+        """Queue changes to training or task settings, applied at the next step boundary.
+
+        Accepts TrainConfig fields (lr, batch_size, clip, ...) and the task's
+        ``min_len`` / ``max_len``. Values are validated now; a bad one raises
+        ``ConfigError`` naming the field.
+        """
+        train_fields = set(TrainConfig.__dataclass_fields__)
+        task_fields = {"min_len", "max_len", "min_repeats", "max_repeats"}
+        unknown = set(changes) - train_fields - task_fields
+        if unknown:
+            raise ValueError(f"cannot change {sorted(unknown)[0]!r} while training; rebuild the trainer")
+        with self.lock:
+            pending = {**self._pending, **changes}
+            # Validate the combination now, so the error reaches the caller.
+            RunConfig(
+                model=self.cfg.model,
+                task=self.cfg.task.replace(**{k: v for k, v in pending.items() if k in task_fields}),
+                train=self.cfg.train.replace(**{k: v for k, v in pending.items() if k in train_fields}),
+            )
+            self._pending = pending
+
+    def _apply_pending(self) -> None:
+        with self.lock:
+            if not self._pending:
+                return
+            pending, self._pending = self._pending, {}
+        task_fields = {k: v for k, v in pending.items() if k in TaskConfig.__dataclass_fields__}
+        train_fields = {k: v for k, v in pending.items() if k not in task_fields}
+        self.cfg = RunConfig(model=self.cfg.model, task=self.cfg.task.replace(**task_fields), train=self.cfg.train.replace(**train_fields))
+        if task_fields:
+            self.task = make_task(self.cfg.task)
+        if "lr" in train_fields or "momentum" in train_fields:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.cfg.train.lr
+                if "momentum" in group:
+                    group["momentum"] = self.cfg.train.momentum
+
+    # --------------------------------------------------------------- one step
+    def train_step(self) -> Dict:
+        """One optimiser step on a fresh batch; returns the metrics dict."""
+        self._apply_pending()
+        t0 = time.perf_counter()
+        cfg = self.cfg.train
+        batch = self.task.sample(cfg.batch_size, self.generator, max_len=self.curriculum_max)
+        x, y, m = (t.to(self.device) for t in batch)
+        self.model.train()
+        logits, _ = self.model(x)
+        loss = masked_loss(logits, y, m)
+        self.optimizer.zero_grad(set_to_none=True)
+        event = "step"
+        if torch.isfinite(loss):
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
+            if torch.isfinite(norm):
+                self.optimizer.step()
+            else:
+                event = "nonfinite"
+        else:
+            event = "nonfinite"
+        if event == "nonfinite":
+            self.optimizer.zero_grad(set_to_none=True)
+            self.nonfinite_steps += 1
+        with torch.no_grad():
+            bits = float(bit_errors(logits.detach(), y, m).mean())
+        self.step_count += 1
+        self.sequences += cfg.batch_size
+        self.seconds += time.perf_counter() - t0
+        loss_value = float(loss.detach())
+        self._advance_curriculum(bits, batch.mask.sum(1).mean().item())
+        record = {
+            "event": event,
+            "step": self.step_count,
+            "loss": loss_value if math.isfinite(loss_value) else None,
+            "bits_per_seq": bits,
+            "sequences": self.sequences,
+            "seconds": self.seconds,
+            "length": int(batch.inputs.shape[1]),
+        }
+        if self.curriculum_max is not None:
+            record["curriculum_max"] = self.curriculum_max
+        self.history.append(record)
+        return record
+
+    def _advance_curriculum(self, bits: float, answer_steps: float) -> None:
+        r = self._running_bits
+        self._running_bits = bits if r is None else 0.9 * r + 0.1 * bits
+        if self.curriculum_max is None or self.curriculum_max >= self.cfg.task.max_len:
+            return
+        if self._running_bits < self.cfg.train.curriculum_threshold and self.step_count % 10 == 0:
+            self.curriculum_max = min(self.cfg.task.max_len, self.curriculum_max + max(1, self.curriculum_max // 4))
+            self._running_bits = None
+
+    # ---------------------------------------------------------------- loops
+    def validate(self, samples: Optional[int] = None) -> float:
+        """Mean bit errors per sequence on fresh sequences of the full training range."""
+        seed = (self.cfg.train.seed * 1_000_003 + self.step_count) % (2**63)
+        was = self.model.training
+        self.model.eval()
+        try:
+            return validate(self.model, self.task, samples or self.cfg.train.val_samples, seed, device=self.device)
+        finally:
+            self.model.train(was)
+
+    def evaluate(self, lengths: Iterable[int], samples: int = 100, seed: int = 0) -> Dict[int, Dict[str, float]]:
+        return evaluate_lengths(self.model, self.task, lengths, samples, seed, device=self.device)
+
+    def run(
+        self,
+        steps: Optional[int] = None,
+        callbacks: Iterable[Callback] = (),
+        stop_event: Optional[threading.Event] = None,
+        time_limit: Optional[float] = None,
+        target_bits: Optional[float] = None,
+    ) -> Dict:
+        """Train until ``steps`` more steps, the time limit, the target, or the stop event.
+
+        Arguments left as None fall back to the TrainConfig. Returns a summary dict.
+        """
+        t = self.cfg.train
+        steps = t.steps if steps is None else steps
+        time_limit = t.time_limit if time_limit is None else time_limit
+        target_bits = t.target_bits if target_bits is None else target_bits
+        if steps is None and time_limit is None and target_bits is None and stop_event is None:
+            raise ValueError("run() needs steps, time_limit, target_bits or a stop_event, or it would never end")
+        start = time.perf_counter()
+        end_step = None if steps is None else self.step_count + steps
+        last_val_step = self.step_count
+        callbacks = list(callbacks)
+        reason = "steps"
+        while True:
+            if end_step is not None and self.step_count >= end_step:
+                reason = "steps"
+                break
+            if stop_event is not None and stop_event.is_set():
+                reason = "stopped"
+                break
+            if time_limit is not None and time.perf_counter() - start >= time_limit:
+                reason = "time_limit"
+                break
+            record = self.train_step()
+            if target_bits is not None:
+                due = self.step_count - last_val_step >= self.cfg.train.val_every
+                promising = record["bits_per_seq"] < target_bits and self.step_count - last_val_step >= 10
+                if due or promising:
+                    self.last_val = self.validate()
+                    last_val_step = self.step_count
+                    record["val_bits_per_seq"] = self.last_val
+                    if self.last_val < target_bits and (self.curriculum_max is None or self.curriculum_max >= self.cfg.task.max_len):
+                        self.converged = True
+            for cb in callbacks:
+                cb(record)
+            if self.converged and target_bits is not None:
+                reason = "converged"
+                break
+        return self.summary(wall=time.perf_counter() - start, reason=reason)
+
+    def summary(self, wall: Optional[float] = None, reason: str = "") -> Dict:
+        return {
+            "steps": self.step_count,
+            "sequences": self.sequences,
+            "seconds": self.seconds if wall is None else wall,
+            "train_seconds": self.seconds,
+            "bits_per_seq": self.last_val,
+            "converged": self.converged,
+            "nonfinite_steps": self.nonfinite_steps,
+            "reason": reason,
+        }
+
+    # ----------------------------------------------------------- checkpoints
+    def state_dict(self) -> Dict:
+        return {
+            "config": self.cfg.to_dict(),
+            "baseline": self.baseline,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "step": self.step_count,
+            "sequences": self.sequences,
+            "seconds": self.seconds,
+            "history": self.history,
+            "nonfinite_steps": self.nonfinite_steps,
+            "curriculum_max": self.curriculum_max,
+            "running_bits": self._running_bits,
+            "last_val": self.last_val,
+            "converged": self.converged,
+        }
+
+    def save(self, path) -> None:
+        """Save a checkpoint; refuses (CheckpointError) if the model holds NaN or inf."""
+        save_checkpoint(path, self.state_dict())
+
+    @classmethod
+    def load(cls, path, device=None) -> "Trainer":
+        data = load_checkpoint(path)
+        trainer = cls(RunConfig.from_dict(data["config"]), device=device, baseline=data.get("baseline", False))
+        trainer.model.load_state_dict(data["model"])
+        trainer.optimizer.load_state_dict(data["optimizer"])
+        trainer.generator.set_state(data["generator"])
+        torch.set_rng_state(data["torch_rng"])
+        trainer.step_count = data["step"]
+        trainer.sequences = data["sequences"]
+        trainer.seconds = data["seconds"]
+        trainer.history = list(data["history"])
+        trainer.nonfinite_steps = data["nonfinite_steps"]
+        trainer.curriculum_max = data["curriculum_max"]
+        trainer._running_bits = data["running_bits"]
+        trainer.last_val = data["last_val"]
+        trainer.converged = data["converged"]
+        return trainer
+
+    # -------------------------------------------------------------- run dirs
+    def save_run(self, run_dir) -> Path:
+        """A run folder: config.json, checkpoint.pt, history.json."""
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.save(run_dir / "checkpoint.pt")
+        write_json(run_dir / "config.json", self.cfg.to_dict())
+        write_json(run_dir / "history.json", self.history)
+        return run_dir
+
+    @classmethod
+    def load_run(cls, run_dir, device=None) -> "Trainer":
+        return cls.load(Path(run_dir) / "checkpoint.pt", device=device)

@@ -1,0 +1,1 @@
+"""ipywidgets / anywidget front ends: Playground, ReplayPlayer, AddressingExplorer."""
