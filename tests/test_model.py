@@ -1,0 +1,82 @@
+"""The NTM module: shapes, explicit state, recording, gradients, baseline."""
+import pytest
+import torch
+
+from ntm_widgets.config import ModelConfig
+from ntm_widgets.core import NTM, LSTMBaseline
+
+
+def small(**kw):
+    torch.manual_seed(0)
+    cfg = ModelConfig(memory_size=10, word_size=4, controller_size=16, **kw)
+    return NTM.from_config(cfg, input_size=5, output_size=4)
+
+
+@pytest.mark.parametrize("controller", ["lstm", "feedforward"])
+@pytest.mark.parametrize("heads", [(1, 1), (2, 3)])
+@pytest.mark.parametrize("init", ["constant", "learned", "random"])
+def test_forward_shapes_and_gradients_reach_every_parameter(controller, heads, init):
+    model = small(controller=controller, num_read_heads=heads[0], num_write_heads=heads[1], memory_init=init)
+    x = torch.rand(3, 6, 5)
+    logits, state = model(x)
+    assert logits.shape == (3, 6, 4)
+    assert state.memory.shape == (3, 10, 4)
+    assert state.weights.shape == (3, sum(heads), 10)
+    logits.pow(2).sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_step_by_step_equals_whole_sequence_and_state_is_not_mutated():
+    model = small()
+    x = torch.rand(2, 5, 5)
+    whole, final = model(x)
+    state = model.initial_state(2)
+    memory0 = state.memory.clone()
+    outs = []
+    for t in range(5):
+        y, new_state = model.step(x[:, t], state)
+        assert new_state is not state
+        outs.append(y)
+        state = new_state
+    torch.testing.assert_close(torch.stack(outs, 1), whole)
+    torch.testing.assert_close(state.memory, final.memory)
+    initial = model.initial_state(2)
+    torch.testing.assert_close(initial.memory, memory0)
+
+
+def test_weightings_stay_distributions_and_record_has_every_step():
+    model = small(num_read_heads=2, num_write_heads=1)
+    x = torch.rand(4, 7, 5)
+    rec = {}
+    logits, _ = model(x, record=rec)
+    plain, _ = model(x)
+    torch.testing.assert_close(logits, plain)  # recording does not change the result
+    assert rec["memory"].shape == (4, 7, 10, 4)
+    assert rec["weights"].shape == (4, 7, 3, 10)
+    assert rec["erase"].shape == (4, 7, 1, 4) and rec["add"].shape == (4, 7, 1, 4)
+    assert rec["s"].shape == (4, 7, 3, 3)
+    assert rec["head_kinds"] == ["read", "read", "write"]
+    torch.testing.assert_close(rec["weights"].sum(-1), torch.ones(4, 7, 3))
+    assert (rec["gamma"] >= 1).all() and (rec["beta"] >= 0).all()
+    assert ((rec["g"] > 0) & (rec["g"] < 1)).all()
+
+
+def test_batch_elements_are_independent():
+    model = small()
+    x = torch.rand(3, 5, 5)
+    full, _ = model(x)
+    single, _ = model(x[1:2])
+    torch.testing.assert_close(full[1:2], single, atol=1e-6, rtol=1e-5)
+
+
+def test_float64_model_follows_input_dtype():
+    model = small().double()
+    logits, state = model(torch.rand(2, 3, 5, dtype=torch.float64))
+    assert logits.dtype == torch.float64 and state.memory.dtype == torch.float64
+
+
+def test_lstm_baseline_has_the_same_interface():
+    model = LSTMBaseline(5, 4, hidden_size=8, num_layers=2)
+    logits, _ = model(torch.rand(2, 6, 5))
+    assert logits.shape == (2, 6, 4)

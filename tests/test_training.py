@@ -1,0 +1,129 @@
+"""Trainer: exact resume, safe checkpoints, non-finite guard, stop event, live updates."""
+import pickle
+import threading
+
+import pytest
+import torch
+
+from ntm_widgets.config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from ntm_widgets.training import CheckpointError, Trainer, load_checkpoint
+
+
+def tiny(seed=0, **train):
+    return RunConfig(
+        model=ModelConfig(memory_size=8, word_size=4, controller_size=16),
+        task=TaskConfig(width=3, min_len=1, max_len=4),
+        train=TrainConfig(batch_size=4, seed=seed, val_samples=20, **train),
+    )
+
+
+def test_resume_from_step_k_equals_uninterrupted_run(tmp_path):
+    k = 6
+    straight = Trainer(tiny(seed=5))
+    straight.run(steps=2 * k)
+    first = Trainer(tiny(seed=5))
+    first.run(steps=k)
+    first.save(tmp_path / "ck.pt")
+    resumed = Trainer.load(tmp_path / "ck.pt")
+    assert resumed.step_count == k
+    resumed.run(steps=k)
+    assert resumed.step_count == 2 * k and resumed.sequences == straight.sequences
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+
+
+def test_different_seeds_give_different_models():
+    a, b = Trainer(tiny(seed=1)), Trainer(tiny(seed=2))
+    a.run(steps=2)
+    b.run(steps=2)
+    assert not torch.equal(a.model.out.weight, b.model.out.weight)
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.marker,))
+
+
+def test_checkpoint_with_pickle_payload_is_refused_without_running(tmp_path):
+    marker = str(tmp_path / "payload-ran")
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": 1, "model": _Payload(marker)}, bad)
+    with pytest.raises(CheckpointError, match="not a safe"):
+        load_checkpoint(bad)
+    plain = tmp_path / "plain.pkl"
+    plain.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(CheckpointError):
+        Trainer.load(plain)
+    assert not (tmp_path / "payload-ran").exists()
+
+
+def test_nonfinite_steps_are_skipped_and_a_nan_model_is_never_saved(tmp_path):
+    trainer = Trainer(tiny())
+    with torch.no_grad():
+        trainer.model.out.bias.fill_(float("nan"))
+    rec = trainer.train_step()
+    assert rec["event"] == "nonfinite" and trainer.nonfinite_steps == 1
+    with pytest.raises(CheckpointError, match="non-finite"):
+        trainer.save(tmp_path / "nan.pt")
+    assert not (tmp_path / "nan.pt").exists()
+
+
+def test_stop_event_is_honoured_within_one_step():
+    trainer = Trainer(tiny())
+    stop = threading.Event()
+
+    def cb(record):
+        if record["step"] == 3:
+            stop.set()
+
+    summary = trainer.run(steps=100, callbacks=[cb], stop_event=stop)
+    assert summary["steps"] == 3 and summary["reason"] == "stopped"
+
+
+def test_update_applies_at_next_step_and_rejects_bad_values():
+    trainer = Trainer(tiny())
+    trainer.update(lr=1e-2, batch_size=2, max_len=3)
+    assert trainer.cfg.train.lr != 1e-2  # not yet
+    rec = trainer.train_step()
+    assert trainer.cfg.train.lr == 1e-2 and trainer.optimizer.param_groups[0]["lr"] == 1e-2
+    assert rec["sequences"] == 2 and rec["length"] <= 2 * 3 + 1
+    with pytest.raises(ConfigError, match="batch_size"):
+        trainer.update(batch_size=0)
+    with pytest.raises(ConfigError, match="memory_size"):
+        trainer.update(max_len=20)  # longer than the 8-row memory
+
+
+def test_save_run_writes_config_checkpoint_history(tmp_path):
+    trainer = Trainer(tiny())
+    trainer.run(steps=3)
+    trainer.save_run(tmp_path / "run")
+    assert {p.name for p in (tmp_path / "run").iterdir()} >= {"config.json", "checkpoint.pt", "history.json"}
+    again = Trainer.load_run(tmp_path / "run")
+    assert again.cfg == trainer.cfg and again.step_count == 3
+
+
+def test_evaluate_reports_mean_median_max_per_length():
+    trainer = Trainer(tiny())
+    result = trainer.evaluate([2, 6], samples=10, seed=0)
+    assert set(result) == {2, 6}
+    for stats in result.values():
+        assert stats["max"] >= stats["mean"] >= 0 and stats["max"] >= stats["median"]
+    assert result == trainer.evaluate([2, 6], samples=10, seed=0)  # seeded
+
+
+def test_rmsprop_and_baseline_train():
+    cfg = tiny(optimizer="rmsprop", lr=1e-3)
+    trainer = Trainer(cfg)
+    assert isinstance(trainer.optimizer, torch.optim.RMSprop)
+    before = trainer.model.out.weight.clone()
+    trainer.run(steps=2)
+    assert not torch.equal(before, trainer.model.out.weight)
+    base = Trainer(tiny(), baseline=True)
+    base.run(steps=2)
+    assert base.step_count == 2
