@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_int_type(0), default=0)
     p.add_argument("--lengths", type=_lengths_type, default=[10, 20, 40, 80, 120])
     p.add_argument("--samples", type=_int_type(1), default=100)
+    p.add_argument("--val-samples", type=_int_type(1), default=1000, help="fresh sequences per validation (default 1000)")
     p.add_argument("--json", action="store_true")
 
     try:
@@ -375,7 +376,7 @@ def cmd_demo(args) -> Dict:
 
     start = time.perf_counter()
     out = Path(args.out)
-    cfg = RunConfig(train=TrainConfig(seed=args.seed))
+    cfg = RunConfig(train=TrainConfig(seed=args.seed, val_samples=args.val_samples))
     if not args.json:
         print(f"Training an NTM on the copy task (memory {cfg.model.memory_size} x {cfg.model.word_size}, "
               f"lengths {cfg.task.min_len}-{cfg.task.max_len}) until < {args.target_bits} bit errors per sequence "

@@ -1,0 +1,77 @@
+"""The command line: exit codes, one-line errors naming the flag, JSON as the last line."""
+import json
+
+import pytest
+
+from ntm_widgets.cli import main
+
+TINY = ["--memory-size", "8", "--word-size", "4", "--controller-size", "16", "--width", "3", "--max-len", "4",
+        "--batch-size", "4", "--val-samples", "20"]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "argv,flag,words",
+    [
+        (["train", "--memory-size", "0", "--steps", "1"], "--memory-size", "integer in [1, 4096], got 0"),
+        (["train", "--min-len", "5", "--max-len", "3", "--steps", "1"], "--min-len", "<= --max-len"),
+        (["train", "--memory-size", "10", "--steps", "1"], "--memory-size", ">= 20"),
+        (["train", "--batch-size", "x", "--steps", "1"], "--batch-size", "integer"),
+        (["train", "--lr", "0", "--steps", "1"], "--lr", "> 0"),
+        (["train", "--target-bits", "-1"], "--target-bits", ">= 0"),
+        (["train", "--time-limit", "0"], "--time-limit", "> 0"),
+        (["train", "--task", "sorting", "--steps", "1"], "--task", "invalid choice"),
+        (["eval", "/nonexistent/run", "--lengths", "0,5"], "--lengths", "integers >= 1"),
+        (["bench", "--batch-size", "0"], "--batch-size", ">= 1"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line_naming_the_flag(capsys, argv, flag, words):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert flag in lines[0] and words in lines[0], lines[0]
+    assert out == ""
+
+
+def test_train_needs_a_stopping_rule(capsys):
+    code, _, err = run(capsys, "train", *TINY)
+    assert code == 2 and "--steps" in err
+
+
+def test_train_json_eval_and_resume(capsys, tmp_path):
+    out_dir = tmp_path / "run"
+    code, out, err = run(capsys, "train", *TINY, "--steps", "4", "--seed", "3", "--out", str(out_dir), "--json")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 1  # nothing but the JSON on stdout, no progress bar
+    result = json.loads(lines[-1])
+    assert result["steps"] == 4 and result["sequences"] == 16 and result["run_dir"] == str(out_dir)
+    assert result["converged"] is False and result["bits_per_seq"] >= 0 and result["seconds"] > 0
+    assert (out_dir / "checkpoint.pt").exists() and (out_dir / "config.json").exists()
+    assert json.loads((out_dir / "config.json").read_text())["train"]["seed"] == 3
+
+    code, out, _ = run(capsys, "eval", str(out_dir), "--lengths", "2,6", "--samples", "5", "--json")
+    assert code == 0
+    ev = json.loads(out.strip().splitlines()[-1])
+    assert set(ev["lengths"]) == {"2", "6"}
+    assert set(ev["lengths"]["6"]) == {"mean", "median", "max"}
+
+    code, out, _ = run(capsys, "train", *TINY, "--steps", "2", "--out", str(out_dir), "--resume", "--json")
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["steps"] == 6
+
+
+def test_eval_text_table(capsys, tmp_path):
+    run(capsys, "train", *TINY, "--steps", "1", "--out", str(tmp_path / "r"), "--json")
+    code, out, _ = run(capsys, "eval", str(tmp_path / "r"), "--lengths", "3", "--samples", "4")
+    assert code == 0 and "length" in out and "median" in out
+
+
+def test_eval_of_missing_run_is_a_usage_error(capsys, tmp_path):
+    code, _, err = run(capsys, "eval", str(tmp_path / "none"))
+    assert code == 2 and "checkpoint.pt" in err
