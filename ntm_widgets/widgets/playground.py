@@ -1,0 +1,681 @@
+"""The Playground: train a Neural Turing Machine inline, tweak it, watch it learn.
+
+One widget holds everything, in the spirit of TensorFlow Playground: the task and the
+machine's sizes (N memory rows of width M, Graves et al. 2014, arXiv:1410.5401,
+section 3), the training settings, Train / Pause / Step / Stop / Reset, a status
+line, live loss and bit-error curves on a log axis, and a replay of the current model
+on a fresh sequence (possibly longer than any it was trained on).
+
+Threads. Training runs in a daemon thread so the kernel stays free for the sliders.
+One lock (``_step_lock``) makes every training step, model rebuild and replay
+recording exclusive; the thread checks the pause and stop flags *after* taking it, so
+a Stop or Pause requested now is honoured before the next step starts (at most the
+step already running completes). Settings the trainer can change between steps
+(learning rate, batch size, lengths) go through ``Trainer.update``; anything that
+changes the model's shape (N, M, controller, heads, task, seed) builds a new Trainer,
+seeded from the configuration, so a run is reproducible from ``config_json()``.
+
+The curves are throttled: the thread records every step into a numpy buffer, and
+sends the (downsampled) history to the browser at most every ``update_interval``
+seconds, so watching costs a few percent of training time (benchmarks/
+playground_overhead.py measures it).
+"""
+from __future__ import annotations
+
+import html
+import json
+import pprint
+import threading
+import time
+from typing import Any, Dict, Optional, Union
+
+import ipywidgets as widgets
+import numpy as np
+import traitlets
+
+from ..config import CONTROLLERS, TASKS, ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from ..training.trainer import Trainer
+from .curves import ImageCurves, LiveCurves
+
+# Small enough to learn copy in well under a minute on a laptop CPU (about 1,500 steps
+# of batch 32; Adam 3e-3 as in Collier & Beel 2018, arXiv:1807.08518, a little higher
+# than their 1e-3 because the model is small). One torch thread: at this size the ops
+# are too small to split, and a second thread only adds contention.
+DEFAULT_CONFIG = RunConfig(
+    model=ModelConfig(memory_size=32, word_size=8, controller="lstm", controller_size=64, num_read_heads=1, num_write_heads=1),
+    task=TaskConfig(name="copy", width=8, min_len=1, max_len=8),
+    train=TrainConfig(batch_size=32, optimizer="adam", lr=3e-3, seed=0, threads=1),
+)
+
+# Settings a running Trainer takes at its next step boundary; any other change rebuilds.
+LIVE_FIELDS = ("lr", "batch_size", "min_len", "max_len")
+
+# Short names for the status line ("rebuilding model for N=64").
+_LABELS = {
+    "memory_size": "N",
+    "word_size": "M",
+    "controller": "controller",
+    "controller_size": "controller size",
+    "num_read_heads": "read heads",
+    "num_write_heads": "write heads",
+    "shift_range": "shift range",
+    "memory_init": "memory init",
+    "name": "task",
+    "width": "width",
+    "seed": "seed",
+}
+
+ConfigLike = Union[None, RunConfig, Dict[str, Any], str]
+
+
+def as_run_config(config: ConfigLike) -> RunConfig:
+    """A fresh RunConfig from a RunConfig, a dict, a JSON string or None (the default)."""
+    if config is None:
+        return RunConfig.from_dict(DEFAULT_CONFIG.to_dict())
+    if isinstance(config, RunConfig):
+        return RunConfig.from_dict(config.to_dict())
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("config", f"config must be valid JSON: {exc}") from None
+    if isinstance(config, dict):
+        return RunConfig.from_dict(config)
+    raise ConfigError("config", f"config must be a RunConfig, a dict or a JSON string, got {type(config).__name__}")
+
+
+def _flat(cfg: RunConfig) -> Dict[str, Any]:
+    """Section fields as one dict (field names do not collide across sections)."""
+    return {**cfg.model.to_dict(), **cfg.task.to_dict(), **cfg.train.to_dict()}
+
+
+def _changes(old: RunConfig, new: RunConfig) -> Dict[str, Any]:
+    a, b = _flat(old), _flat(new)
+    return {k: b[k] for k in b if a.get(k) != b[k]}
+
+
+def _try_replay_player():
+    """The ReplayPlayer class if its module is there (it is written separately)."""
+    try:
+        from .replay import ReplayPlayer
+    except ImportError:
+        return None
+    return ReplayPlayer
+
+
+class _Buffer:
+    """Growable (T, 3) float64 history of step, loss, bits: O(1) amortised append."""
+
+    def __init__(self, capacity: int = 1024):
+        self.data = np.empty((capacity, 3))
+        self.n = 0
+
+    def append(self, step: float, loss: Optional[float], bits: float) -> None:
+        if self.n == self.data.shape[0]:
+            self.data = np.concatenate([self.data, np.empty_like(self.data)])
+        self.data[self.n] = (step, np.nan if loss is None else loss, bits)
+        self.n += 1
+
+    def arrays(self):
+        d = self.data[: self.n]
+        return d[:, 0], d[:, 1], d[:, 2]
+
+
+class Playground(widgets.VBox):
+    """Inline NTM training: controls, buttons, status, live curves, replay, config.
+
+    ``Playground()`` starts from ``DEFAULT_CONFIG``; ``Playground(config=...)`` takes a
+    RunConfig, a dict or the JSON of ``config_json()`` and reproduces that run.
+    ``renderer="image"`` draws the curves (and asks the replay for) PNGs instead of
+    custom widgets, for front ends that cannot show them.
+    """
+
+    status = traitlets.Unicode("", help="the status line: what is happening, step, sequences, speed, bit error")
+    error = traitlets.Unicode("", help="why the current settings cannot train ('' when they can)")
+    running = traitlets.Bool(False, help="a training thread (or a synchronous train()) is active")
+    paused = traitlets.Bool(False, help="the training thread is waiting at a step boundary")
+    step = traitlets.Int(0, help="training steps taken by the current model")
+    sequences = traitlets.Int(0, help="training sequences seen by the current model")
+    seq_per_s = traitlets.Float(0.0, help="training throughput over the last status interval")
+    bits_per_seq = traitlets.Float(float("nan"), allow_none=True, help="bit errors per sequence, moving average over recent batches")
+    update_interval = traitlets.Float(0.25, help="seconds between curve and status redraws while training (0.05 to 10)")
+    replay_length = traitlets.Int(8, help="length of the fresh sequence the replay runs the model on (1 to 1024)")
+    auto_replay = traitlets.Bool(True, help="record a new replay whenever training pauses or stops")
+
+    def __init__(self, config: ConfigLike = None, renderer: str = "canvas", **kwargs):
+        if renderer not in ("canvas", "image"):
+            raise ConfigError("renderer", f"renderer must be 'canvas' or 'image', got {renderer!r}")
+        cfg = as_run_config(config)
+        super().__init__(**kwargs)
+        self.add_class("ntm-playground")
+        self.renderer = renderer
+        self._step_lock = threading.RLock()  # one step / rebuild / replay at a time
+        self._cond = threading.Condition()  # pause and stop wake-ups
+        self._pause_requested = False
+        self._stop_event = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._syncing = False  # True while code (not the user) sets the controls
+        self._base = cfg  # the full config; controls overwrite the fields they show
+        self._active = cfg  # what the trainer runs (pending updates included)
+        self._activity = "ready"  # what the run is doing: ready, training, paused, stopped ...
+        self._note, self._note_until = "", 0.0  # a passing event: "rebuilt model for N=64"
+        self._replay_count = 0
+        self._player = None
+        self._buf = _Buffer()
+        self._bits_ema: Optional[float] = None
+        self._last_push = 0.0
+        self._rate_mark = (time.perf_counter(), 0)
+        self.last_rebuild_seconds: Optional[float] = None
+
+        self._build_controls(cfg)
+        self._trainer = Trainer(cfg)
+        self._set_replay_default(cfg)
+        self._sync_buttons()
+        self._refresh_config_text(cfg)
+        self._push(force=True)
+
+    # ------------------------------------------------------------------ layout
+    def _build_controls(self, cfg: RunConfig) -> None:
+        m, t, tr = cfg.model, cfg.task, cfg.train
+        style = {"description_width": "110px"}
+        wide = widgets.Layout(width="330px")
+
+        def slider(desc, value, lo, hi, cls):
+            w = widgets.IntSlider(value=value, min=lo, max=max(hi, value), description=desc, continuous_update=False, style=style, layout=wide)
+            w.add_class(cls)
+            return w
+
+        self.task_dropdown = widgets.Dropdown(options=list(TASKS), value=t.name, description="task", style=style, layout=wide)
+        self.task_dropdown.add_class("ntm-task")
+        self.n_slider = slider("N (memory rows)", m.memory_size, 4, 256, "ntm-slider-n")
+        self.m_slider = slider("M (row width)", m.word_size, 1, 64, "ntm-slider-m")
+        self.controller_dropdown = widgets.Dropdown(options=list(CONTROLLERS), value=m.controller, description="controller", style=style, layout=wide)
+        self.controller_dropdown.add_class("ntm-controller")
+        self.controller_size_slider = slider("controller size", m.controller_size, 4, 256, "ntm-controller-size")
+        self.read_heads_slider = slider("read heads", m.num_read_heads, 1, 4, "ntm-read-heads")
+        self.write_heads_slider = slider("write heads", m.num_write_heads, 1, 4, "ntm-write-heads")
+
+        self.length_slider = widgets.IntRangeSlider(
+            value=(t.min_len, t.max_len), min=1, max=max(64, t.max_len), description="lengths", continuous_update=False, style=style, layout=wide
+        )
+        self.length_slider.add_class("ntm-slider-len")
+        self.batch_slider = slider("batch size", tr.batch_size, 1, 128, "ntm-batch")
+        self.lr_slider = widgets.FloatLogSlider(
+            value=tr.lr, base=10, min=-5, max=0, step=0.1, description="learning rate", readout_format=".1e", continuous_update=False, style=style, layout=wide
+        )
+        self.lr_slider.add_class("ntm-lr")
+        self.seed_box = widgets.BoundedIntText(value=tr.seed, min=0, max=max(2**31 - 1, tr.seed), description="seed", style=style, layout=wide)
+        self.seed_box.add_class("ntm-seed")
+
+        self._controls = [
+            self.task_dropdown, self.n_slider, self.m_slider, self.controller_dropdown, self.controller_size_slider,
+            self.read_heads_slider, self.write_heads_slider, self.length_slider, self.batch_slider, self.lr_slider, self.seed_box,
+        ]
+        for w in self._controls:
+            w.observe(self._on_control, names="value")
+
+        def button(desc, icon, cls, tip, handler):
+            b = widgets.Button(description=desc, icon=icon, tooltip=tip, layout=widgets.Layout(width="90px"))
+            b.add_class(cls)
+            b.on_click(lambda _b: handler())
+            return b
+
+        self.train_button = button("Train", "play", "ntm-train", "train in the background (resumes when paused)", self.start)
+        self.pause_button = button("Pause", "pause", "ntm-pause", "pause at the next step boundary", self.pause)
+        self.step_button = button("Step", "step-forward", "ntm-step", "one training step", self._step_clicked)
+        self.stop_button = button("Stop", "stop", "ntm-stop", "stop at the next step boundary", self._stop_clicked)
+        self.reset_button = button("Reset", "undo", "ntm-reset", "new model from the same seed; clears the curves", self.reset)
+        self.train_button.button_style = "success"
+
+        self.status_html = widgets.HTML()
+        self.status_html.add_class("ntm-status")
+        self.error_html = widgets.HTML(layout=widgets.Layout(display="none"))
+        self.error_html.add_class("ntm-playground-error")
+        self.curves = ImageCurves() if self.renderer == "image" else LiveCurves()
+
+        self.replay_slider = widgets.IntSlider(value=8, min=1, max=128, description="replay length", continuous_update=False, style=style, layout=wide)
+        self.replay_slider.add_class("ntm-replay-length")
+        widgets.link((self, "replay_length"), (self.replay_slider, "value"))
+        self.replay_button = widgets.Button(description="Replay", icon="film", tooltip="run the current model on a fresh sequence and show every step")
+        self.replay_button.add_class("ntm-replay-button")
+        self.replay_button.on_click(lambda _b: self.refresh_replay())
+        self.replay_box = widgets.VBox([widgets.HTML("<i>Replay: press Replay, or pause/stop training.</i>")])
+        self.replay_box.add_class("ntm-replay-area")
+
+        self.config_text = widgets.Textarea(layout=widgets.Layout(width="98%", height="260px"))
+        self.config_text.add_class("ntm-config-json")
+        self.apply_button = widgets.Button(description="Apply JSON", tooltip="set every control from the JSON above")
+        self.apply_button.add_class("ntm-config-apply")
+        self.apply_button.on_click(lambda _b: self._apply_json_clicked())
+        config_panel = widgets.VBox([
+            widgets.HTML("Configuration as JSON: copy it out, or paste one and press Apply. "
+                         "<code>Playground(config=...)</code> takes the same JSON."),
+            self.config_text, self.apply_button,
+        ])
+        self.config_accordion = widgets.Accordion(children=[config_panel], selected_index=None)
+        self.config_accordion.set_title(0, "configuration (JSON)")
+
+        model_col = widgets.VBox([widgets.HTML("<b>task and machine</b>"), self.task_dropdown, self.n_slider, self.m_slider,
+                                  self.controller_dropdown, self.controller_size_slider, self.read_heads_slider, self.write_heads_slider])
+        train_col = widgets.VBox([widgets.HTML("<b>training</b>"), self.length_slider, self.batch_slider, self.lr_slider, self.seed_box])
+        buttons = widgets.HBox([self.train_button, self.pause_button, self.step_button, self.stop_button, self.reset_button])
+        self.children = [
+            widgets.HBox([model_col, train_col], layout=widgets.Layout(flex_flow="row wrap")),
+            buttons,
+            self.status_html,
+            self.error_html,
+            self.curves,
+            widgets.HBox([self.replay_slider, self.replay_button]),
+            self.replay_box,
+            self.config_accordion,
+        ]
+
+    def _set_replay_default(self, cfg: RunConfig) -> None:
+        self.replay_slider.max = max(self.replay_slider.max, 2 * cfg.task.max_len)
+        self.replay_length = max(cfg.task.max_len, 2 if cfg.task.name == "associative_recall" else 1)
+
+    # ------------------------------------------------------------ traitlets
+    @traitlets.validate("update_interval")
+    def _check_interval(self, proposal):
+        value = proposal["value"]
+        if not 0.05 <= value <= 10:
+            raise traitlets.TraitError(f"update_interval must be in [0.05, 10] seconds, got {value}")
+        return value
+
+    @traitlets.validate("replay_length")
+    def _check_replay_length(self, proposal):
+        value = proposal["value"]
+        if not 1 <= value <= 1024:
+            raise traitlets.TraitError(f"replay_length must be in [1, 1024], got {value}")
+        if value > self.replay_slider.max:
+            self.replay_slider.max = value
+        return value
+
+    @traitlets.observe("status")
+    def _show_status(self, change):
+        self.status_html.value = f"<span>{html.escape(change['new'])}</span>"
+
+    @traitlets.observe("error")
+    def _show_error(self, change):
+        msg = change["new"]
+        self.error_html.value = f"<span style='color:#b00020'>&#9888; {html.escape(msg)}</span>" if msg else ""
+        self.error_html.layout.display = None if msg else "none"
+        self._sync_buttons()
+
+    @traitlets.observe("running", "paused")
+    def _on_run_state(self, change):
+        self._sync_buttons()
+
+    def _sync_buttons(self) -> None:
+        if not hasattr(self, "train_button"):
+            return
+        bad = bool(self.error)
+        active = self.running and not self.paused
+        self.train_button.disabled = bad or active
+        self.train_button.description = "Resume" if self.paused else "Train"
+        self.pause_button.disabled = not active or self._thread is None
+        self.step_button.disabled = bad
+        self.stop_button.disabled = not self.running
+        self.replay_button.disabled = False
+
+    # ---------------------------------------------------------- configuration
+    @property
+    def trainer(self) -> Trainer:
+        """The Trainer of the current model (replaced on rebuild and reset)."""
+        return self._trainer
+
+    @property
+    def config(self) -> RunConfig:
+        """The configuration the controls describe (the last valid one); a copy."""
+        return RunConfig.from_dict(self._active.to_dict())
+
+    @config.setter
+    def config(self, value: ConfigLike) -> None:
+        self.set_config(value)
+
+    def config_json(self, indent: int = 2) -> str:
+        """The configuration as JSON; ``Playground(config=that_json)`` reproduces it."""
+        return json.dumps(self._active.to_dict(), indent=indent)
+
+    def config_code(self) -> str:
+        """Python that rebuilds this Playground (paste it into a cell)."""
+        body = pprint.pformat(self._active.to_dict(), indent=1, width=88, sort_dicts=False)
+        return f"from ntm_widgets import Playground, RunConfig\n\nconfig = RunConfig.from_dict({body})\nPlayground(config=config)\n"
+
+    def set_config(self, config: ConfigLike) -> None:
+        """Set every control from a configuration (RunConfig, dict or JSON)."""
+        cfg = as_run_config(config)
+        m, t, tr = cfg.model, cfg.task, cfg.train
+        self._base = cfg
+        self._syncing = True
+        try:
+            self.task_dropdown.value = t.name
+            for w, v in ((self.n_slider, m.memory_size), (self.m_slider, m.word_size), (self.controller_size_slider, m.controller_size),
+                         (self.read_heads_slider, m.num_read_heads), (self.write_heads_slider, m.num_write_heads),
+                         (self.batch_slider, tr.batch_size)):
+                w.max = max(w.max, v)
+                w.value = v
+            self.controller_dropdown.value = m.controller
+            self.length_slider.max = max(self.length_slider.max, t.max_len)
+            self.length_slider.value = (t.min_len, t.max_len)
+            self.lr_slider.value = tr.lr
+            self.seed_box.max = max(self.seed_box.max, tr.seed)
+            self.seed_box.value = tr.seed
+        finally:
+            self._syncing = False
+        self._apply(cfg)
+
+    def _controls_config(self) -> RunConfig:
+        b = self._base
+        model = b.model.replace(
+            memory_size=self.n_slider.value, word_size=self.m_slider.value, controller=self.controller_dropdown.value,
+            controller_size=self.controller_size_slider.value, num_read_heads=self.read_heads_slider.value,
+            num_write_heads=self.write_heads_slider.value,
+        )
+        lo, hi = self.length_slider.value
+        task = b.task.replace(name=self.task_dropdown.value, min_len=lo, max_len=hi)
+        # The slider shows lr rounded to its step; keep the exact value unless moved.
+        lr = b.train.lr if np.isclose(self.lr_slider.value, b.train.lr, rtol=1e-6) else float(self.lr_slider.value)
+        train = b.train.replace(batch_size=self.batch_slider.value, lr=lr, seed=int(self.seed_box.value))
+        return RunConfig(model=model, task=task, train=train)
+
+    def _on_control(self, change) -> None:
+        if self._syncing:
+            return
+        if change["owner"] is self.task_dropdown and change["new"] == "associative_recall" and self.length_slider.value[0] < 2:
+            # Recall needs at least two items; move the range instead of showing an error.
+            self._syncing = True
+            try:
+                lo, hi = self.length_slider.value
+                self.length_slider.value = (2, max(2, hi))
+            finally:
+                self._syncing = False
+        try:
+            cfg = self._controls_config()
+        except ConfigError as exc:
+            self.error = str(exc)
+            self._error_field = exc.field
+            return
+        self._apply(cfg)
+
+    def _apply(self, cfg: RunConfig) -> None:
+        """Hand a valid configuration to the trainer: live update or rebuild."""
+        changes = _changes(self._active, cfg)
+        try:
+            if changes and set(changes) <= set(LIVE_FIELDS):
+                self._trainer.update(**changes)  # applied at the next step boundary
+                what = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in changes.items())
+                self._set_note(f"{what} applies at the next step")
+            elif changes:
+                self._rebuild(cfg, changes)
+        except ConfigError as exc:
+            self.error = str(exc)
+            self._error_field = exc.field
+            return
+        self._base = cfg
+        self._active = cfg
+        self.error = ""
+        self._refresh_config_text(cfg)
+        self._refresh_status()
+
+    def _rebuild(self, cfg: RunConfig, changes: Dict[str, Any]) -> None:
+        what = ", ".join(f"{_LABELS.get(k, k)}={v}" for k, v in changes.items())
+        self._set_note(f"rebuilding model for {what}")
+        self._refresh_status()
+        t0 = time.perf_counter()
+        with self._step_lock:  # waits for the step in flight, if any
+            self._trainer = Trainer(cfg)
+            self._clear_history()
+        self.last_rebuild_seconds = time.perf_counter() - t0
+        self._set_note(f"rebuilt model for {what}")
+        self._set_replay_default(cfg)
+        self._push(force=True)
+
+    def _refresh_config_text(self, cfg: RunConfig) -> None:
+        self.config_text.value = json.dumps(cfg.to_dict(), indent=2)
+
+    def _apply_json_clicked(self) -> None:
+        try:
+            self.set_config(self.config_text.value)
+        except ConfigError as exc:
+            self.error = str(exc)
+            self._error_field = exc.field
+
+    # ------------------------------------------------------------ history
+    def _clear_history(self) -> None:
+        self._buf = _Buffer()
+        self._bits_ema = None
+        self._rate_mark = (time.perf_counter(), 0)
+        self.seq_per_s = 0.0
+
+    def _record(self, record: Dict) -> None:
+        """Called after every step (in whatever thread trains): cheap, then throttled."""
+        bits = record["bits_per_seq"]
+        self._buf.append(record["step"], record["loss"], bits)
+        self._bits_ema = bits if self._bits_ema is None else 0.9 * self._bits_ema + 0.1 * bits
+        if time.perf_counter() - self._last_push >= self.update_interval:
+            self._push()
+
+    def _push(self, force: bool = False) -> None:
+        """Send the curves and the status line to the front end."""
+        now = time.perf_counter()
+        if self.renderer == "image" and not force and now - self._last_push < max(1.0, self.update_interval):
+            return  # matplotlib takes tens of ms a frame: at most one a second
+        self._last_push = now
+        steps, loss, bits = self._buf.arrays()
+        self.curves.set_data(steps, loss, bits)
+        self._refresh_status()
+
+    def _set_note(self, text: str, seconds: float = 3.0) -> None:
+        self._note, self._note_until = text, time.perf_counter() + seconds
+
+    def _refresh_status(self) -> None:
+        tr = self._trainer
+        now = time.perf_counter()
+        t_mark, s_mark = self._rate_mark
+        if self.running and not self.paused and now - t_mark > 0.05 and tr.sequences > s_mark:
+            self.seq_per_s = (tr.sequences - s_mark) / (now - t_mark)
+            self._rate_mark = (now, tr.sequences)
+        self.step = tr.step_count
+        self.sequences = tr.sequences
+        self.bits_per_seq = float("nan") if self._bits_ema is None else self._bits_ema
+        parts = [self._activity]
+        if self._note and now < self._note_until:
+            parts.append(self._note)
+        parts += [f"step {tr.step_count:,}", f"{tr.sequences:,} sequences"]
+        if self.seq_per_s > 0:
+            parts.append(f"{self.seq_per_s:,.0f} seq/s")
+        if self._bits_ema is not None:
+            parts.append(f"bit error {self._bits_ema:.3g}/seq")
+        self.status = " \u00b7 ".join(parts)
+
+    # ------------------------------------------------------------ training
+    def _check_trainable(self) -> None:
+        if self.error:
+            raise ConfigError(getattr(self, "_error_field", "config"), self.error)
+
+    def start(self) -> bool:
+        """Train in a background thread (or resume a paused one). False if it cannot."""
+        if self.error:
+            return False
+        if self._thread is not None and self._thread.is_alive():
+            self.resume()
+            return True
+        self._stop_event = threading.Event()
+        self._pause_requested = False
+        self._activity = "training"
+        self._rate_mark = (time.perf_counter(), self._trainer.sequences)
+        self.running, self.paused = True, False
+        self._thread = threading.Thread(target=self._loop, name="ntm-playground-train", daemon=True)
+        self._thread.start()
+        self._sync_buttons()
+        return True
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                with self._step_lock:
+                    if self._stop_event.is_set():
+                        break
+                    if not self._pause_requested:
+                        self._record(self._trainer.train_step())
+                        continue
+                self._wait_paused()
+        except Exception as exc:  # show it in the widget; never a traceback from a thread
+            self.error = f"training stopped: {type(exc).__name__}: {exc}"
+        finally:
+            self._activity = "stopped"
+            self.running, self.paused = False, False
+            self._push(force=True)
+            if self.auto_replay:
+                self.refresh_replay()
+
+    def _wait_paused(self) -> None:
+        self.paused = True
+        self._activity = "paused"
+        self._push(force=True)
+        if self.auto_replay:
+            self.refresh_replay()
+        with self._cond:
+            while self._pause_requested and not self._stop_event.is_set():
+                self._cond.wait(0.5)
+        if not self._stop_event.is_set():
+            self._activity = "training"
+            self._rate_mark = (time.perf_counter(), self._trainer.sequences)
+        self.paused = False
+
+    def pause(self) -> None:
+        """Pause the training thread at the next step boundary."""
+        if self.running:
+            self._pause_requested = True
+
+    def resume(self) -> None:
+        """Continue a paused training thread."""
+        with self._cond:
+            self._pause_requested = False
+            self._cond.notify_all()
+
+    def stop(self, wait: bool = True, timeout: Optional[float] = None) -> None:
+        """Stop training before the next step starts; ``wait`` joins the thread."""
+        self._stop_event.set()
+        with self._cond:
+            self._pause_requested = False
+            self._cond.notify_all()
+        if wait:
+            self.wait(timeout)
+
+    def _stop_clicked(self) -> None:
+        self.stop(wait=False)  # a button handler must not block the kernel
+
+    def wait(self, timeout: Optional[float] = None) -> None:
+        """Join the background training thread (returns at once if none)."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _step_clicked(self) -> None:
+        try:
+            self.step_once()
+        except ConfigError:
+            pass  # already shown in the error box
+
+    def step_once(self) -> Dict:
+        """Exactly one training step (pausing a running thread first). The record."""
+        self._check_trainable()
+        self.pause()
+        with self._step_lock:
+            record = self._trainer.train_step()
+            self._record(record)
+        if not self.running:
+            self._activity = "stepped"
+        self._push(force=True)
+        return record
+
+    def train(self, steps: int) -> Dict:
+        """Train ``steps`` steps in the calling thread and return the trainer's summary.
+
+        For notebooks and tests: it returns when done, so nothing runs (or prints)
+        after the cell ends. Refuses while a background thread trains.
+        """
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+            raise ConfigError("steps", f"steps must be an integer >= 0, got {steps!r}")
+        self._check_trainable()
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("training is running in the background; call stop() first")
+        t0 = time.perf_counter()
+        self._activity = "training"
+        self._rate_mark = (t0, self._trainer.sequences)
+        self.running, self.paused = True, False
+        try:
+            for _ in range(steps):
+                with self._step_lock:
+                    self._record(self._trainer.train_step())
+        finally:
+            self._refresh_status()  # rate over the whole call
+            self.running = False
+            self._activity = "trained"
+            self._push(force=True)
+        if self.auto_replay:
+            self.refresh_replay()
+        return self._trainer.summary(wall=time.perf_counter() - t0, reason="steps")
+
+    def reset(self) -> None:
+        """Stop, then a new model from the same configuration and seed; clears curves."""
+        self.stop(wait=True)
+        cfg = self._active
+        with self._step_lock:
+            self._trainer = Trainer(cfg)
+            self._clear_history()
+        self._replay_count = 0
+        self.replay_box.children = [widgets.HTML("<i>Replay: press Replay, or pause/stop training.</i>")]
+        self._player = None
+        self._activity = "reset"
+        self._set_note(f"new model from seed {cfg.train.seed}")
+        if self.error.startswith("training stopped"):
+            self.error = ""
+        self._push(force=True)
+
+    # ------------------------------------------------------------ replay
+    def record_replay(self, length: Optional[int] = None):
+        """A Trace of the current model on a fresh seeded sequence of ``length``."""
+        from ..trace import record_trace
+
+        length = self.replay_length if length is None else int(length)
+        if length < 1:
+            raise ConfigError("replay_length", f"replay_length must be >= 1, got {length}")
+        self._replay_count += 1
+        seed = (self._active.train.seed * 1_000_003 + 7919 + self._replay_count) % (2**63)
+        with self._step_lock:
+            return record_trace(self._trainer.model, self._trainer.task, length, seed=seed)
+
+    def refresh_replay(self, length: Optional[int] = None) -> None:
+        """Record a new trace and show it (ReplayPlayer when available)."""
+        try:
+            trace = self.record_replay(length)
+        except Exception as exc:  # shown, not raised: this runs from buttons and threads
+            self.replay_box.children = [widgets.HTML(f"<i>replay unavailable: {html.escape(str(exc))}</i>")]
+            return
+        self.last_trace = trace
+        player_cls = _try_replay_player()
+        if player_cls is None:
+            self.replay_box.children = [widgets.HTML(self._trace_summary(trace))]
+            return
+        try:
+            self._player = player_cls(trace, renderer="image") if self.renderer == "image" else player_cls(trace)
+        except Exception as exc:
+            self.replay_box.children = [widgets.HTML(self._trace_summary(trace) + f"<br><i>player failed: {html.escape(str(exc))}</i>")]
+            return
+        self.replay_box.children = [self._player]
+
+    @staticmethod
+    def _trace_summary(trace) -> str:
+        n, m = trace.memory_shape
+        meta = trace.meta
+        return (f"<div class='ntm-replay-placeholder'>replay of {html.escape(str(meta.get('task')))}, length {meta.get('length')}: "
+                f"{trace.steps} steps over a {n} x {m} memory, {meta.get('bits_wrong')} bits wrong "
+                f"(the replay player is not installed)</div>")
+
+    # ------------------------------------------------------------ display
+    def __repr__(self) -> str:
+        c = self._active
+        return f"Playground(task={c.task.name!r}, N={c.model.memory_size}, M={c.model.word_size}, steps={self._trainer.step_count})"
