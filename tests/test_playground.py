@@ -1,0 +1,287 @@
+"""Playground widget without a browser: set values, click buttons, read traits and state.
+
+A tiny configuration keeps each training step to a few milliseconds; background-thread
+tests poll with a deadline instead of sleeping a fixed time.
+"""
+import json
+import time
+
+import numpy as np
+import pytest
+import traitlets
+
+from ntm_widgets.config import ConfigError, RunConfig
+from ntm_widgets.plotting.curves import downsample, history_arrays, log_clip
+from ntm_widgets.widgets import Playground
+from ntm_widgets.widgets.curves import LiveCurves
+from ntm_widgets.widgets.playground import DEFAULT_CONFIG
+
+TINY = {
+    "model": {"memory_size": 8, "word_size": 4, "controller_size": 16},
+    "task": {"name": "copy", "width": 4, "min_len": 1, "max_len": 3},
+    "train": {"batch_size": 4, "lr": 3e-3, "seed": 1, "threads": 1},
+}
+
+
+def wait_until(pred, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.005)
+    raise AssertionError("condition not met before the deadline")
+
+
+@pytest.fixture
+def pg():
+    p = Playground(config=TINY)
+    p.auto_replay = False  # replays are tested on their own
+    yield p
+    p.stop(wait=True, timeout=10)
+
+
+def losses(p):
+    return [r["loss"] for r in p.trainer.history]
+
+
+def test_default_config_is_small_and_copy():
+    c = DEFAULT_CONFIG
+    assert (c.model.memory_size, c.model.word_size, c.model.controller, c.model.controller_size) == (32, 8, "lstm", 64)
+    assert (c.task.name, c.task.min_len, c.task.max_len) == ("copy", 1, 8)
+    assert (c.train.batch_size, c.train.optimizer, c.train.lr) == (32, "adam", 3e-3)
+    p = Playground()
+    assert p.config == DEFAULT_CONFIG and p.config is not DEFAULT_CONFIG
+    assert repr(p) == "Playground(task='copy', N=32, M=8, steps=0)"
+
+
+def test_css_classes_for_browser_tests(pg):
+    expected = {
+        "ntm-playground": pg, "ntm-train": pg.train_button, "ntm-pause": pg.pause_button, "ntm-stop": pg.stop_button,
+        "ntm-step": pg.step_button, "ntm-reset": pg.reset_button, "ntm-status": pg.status_html, "ntm-curves": pg.curves,
+        "ntm-slider-n": pg.n_slider, "ntm-slider-m": pg.m_slider, "ntm-playground-error": pg.error_html,
+    }
+    for cls, w in expected.items():
+        assert cls in w.get_state()["_dom_classes"], cls
+
+
+def test_sync_train_moves_status_traits_and_curve_bytes(pg):
+    v0 = pg.curves.version
+    summary = pg.train(3)
+    assert summary["steps"] == 3 and pg.trainer.step_count == 3
+    assert pg.step == 3 and pg.sequences == 12 and not pg.running
+    assert "step 3" in pg.status and "12 sequences" in pg.status and "bit error" in pg.status
+    assert "step 3" in pg.status_html.get_state()["value"]
+    assert pg.curves.version > v0
+    state = pg.curves.get_state()
+    sent_loss = np.frombuffer(bytes(state["loss"]), dtype="<f4")
+    sent_steps = np.frombuffer(bytes(state["steps"]), dtype="<f4")
+    np.testing.assert_allclose(sent_loss, losses(pg), rtol=1e-6)
+    np.testing.assert_array_equal(sent_steps, [1, 2, 3])
+    assert np.isfinite(pg.bits_per_seq)
+
+
+def test_background_thread_via_buttons_stops_within_one_step(pg):
+    pg.train_button.click()
+    assert pg.running and pg.train_button.disabled and not pg.stop_button.disabled
+    wait_until(lambda: pg.trainer.step_count >= 3)
+    requested = pg.trainer.step_count
+    pg.stop_button.click()  # does not block
+    pg.wait(timeout=10)
+    assert not pg._thread.is_alive()
+    assert pg.trainer.step_count - requested <= 1
+    assert not pg.running and pg.status.startswith("stopped")
+    assert not pg.train_button.disabled and pg.stop_button.disabled
+    # The curves hold every step taken.
+    assert len(pg.curves.arrays()[0]) == pg.trainer.step_count
+
+
+def test_pause_blocks_and_step_does_exactly_one(pg):
+    pg.start()
+    wait_until(lambda: pg.trainer.step_count >= 2)
+    pg.pause_button.click()
+    wait_until(lambda: pg.paused)
+    assert pg.status.startswith("paused") and pg.train_button.description == "Resume"
+    held = pg.trainer.step_count
+    time.sleep(0.1)
+    assert pg.trainer.step_count == held  # blocked at the step boundary
+    pg.step_button.click()
+    assert pg.trainer.step_count == held + 1
+    pg.train_button.click()  # resume
+    wait_until(lambda: pg.trainer.step_count >= held + 3)
+    pg.stop()
+    assert not pg.running
+
+
+def test_step_while_running_pauses_first(pg):
+    pg.start()
+    wait_until(lambda: pg.trainer.step_count >= 2)
+    pg.step_once()
+    wait_until(lambda: pg.paused)
+    held = pg.trainer.step_count
+    time.sleep(0.05)
+    assert pg.trainer.step_count == held
+
+
+def test_invalid_combination_shows_message_and_disables_train(pg):
+    pg.length_slider.value = (1, 12)  # copy needs memory_size >= 12 > N = 8
+    assert "memory_size" in pg.error
+    assert "memory_size" in pg.error_html.get_state()["value"]
+    assert pg.error_html.layout.display != "none"
+    assert pg.train_button.get_state()["disabled"] and pg.step_button.disabled
+    assert pg.start() is False and not pg.running
+    with pytest.raises(ConfigError) as info:
+        pg.train(1)
+    assert info.value.field == "memory_size"
+    assert pg.trainer.cfg.task.max_len == 3  # the trainer kept the last valid settings
+    pg.n_slider.value = 16  # fix it: the error goes, the model is rebuilt
+    assert pg.error == "" and pg.error_html.layout.display == "none"
+    assert not pg.train_button.disabled
+    assert pg.trainer.model.memory_size == 16 and pg.trainer.cfg.task.max_len == 12
+
+
+def test_live_settings_reach_trainer_at_next_step(pg):
+    pg.train(1)
+    model = pg.trainer.model
+    pg.lr_slider.value = 1e-2
+    pg.batch_slider.value = 7
+    assert pg.trainer.cfg.train.lr == 3e-3 and pg.trainer.cfg.train.batch_size == 4  # not yet
+    assert "applies at the next step" in pg.status
+    seen = pg.trainer.sequences
+    pg.train(1)
+    assert pg.trainer.model is model  # no rebuild
+    assert pg.trainer.cfg.train.lr == pytest.approx(1e-2) and pg.trainer.cfg.train.batch_size == 7
+    assert pg.trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2)
+    assert pg.trainer.sequences - seen == 7
+    pg.length_slider.value = (2, 5)
+    pg.train(1)
+    assert pg.trainer.history[-1]["length"] in (2 * L + 1 for L in range(2, 6))
+
+
+def test_shape_changes_rebuild_the_model(pg):
+    pg.train(2)
+    old = pg.trainer
+    pg.n_slider.value = 12
+    assert pg.trainer is not old and pg.trainer.model.memory_size == 12
+    assert "N=12" in pg.status and "rebuil" in pg.status
+    assert pg.trainer.step_count == 0 and len(pg.curves.arrays()[0]) == 0
+    pg.m_slider.value = 6
+    assert pg.trainer.model.word_size == 6
+    pg.read_heads_slider.value = 2
+    assert pg.trainer.model.num_read_heads == 2
+    pg.controller_dropdown.value = "feedforward"
+    assert pg.trainer.cfg.model.controller == "feedforward"
+    pg.task_dropdown.value = "associative_recall"  # needs >= 2 items: the range moves
+    assert pg.error == "" and pg.length_slider.value[0] == 2
+    assert pg.trainer.task.name == "associative_recall"
+    pg.train(1)
+    assert pg.trainer.step_count == 1
+
+
+def test_rebuild_while_training_in_background(pg):
+    pg.start()
+    wait_until(lambda: pg.trainer.step_count >= 2)
+    pg.n_slider.value = 16
+    wait_until(lambda: pg.trainer.model.memory_size == 16 and pg.trainer.step_count >= 2)
+    assert pg.running
+    pg.stop()
+    assert pg.last_rebuild_seconds is not None
+
+
+def test_config_round_trips_json_dict_and_code(pg):
+    pg.n_slider.value = 20
+    pg.m_slider.value = 5
+    pg.lr_slider.value = 1e-3
+    pg.seed_box.value = 7
+    cfg = pg.config
+    assert cfg.model.memory_size == 20 and cfg.train.seed == 7 and cfg.model.word_size == 5
+    for source in (pg.config_json(), json.loads(pg.config_json()), cfg):
+        other = Playground(config=source)
+        assert other.config == cfg
+        assert other.n_slider.value == 20 and other.seed_box.value == 7
+    ns = {}
+    exec(pg.config_code().replace("Playground(config=config)", ""), ns)
+    assert ns["config"] == cfg
+    assert json.loads(pg.config_text.value) == cfg.to_dict()
+
+
+def test_same_config_trains_identically_and_reset_repeats_it(pg):
+    pg.train(3)
+    first = losses(pg)
+    other = Playground(config=pg.config_json())
+    other.auto_replay = False
+    other.train(3)
+    assert losses(other) == first
+    pg.reset_button.click()
+    assert pg.trainer.step_count == 0 and len(pg.curves.arrays()[0]) == 0 and pg.status.startswith("reset")
+    pg.train(3)
+    assert losses(pg) == first
+
+
+def test_apply_json_from_text_area(pg):
+    data = json.loads(pg.config_text.value)
+    data["model"]["memory_size"] = 24
+    data["train"]["batch_size"] = 9
+    pg.config_text.value = json.dumps(data)
+    pg.apply_button.click()
+    assert pg.n_slider.value == 24 and pg.batch_slider.value == 9
+    assert pg.trainer.model.memory_size == 24 and pg.error == ""
+    pg.config_text.value = "{not json"
+    pg.apply_button.click()
+    assert "JSON" in pg.error and pg.train_button.disabled
+    with pytest.raises(ConfigError):
+        Playground(config={"model": {"memory_size": 2}})
+
+
+def test_replay_on_demand_and_after_training(pg):
+    pg.replay_length = 6  # longer than the trained lengths (1-3)
+    before = pg.replay_box.children
+    pg.replay_button.click()
+    assert pg.last_trace.steps == 2 * 6 + 1
+    assert pg.last_trace.memory_shape == (8, 4)
+    assert pg.replay_box.children != before
+    first = pg.last_trace.inputs.copy()
+    pg.refresh_replay()
+    assert not np.array_equal(pg.last_trace.inputs, first)  # a fresh sequence each time
+    pg.auto_replay = True
+    pg.train(1)
+    assert pg.last_trace.meta["length"] == 6
+
+
+def test_traits_validate_bounds(pg):
+    with pytest.raises(traitlets.TraitError):
+        pg.update_interval = 0.001
+    with pytest.raises(traitlets.TraitError):
+        pg.replay_length = 0
+    pg.replay_length = 200
+    assert pg.replay_slider.value == 200 and pg.replay_slider.max >= 200
+    with pytest.raises(ConfigError):
+        pg.train(-1)
+    with pytest.raises(ConfigError):
+        Playground(renderer="svg")
+
+
+def test_image_renderer_sends_png_that_changes():
+    p = Playground(config=TINY, renderer="image")
+    p.auto_replay = False
+    before = p.curves.value
+    assert before[:8] == b"\x89PNG\r\n\x1a\n"
+    p.train(2)
+    assert p.curves.value[:8] == b"\x89PNG\r\n\x1a\n" and p.curves.value != before
+
+
+def test_curves_downsample_bounds_points_and_keeps_means():
+    steps = np.arange(1, 10_001, dtype=float)
+    loss = np.linspace(1.0, 0.01, 10_000)
+    loss[5] = np.nan
+    s, l = downsample(steps, loss, max_points=100)
+    assert len(s) == len(l) == 100
+    assert s[0] == pytest.approx(50.5) and np.all(np.diff(s) > 0)
+    assert np.isfinite(l).all()
+    w = LiveCurves(max_points=50)
+    w.set_data(steps, loss, loss)
+    assert len(w.arrays()[0]) == 50
+    np.testing.assert_array_equal(log_clip(np.array([0.0, 2.0, np.nan])), [1e-3, 2.0, np.nan])
+    st, lo, bi = history_arrays([{"step": 1, "loss": None, "bits_per_seq": 0.5}])
+    assert np.isnan(lo[0]) and bi[0] == 0.5
+    with pytest.raises(traitlets.TraitError):
+        w.max_points = 1
