@@ -1,0 +1,163 @@
+"""One static picture of a recorded run (a ``Trace``): what the NTM saw, said and did.
+
+Panels, time running left to right (Graves et al. 2014, arXiv:1410.5401, fig. 6 shows
+the same kind of view for the copy task):
+
+- inputs, targets, and outputs with the wrong bits marked (thresholded at 0.5, scored
+  part of the sequence only);
+- each head's weighting ``w_t(i)`` over the N rows, as an N x T heatmap;
+- the N x M memory at one step (the last by default), in a diverging colour map
+  centred on 0.
+
+Built on ``matplotlib.figure.Figure`` directly, never through ``pyplot``: nothing global
+is switched (Jupyter's inline backend keeps working, no figure is left open in a pyplot
+registry), and saving goes through the Agg canvas explicitly.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+# Colour maps: bits and probabilities in greys, weightings in a sequential map (a
+# weighting is non-negative), memory in a diverging map (its sign carries meaning).
+BITS_CMAP = "Greys"
+WEIGHT_CMAP = "magma"
+MEMORY_CMAP = "RdBu_r"
+WRONG_COLOR = "#e4002b"
+
+
+def _style():
+    """Seaborn's white style, applied only while a figure is being built."""
+    import matplotlib as mpl
+
+    try:
+        import seaborn as sns
+
+        rc = dict(sns.axes_style("white"))
+        rc.update(sns.plotting_context("notebook", font_scale=0.8))
+    except ImportError:  # seaborn is a dependency, but a picture without it is still a picture
+        rc = {}
+    rc.update({"image.interpolation": "nearest", "axes.titlesize": 9, "axes.titleweight": "bold"})
+    return mpl.rc_context(rc)
+
+
+def memory_limit(memory: np.ndarray) -> float:
+    """Symmetric colour limit for memory: the largest magnitude, at least a small floor."""
+    m = float(np.nanmax(np.abs(memory))) if memory.size else 0.0
+    return max(m, 1e-6)
+
+
+def head_label(trace, h: int) -> str:
+    """'read head 0', 'write head 0', ... numbered within each kind."""
+    kind = trace.head_kinds[h]
+    return f"{kind} head {trace.head_kinds[:h].count(kind)}"
+
+
+def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
+    """A matplotlib ``Figure`` of a whole recorded sequence.
+
+    Left column, top to bottom: inputs, targets, outputs (wrong bits circled), then
+    one N x T weighting heatmap per head. Right column: memory (N x M) after ``step``
+    (default: the last step), whose time is also marked by a line on the left panels.
+    Each axes carries a label (``ax.get_label()``): ``inputs``, ``targets``,
+    ``outputs``, ``weights:<h>``, ``memory``.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.gridspec import GridSpec
+
+    T = trace.steps
+    if T < 1:
+        raise ValueError("trace must hold at least one step")
+    t = T - 1 if step is None else int(step)
+    if not 0 <= t < T:
+        raise ValueError(f"step must be in [0, {T - 1}], got {step}")
+    H = len(trace.head_kinds)
+    N, M = trace.memory_shape
+    I, O = trace.inputs.shape[1], trace.targets.shape[1]
+
+    # Heights in "bit rows": keep the bit panels readable and give heads more room,
+    # whatever N is (a 512-row weighting still gets a sensible height).
+    bit_h = [max(I, 4), max(O, 4), max(O, 4)]
+    head_h = [min(max(N, 12), 24)] * H
+    ratios = bit_h + head_h
+    height = 0.9 + 0.085 * sum(ratios) + 0.35 * (3 + H)
+
+    with _style():
+        fig = Figure(figsize=(width, height), layout="constrained")
+        gs = GridSpec(3 + H, 4, figure=fig, height_ratios=ratios, width_ratios=[1.0, 0.022, 0.3, 0.022])
+        wrong = trace.wrong_bits  # (T, O)
+        ext = (-0.5, T - 0.5)
+        ax_first = []  # bit panels and heads share the time axis with the first panel
+
+        def bits_panel(row, data, label, title):
+            ax = fig.add_subplot(gs[row, 0], label=label, sharex=None if row == 0 else ax_first[0])
+            ax_first.append(ax)
+            im = ax.imshow(data.T, aspect="auto", cmap=BITS_CMAP, vmin=0.0, vmax=1.0, origin="upper")
+            ax.set_title(title, loc="left")
+            ax.set_ylabel("bit")
+            ax.set_xlim(*ext)
+            ax.tick_params(labelbottom=False)
+            return ax, im
+
+        ax_in, _ = bits_panel(0, trace.inputs, "inputs", "inputs")
+        ax_tg, _ = bits_panel(1, trace.targets, "targets", "targets")
+        n_wrong = int(wrong.sum())
+        ax_out, im_bits = bits_panel(2, trace.outputs, "outputs", f"outputs (probability; {n_wrong} wrong bit{'s' if n_wrong != 1 else ''} circled)")
+        cax = fig.add_subplot(gs[0:3, 1], label="colorbar:bits")
+        fig.colorbar(im_bits, cax=cax).set_label("value", fontsize=8)
+        tt, oo = np.nonzero(wrong)
+        if tt.size:
+            ax_out.scatter(tt, oo, s=40, facecolors="none", edgecolors=WRONG_COLOR, linewidths=1.4)
+        # Shade the scored (answer) part on the targets panel so the task phases are visible.
+        scored = np.nonzero(trace.mask > 0)[0]
+        if scored.size:
+            for ax in (ax_tg, ax_out):
+                ax.axvspan(scored[0] - 0.5, scored[-1] + 0.5, ymin=0.0, ymax=1.0, facecolor="none", edgecolor="#2b8cbe", lw=1.2)
+
+        wmax = float(max(np.nanmax(trace.weights), 1e-6))
+        head_axes = []
+        im_w = None
+        for h in range(H):
+            ax = fig.add_subplot(gs[3 + h, 0], label=f"weights:{h}", sharex=ax_in)
+            im_w = ax.imshow(trace.weights[:, h, :].T, aspect="auto", cmap=WEIGHT_CMAP, vmin=0.0, vmax=wmax, origin="upper")
+            ax.set_title(f"{head_label(trace, h)}: weighting over rows", loc="left")
+            ax.set_ylabel("row")
+            ax.set_xlim(*ext)
+            if h < H - 1:
+                ax.tick_params(labelbottom=False)
+            head_axes.append(ax)
+        if head_axes:
+            head_axes[-1].set_xlabel("time step")
+            cax = fig.add_subplot(gs[3:, 1], label="colorbar:weights")
+            fig.colorbar(im_w, cax=cax).set_label("weight", fontsize=8)
+        else:
+            ax_out.set_xlabel("time step")
+
+        for ax in [ax_in, ax_tg, ax_out] + head_axes:
+            ax.axvline(t, color="#00a0e0", lw=1.0, ls="--", alpha=0.9)
+
+        vlim = memory_limit(trace.memory)
+        ax_mem = fig.add_subplot(gs[:, 2], label="memory")
+        im_m = ax_mem.imshow(trace.memory[t], aspect="auto", cmap=MEMORY_CMAP, vmin=-vlim, vmax=vlim, origin="upper")
+        ax_mem.set_title(f"memory at step {t} ({N} x {M})", loc="left")
+        ax_mem.set_ylabel("row")
+        ax_mem.set_xlabel("column")
+        cax = fig.add_subplot(gs[:, 3], label="colorbar:memory")
+        fig.colorbar(im_m, cax=cax).set_label("memory value", fontsize=8)
+
+        meta = trace.meta or {}
+        bits = meta.get("bits_wrong", n_wrong)
+        parts = [str(meta.get("task", "")).replace("_", " "), f"length {meta['length']}" if "length" in meta else "", f"{bits} bits wrong"]
+        fig.suptitle("  |  ".join(p for p in parts if p), fontsize=10, x=0.01, ha="left")
+    return fig
+
+
+def save_trace_png(trace, path, dpi: int = 110, step: Optional[int] = None) -> str:
+    """Render ``trace_figure(trace)`` to a PNG file through the Agg canvas; returns the path."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = trace_figure(trace, step=step)
+    FigureCanvasAgg(fig)  # attaches itself as fig.canvas; no global backend switch
+    fig.savefig(str(path), dpi=dpi, facecolor="white")
+    return str(path)

@@ -1,0 +1,108 @@
+"""Pure plotting functions: the trace figure, the colour lookup and the PNG encoder."""
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from ntm_widgets.plotting.images import colormap_lut, colormap_rgb, png_bytes
+from ntm_widgets.plotting.trace_plots import save_trace_png, trace_figure
+from ntm_widgets.trace import synthetic_trace
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """Minimal reader for the PNGs png_bytes writes (RGB, 8-bit, filter 0)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, w, h = 8, b"", None, None
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body, crc = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n], data[pos + 8 + n:pos + 12 + n]
+        assert struct.unpack(">I", crc)[0] == zlib.crc32(kind + body) & 0xFFFFFFFF
+        if kind == b"IHDR":
+            w, h = struct.unpack(">II", body[:8])
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + 3 * w)
+    assert (raw[:, 0] == 0).all()
+    return raw[:, 1:].reshape(h, w, 3)
+
+
+def test_png_round_trip_and_pil_agrees():
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    data = png_bytes(rgb)
+    np.testing.assert_array_equal(decode_png(data), rgb)
+    PIL = pytest.importorskip("PIL.Image")
+    import io
+
+    np.testing.assert_array_equal(np.asarray(PIL.open(io.BytesIO(data)).convert("RGB")), rgb)
+
+
+def test_png_rejects_wrong_dtype_and_shape():
+    with pytest.raises(ValueError, match="rgb"):
+        png_bytes(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="rgb"):
+        png_bytes(np.zeros((4, 4), np.uint8))
+
+
+def test_colormap_ends_clip_nan_and_scale():
+    lut = colormap_lut("RdBu_r")
+    a = np.array([[-5.0, -1.0, 0.0], [1.0, 7.0, np.nan]])
+    rgb = colormap_rgb(a, -1.0, 1.0, "RdBu_r")
+    assert rgb.shape == (2, 3, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb[0, 0], lut[0])  # clipped below
+    np.testing.assert_array_equal(rgb[0, 1], lut[0])
+    np.testing.assert_array_equal(rgb[1, 0], lut[255])
+    np.testing.assert_array_equal(rgb[1, 1], lut[255])  # clipped above
+    np.testing.assert_array_equal(rgb[1, 2], [128, 128, 128])  # NaN
+    # RdBu_r: low end blue, high end red.
+    assert lut[0, 2] > lut[0, 0] and lut[255, 0] > lut[255, 2]
+    big = colormap_rgb(a, -1.0, 1.0, scale=3)
+    assert big.shape == (6, 9, 3)
+    np.testing.assert_array_equal(big[3:6, 0:3], np.broadcast_to(rgb[1, 0], (3, 3, 3)))
+
+
+def test_colormap_validates_arguments():
+    with pytest.raises(ValueError, match="vmin"):
+        colormap_rgb(np.zeros((2, 2)), 1.0, 1.0)
+    with pytest.raises(ValueError, match="cmap"):
+        colormap_rgb(np.zeros((2, 2)), 0.0, 1.0, cmap="no-such-map")
+    with pytest.raises(ValueError, match="2-D"):
+        colormap_rgb(np.zeros(3), 0.0, 1.0)
+
+
+def test_trace_figure_has_one_panel_per_part_and_head():
+    trace = synthetic_trace(steps=12, memory_size=16, word_size=6, head_kinds=("read", "read", "write"))
+    fig = trace_figure(trace)
+    labels = [ax.get_label() for ax in fig.axes]
+    for name in ("inputs", "targets", "outputs", "weights:0", "weights:1", "weights:2", "memory"):
+        assert name in labels
+    by = {ax.get_label(): ax for ax in fig.axes}
+    # The heatmaps hold the trace's own arrays, oriented (rows, time) and (N, M).
+    np.testing.assert_array_equal(by["weights:2"].images[0].get_array(), trace.weights[:, 2, :].T)
+    np.testing.assert_array_equal(by["memory"].images[0].get_array(), trace.memory[-1])
+    assert "read head 1" in by["weights:1"].get_title(loc="left")
+    assert "write head 0" in by["weights:2"].get_title(loc="left")
+    # Memory colours are symmetric about zero (diverging map).
+    lo, hi = by["memory"].images[0].get_clim()
+    assert hi > 0 and lo == -hi
+    # Every wrong bit is circled, and only those.
+    marks = by["outputs"].collections[0].get_offsets()
+    assert len(marks) == int(trace.wrong_bits.sum()) > 0
+
+
+def test_trace_figure_step_and_its_range():
+    trace = synthetic_trace(steps=6, memory_size=8, word_size=4)
+    fig = trace_figure(trace, step=2)
+    mem = [ax for ax in fig.axes if ax.get_label() == "memory"][0]
+    np.testing.assert_array_equal(mem.images[0].get_array(), trace.memory[2])
+    with pytest.raises(ValueError, match=r"step must be in \[0, 5\]"):
+        trace_figure(trace, step=6)
+
+
+def test_save_trace_png_writes_a_png(tmp_path):
+    path = save_trace_png(synthetic_trace(steps=5, memory_size=8, word_size=4), tmp_path / "t.png", dpi=40)
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    w, h = struct.unpack(">II", data[16:24])
+    assert w > 200 and h > 200
