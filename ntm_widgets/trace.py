@@ -81,6 +81,15 @@ class Trace:
             meta=dict(meta or {}),
         )
 
+    def to_bytes(self, memory_dtype: str = "auto") -> bytes:
+        """The whole trace as one binary blob for a browser: see ``encode_trace``."""
+        return encode_trace(self, memory_dtype=memory_dtype)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Trace":
+        """Inverse of ``to_bytes`` (float16 memory comes back as float32)."""
+        return decode_trace(data)
+
     def to_npz(self, path) -> None:
         np.savez_compressed(path, **{k: getattr(self, k) for k in ARRAY_FIELDS}, head_kinds=np.array(self.head_kinds), meta=np.array(json.dumps(self.meta)))
 
@@ -144,3 +153,97 @@ def synthetic_trace(steps: int = 17, memory_size: int = 32, word_size: int = 8, 
         reads=np.tanh(rng.normal(0, 1, (T, kinds.count("read"), M))).astype(f32),
         head_kinds=kinds, meta={"task": "synthetic", "length": T // 2, "seed": seed},
     )
+
+
+# --- binary form, read by ntm_widgets/widgets/replay.js -------------------------------
+#
+#   b"NTMTRACE" | uint32 LE header length L | header JSON (utf-8, space-padded) | body
+#
+# The body starts 8-byte aligned; each array starts at an 8-byte aligned ``offset``
+# from the body start, little-endian, C order, so the browser wraps it in a typed array
+# without copying. Memory dominates the size (T * N * M values): above
+# ``AUTO_FLOAT16_BYTES`` it is sent as float16 (3 significant digits, plenty for a
+# colour and a tooltip), halving the transfer of a 1,000-step 512 x 64 trace.
+TRACE_MAGIC = b"NTMTRACE"
+TRACE_FORMAT_VERSION = 1
+AUTO_FLOAT16_BYTES = 16 * 2**20
+_F16_MAX = 65504.0
+
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def encode_trace(trace: Trace, memory_dtype: str = "auto") -> bytes:
+    """Serialise ``trace`` for the replay front end: a JSON header plus raw arrays.
+
+    ``memory_dtype``: "float32", "float16", or "auto" (float16 when float32 memory
+    would exceed 16 MiB).
+    """
+    if memory_dtype not in ("auto", "float32", "float16"):
+        raise ValueError(f"memory_dtype must be 'auto', 'float32' or 'float16', got {memory_dtype!r}")
+    if memory_dtype == "auto":
+        memory_dtype = "float16" if trace.memory.size * 4 > AUTO_FLOAT16_BYTES else "float32"
+    arrays, specs, offset = [], {}, 0
+    for name in ARRAY_FIELDS:
+        a = np.asarray(getattr(trace, name), dtype=np.float32)
+        if name == "memory" and memory_dtype == "float16":
+            a = np.clip(a, -_F16_MAX, _F16_MAX).astype("<f2")
+        a = np.ascontiguousarray(a.astype(a.dtype.newbyteorder("<")))
+        specs[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": int(a.nbytes)}
+        arrays.append((offset, a))
+        offset = _align8(offset + a.nbytes)
+    finite_mem = trace.memory[np.isfinite(trace.memory)]
+    header = {
+        "version": TRACE_FORMAT_VERSION,
+        "steps": trace.steps,
+        "memory_shape": [int(x) for x in trace.memory_shape],
+        "head_kinds": list(trace.head_kinds),
+        "meta": trace.meta,
+        # Colour limits, computed once here so the browser never scans the whole trace.
+        "memory_limit": float(max(np.abs(finite_mem).max(initial=0.0), 1e-6)),
+        "weight_max": float(max(np.nanmax(trace.weights, initial=0.0), 1e-6)),
+        "arrays": specs,
+    }
+    head = json.dumps(header, default=_json_default).encode("utf-8")
+    head += b" " * (_align8(len(TRACE_MAGIC) + 4 + len(head)) - (len(TRACE_MAGIC) + 4 + len(head)))
+    out = bytearray(len(TRACE_MAGIC) + 4 + len(head) + offset)
+    out[:8] = TRACE_MAGIC
+    out[8:12] = len(head).to_bytes(4, "little")
+    out[12:12 + len(head)] = head
+    base = 12 + len(head)
+    for off, a in arrays:
+        out[base + off:base + off + a.nbytes] = a.tobytes()
+    return bytes(out)
+
+
+def _json_default(obj):
+    # meta may hold numpy scalars (bits wrong, lengths): JSON wants plain numbers.
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"meta value of type {type(obj).__name__} is not JSON serialisable")
+
+
+def read_trace_header(data: bytes) -> Dict[str, Any]:
+    """The JSON header of an ``encode_trace`` blob (with ``body_offset`` added)."""
+    if bytes(data[:8]) != TRACE_MAGIC:
+        raise ValueError("data is not an encoded trace (missing NTMTRACE magic)")
+    n = int.from_bytes(bytes(data[8:12]), "little")
+    header = json.loads(bytes(data[12:12 + n]).decode("utf-8"))
+    header["body_offset"] = 12 + n
+    return header
+
+
+def decode_trace(data: bytes) -> Trace:
+    """Inverse of ``encode_trace``: every array back as float32."""
+    header = read_trace_header(data)
+    if header.get("version") != TRACE_FORMAT_VERSION:
+        raise ValueError(f"trace format version must be {TRACE_FORMAT_VERSION}, got {header.get('version')}")
+    buf, base = memoryview(data), header["body_offset"]
+    arrays = {}
+    for name in ARRAY_FIELDS:
+        spec = header["arrays"][name]
+        count = int(np.prod(spec["shape"], dtype=np.int64))
+        a = np.frombuffer(buf, dtype=np.dtype(spec["dtype"]), count=count, offset=base + spec["offset"])
+        arrays[name] = a.reshape(spec["shape"]).astype(np.float32)
+    return Trace(**arrays, head_kinds=list(header["head_kinds"]), meta=dict(header["meta"]))
