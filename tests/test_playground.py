@@ -14,7 +14,7 @@ from ntm_widgets.config import ConfigError, RunConfig
 from ntm_widgets.plotting.curves import downsample, history_arrays, log_clip
 from ntm_widgets.widgets import Playground
 from ntm_widgets.widgets.curves import LiveCurves
-from ntm_widgets.widgets.playground import DEFAULT_CONFIG
+from ntm_widgets.widgets.playground import DEFAULT_CONFIG, _try_replay_player
 
 TINY = {
     "model": {"memory_size": 8, "word_size": 4, "controller_size": 16},
@@ -240,8 +240,12 @@ def test_replay_on_demand_and_after_training(pg):
     assert pg.last_trace.memory_shape == (8, 4)
     assert pg.replay_box.children != before
     first = pg.last_trace.inputs.copy()
+    player = pg._player
     pg.refresh_replay()
     assert not np.array_equal(pg.last_trace.inputs, first)  # a fresh sequence each time
+    if _try_replay_player() is not None:  # the player is written separately
+        assert pg._player is player and player.trace is pg.last_trace  # reused, new bytes
+        assert pg.replay_box.children[0] is getattr(player, "ui", player)
     pg.auto_replay = True
     pg.train(1)
     assert pg.last_trace.meta["length"] == 6
@@ -280,7 +284,7 @@ def test_curves_downsample_bounds_points_and_keeps_means():
     w = LiveCurves(max_points=50)
     w.set_data(steps, loss, loss)
     assert len(w.arrays()[0]) == 50
-    np.testing.assert_array_equal(log_clip(np.array([0.0, 2.0, np.nan])), [1e-3, 2.0, np.nan])
+    np.testing.assert_array_equal(log_clip(np.array([0.0, 2.0, np.nan])), [1e-2, 2.0, np.nan])
     st, lo, bi = history_arrays([{"step": 1, "loss": None, "bits_per_seq": 0.5}])
     assert np.isnan(lo[0]) and bi[0] == 0.5
     with pytest.raises(traitlets.TraitError):

@@ -16,9 +16,13 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
-# Values <= 0 (a batch with no wrong bits) cannot sit on a log axis; they are drawn at
-# this floor, which is below any non-zero bits/seq average of a batch of <= 1000.
-LOG_FLOOR = 1e-3
+# Values <= 0 cannot sit on a log axis; they are drawn at a floor. A batch with no
+# wrong bits is common early on (short sequences), so the bits floor is one wrong bit
+# per hundred sequences: low enough to read progress, high enough that zeros do not
+# stretch the axis over decades that hold nothing.
+BITS_FLOOR = 1e-2
+LOSS_FLOOR = 1e-6  # BCE per bit of a converged model is ~1e-3 to 1e-4
+LOG_FLOOR = BITS_FLOOR
 
 
 def history_arrays(history: Iterable[Dict]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,10 +85,10 @@ def curves_figure(steps: Sequence[float], loss: Sequence[float], bits: Sequence[
 
     steps, loss, bits = downsample(np.asarray(steps), np.asarray(loss), np.asarray(bits), max_points=2000)
     fig = Figure(figsize=(8, 2.6), dpi=80)
-    panels = (("loss (BCE / bit)", loss, "#1f77b4"), ("bit errors / sequence", bits, "#d62728"))
-    for k, (label, y, colour) in enumerate(panels):
+    panels = (("loss (BCE / bit)", loss, "#1f77b4", LOSS_FLOOR), ("bit errors / sequence", bits, "#d62728", BITS_FLOOR))
+    for k, (label, y, colour, floor) in enumerate(panels):
         ax = fig.add_subplot(1, 2, k + 1)
-        y = log_clip(y)
+        y = log_clip(y, floor)
         if y.size:
             ax.plot(steps, y, color=colour, alpha=0.3, lw=0.8)
             ax.plot(steps, ema(y), color=colour, lw=1.6)

@@ -19,7 +19,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ..plotting.curves import LOG_FLOOR, curves_png, downsample
+from ..plotting.curves import BITS_FLOOR, LOSS_FLOOR, curves_png, downsample
 
 _ESM = r"""
 const NS = "http://www.w3.org/2000/svg";
@@ -120,9 +120,8 @@ function render({ model, el }) {
   const draw = () => {
     root.replaceChildren();
     const xs = f32(model.get("steps"));
-    const floor = model.get("log_floor");
-    panel(root, "loss", "#1f77b4", xs, f32(model.get("loss")), floor);
-    panel(root, "bit errors / seq", "#d62728", xs, f32(model.get("bits")), floor);
+    panel(root, "loss", "#1f77b4", xs, f32(model.get("loss")), model.get("loss_floor"));
+    panel(root, "bit errors / seq", "#d62728", xs, f32(model.get("bits")), model.get("bits_floor"));
     root.dataset.points = String(xs.length);
     root.dataset.version = String(model.get("version"));
   };
@@ -147,7 +146,8 @@ class LiveCurves(anywidget.AnyWidget):
     loss = traitlets.Bytes(b"", help="float32 loss per point (NaN: skipped step)").tag(sync=True)
     bits = traitlets.Bytes(b"", help="float32 bit errors per sequence per point").tag(sync=True)
     version = traitlets.Int(0, help="bumped after each data change; the front end redraws on it").tag(sync=True)
-    log_floor = traitlets.Float(LOG_FLOOR, help="values <= 0 are drawn at this floor of the log axis").tag(sync=True)
+    loss_floor = traitlets.Float(LOSS_FLOOR, help="loss values below this sit on the floor of the log axis").tag(sync=True)
+    bits_floor = traitlets.Float(BITS_FLOOR, help="bit errors per sequence below this (0 included) sit on the floor of the log axis").tag(sync=True)
     max_points = traitlets.Int(1000, help="points sent per curve; longer histories are averaged into bins")
 
     @traitlets.validate("max_points")

@@ -187,8 +187,8 @@ class Playground(widgets.VBox):
 
         self.task_dropdown = widgets.Dropdown(options=list(TASKS), value=t.name, description="task", style=style, layout=wide)
         self.task_dropdown.add_class("ntm-task")
-        self.n_slider = slider("N (memory rows)", m.memory_size, 4, 256, "ntm-slider-n")
-        self.m_slider = slider("M (row width)", m.word_size, 1, 64, "ntm-slider-m")
+        self.n_slider = slider("N (rows)", m.memory_size, 4, 256, "ntm-slider-n")
+        self.m_slider = slider("M (width)", m.word_size, 1, 64, "ntm-slider-m")
         self.controller_dropdown = widgets.Dropdown(options=list(CONTROLLERS), value=m.controller, description="controller", style=style, layout=wide)
         self.controller_dropdown.add_class("ntm-controller")
         self.controller_size_slider = slider("controller size", m.controller_size, 4, 256, "ntm-controller-size")
@@ -660,12 +660,21 @@ class Playground(widgets.VBox):
         if player_cls is None:
             self.replay_box.children = [widgets.HTML(self._trace_summary(trace))]
             return
+        player = self._player
+        if player is not None and hasattr(player, "set_trace"):
+            try:
+                player.set_trace(trace)  # reuse the widget: only the new bytes travel
+                return
+            except Exception:
+                pass  # fall back to a new player below
         try:
-            self._player = player_cls(trace, renderer="image") if self.renderer == "image" else player_cls(trace)
+            player = player_cls(trace, renderer="image") if self.renderer == "image" else player_cls(trace)
         except Exception as exc:
             self.replay_box.children = [widgets.HTML(self._trace_summary(trace) + f"<br><i>player failed: {html.escape(str(exc))}</i>")]
             return
-        self.replay_box.children = [self._player]
+        self._player = player
+        # ``ui`` is the player with its Play / scrub controls, when it offers one.
+        self.replay_box.children = [getattr(player, "ui", player)]
 
     @staticmethod
     def _trace_summary(trace) -> str:
