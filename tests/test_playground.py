@@ -120,6 +120,10 @@ def test_step_while_running_pauses_first(pg):
     held = pg.trainer.step_count
     time.sleep(0.05)
     assert pg.trainer.step_count == held
+    pg.stop_button.click()  # Stop wakes a paused thread and ends it
+    pg.wait(timeout=10)
+    assert not pg.running and not pg.paused and pg.trainer.step_count == held
+    assert pg.status.startswith("stopped")
 
 
 def test_invalid_combination_shows_message_and_disables_train(pg):
@@ -128,6 +132,7 @@ def test_invalid_combination_shows_message_and_disables_train(pg):
     assert "memory_size" in pg.error_html.get_state()["value"]
     assert pg.error_html.layout.display != "none"
     assert pg.train_button.get_state()["disabled"] and pg.step_button.disabled
+    assert pg.status.startswith("cannot train")
     assert pg.start() is False and not pg.running
     with pytest.raises(ConfigError) as info:
         pg.train(1)
@@ -249,6 +254,8 @@ def test_replay_on_demand_and_after_training(pg):
     pg.auto_replay = True
     pg.train(1)
     assert pg.last_trace.meta["length"] == 6
+    pg.n_slider.value = 10  # the replay on screen follows the rebuilt model
+    assert pg.last_trace.memory_shape == (10, 4)
 
 
 def test_traits_validate_bounds(pg):

@@ -301,6 +301,8 @@ class Playground(widgets.VBox):
         self.error_html.value = f"<span style='color:#b00020'>&#9888; {html.escape(msg)}</span>" if msg else ""
         self.error_html.layout.display = None if msg else "none"
         self._sync_buttons()
+        if hasattr(self, "_trainer"):
+            self._refresh_status()
 
     @traitlets.observe("running", "paused")
     def _on_run_state(self, change):
@@ -430,6 +432,11 @@ class Playground(widgets.VBox):
         self._set_note(f"rebuilt model for {what}")
         self._set_replay_default(cfg)
         self._push(force=True)
+        # The replay on screen shows the old model: replace it.
+        if self.running and not self.paused:
+            self.replay_box.children = [widgets.HTML(f"<i>Model rebuilt for {html.escape(what)}: the replay refreshes when training pauses or stops, or press Replay.</i>")]
+        elif self.auto_replay and self._player is not None:
+            self.refresh_replay()
 
     def _refresh_config_text(self, cfg: RunConfig) -> None:
         self.config_text.value = json.dumps(cfg.to_dict(), indent=2)
@@ -479,7 +486,7 @@ class Playground(widgets.VBox):
         self.step = tr.step_count
         self.sequences = tr.sequences
         self.bits_per_seq = float("nan") if self._bits_ema is None else self._bits_ema
-        parts = [self._activity]
+        parts = ["cannot train (see the message below)" if self.error and not self.running else self._activity]
         if self._note and now < self._note_until:
             parts.append(self._note)
         parts += [f"step {tr.step_count:,}", f"{tr.sequences:,} sequences"]
@@ -501,6 +508,8 @@ class Playground(widgets.VBox):
         if self._thread is not None and self._thread.is_alive():
             self.resume()
             return True
+        if self.running:  # a synchronous train() holds the model (another subshell)
+            return False
         self._stop_event = threading.Event()
         self._pause_requested = False
         self._activity = "training"
@@ -664,6 +673,9 @@ class Playground(widgets.VBox):
         if player is not None and hasattr(player, "set_trace"):
             try:
                 player.set_trace(trace)  # reuse the widget: only the new bytes travel
+                view = getattr(player, "ui", player)
+                if self.replay_box.children != (view,):
+                    self.replay_box.children = [view]
                 return
             except Exception:
                 pass  # fall back to a new player below
