@@ -303,7 +303,7 @@ def load_results(path):
     path = Path(path)
     fmt = _results_format(path)
     if fmt == "csv":
-        df = pd.read_csv(path, float_precision="round_trip", keep_default_na=True)
+        df = pd.read_csv(path)
     else:
         data = json.loads(path.read_text())
         records = data["trials"] if isinstance(data, dict) else data
@@ -404,6 +404,8 @@ class Sweep:
             except ConfigError as exc:
                 shown = ", ".join(f"{self.columns[k]}={v!r}" for k, v in point.items())
                 offending = [f"{self.columns[k]}={v!r}" for k, v in point.items() if k.split(".", 1)[1] == exc.field]
+                if not offending and len(point) == 1:  # e.g. memory_size=1 leaves no room for shifts
+                    offending = [shown]
                 lead = f"grid value {offending[0]}" if offending else f"grid trial ({shown})"
                 raise ConfigError(exc.field, f"{lead} is out of range: {exc}" + (f" [trial: {shown}]" if offending and len(point) > 1 else "")) from None
             key = trial_key(cfg, eval_settings)
