@@ -26,6 +26,8 @@ from .checkpoint import load_checkpoint, save_checkpoint, write_json
 from .metrics import bit_errors, evaluate_lengths, masked_loss, validate
 
 Callback = Callable[[Dict], None]
+# Training batches averaged to decide that a full validation is worth running.
+VAL_WINDOW = 20
 
 
 def build_model(cfg: RunConfig, task=None, baseline: bool = False):
@@ -61,6 +63,10 @@ class Trainer:
         self.lock = threading.RLock()  # guards cfg changes coming from other threads
         self._pending: Dict = {}
         self._running_bits: Optional[float] = None
+        # Training bits/seq of the last few batches (all lengths): a cheap signal of when
+        # a full validation is worth its cost. Derived state only: it is rebuilt from
+        # ``history`` on load, so a resumed run validates at the same steps.
+        self._recent: List[float] = []
 
     # ----------------------------------------------------------------- settings
     def _make_optimizer(self):
@@ -141,6 +147,7 @@ class Trainer:
         self.seconds += time.perf_counter() - t0
         loss_value = float(loss.detach())
         self._advance_curriculum(bits, batch.mask.sum(1).mean().item())
+        self._recent = (self._recent + [bits])[-VAL_WINDOW:]
         record = {
             "event": event,
             "step": self.step_count,
@@ -154,6 +161,14 @@ class Trainer:
             record["curriculum_max"] = self.curriculum_max
         self.history.append(record)
         return record
+
+    def _promising(self, target_bits: float) -> bool:
+        """Worth a full validation: the mean over the last VAL_WINDOW training batches,
+        whatever their lengths, is below the target. A single short batch with no
+        errors says little (a length-1 copy is easy); many in a row of every length do.
+        """
+        recent = self._recent
+        return len(recent) >= VAL_WINDOW and sum(recent) / len(recent) < target_bits
 
     def _advance_curriculum(self, bits: float, answer_steps: float) -> None:
         r = self._running_bits
@@ -214,7 +229,7 @@ class Trainer:
             record = self.train_step()
             if target_bits is not None:
                 due = self.step_count - last_val_step >= self.cfg.train.val_every
-                promising = record["bits_per_seq"] < target_bits and self.step_count - last_val_step >= 10
+                promising = self._promising(target_bits) and self.step_count - last_val_step >= VAL_WINDOW
                 if due or promising:
                     self.last_val = self.validate()
                     last_val_step = self.step_count
@@ -281,6 +296,7 @@ class Trainer:
         trainer._running_bits = data["running_bits"]
         trainer.last_val = data["last_val"]
         trainer.converged = data["converged"]
+        trainer._recent = [h["bits_per_seq"] for h in trainer.history[-VAL_WINDOW:]]
         return trainer
 
     # -------------------------------------------------------------- run dirs
