@@ -9,6 +9,7 @@
 //   step         the time step to show, 0..T-1
 //   colormaps    {memory, weights, bits}: 256 x RGB lookup tables from matplotlib
 //   width        canvas width in CSS pixels
+//   builtin_controls, interval   a play / scrub bar inside the element (optional)
 // and written: frontend_info {decoded, decode_ms, bytes, steps} once decoded.
 //
 // Everything that does not depend on the step (the N x T weighting heatmaps, the
@@ -283,6 +284,8 @@ function render({ model, el }) {
     const ms = performance.now() - t0;
     el.dataset.decodeMs = ms.toFixed(1);
     el.dataset.steps = String(tr.T);
+    // Where memory is drawn (CSS px within the canvas), so tests can hover a cell.
+    el.dataset.memoryBox = [L.memory.x, L.memory.y, L.memory.w, L.memory.h].map(Math.round).join(",");
     el.dataset.loaded = "1";
     const info = { decoded: true, decode_ms: ms, bytes: tr.bytes, steps: tr.T };
     try { model.set("frontend_info", info); model.save_changes(); } catch (e) { /* host without the trait */ }
@@ -519,17 +522,48 @@ function render({ model, el }) {
   canvas.addEventListener("mouseleave", onLeave);
   canvas.addEventListener("keydown", onKey);
 
-  const onStep = () => schedule();
+  // Optional play / scrub bar inside the element, for hosts that show the canvas alone.
+  let bar = null, barTimer = null;
+  function buildBar() {
+    if (bar || !model.get("builtin_controls")) return;
+    bar = document.createElement("div");
+    bar.className = "ntm-replay-bar";
+    const btn = document.createElement("button");
+    btn.className = "ntm-replay-playbtn";
+    btn.textContent = "▶";
+    const range = document.createElement("input");
+    range.type = "range"; range.min = "0"; range.className = "ntm-replay-range";
+    const out = document.createElement("span");
+    bar.append(btn, range, out);
+    el.insertBefore(bar, canvas);
+    const T = () => (tr ? tr.T : 1);
+    const set = (v) => { model.set("step", Math.max(0, Math.min(T() - 1, v))); model.save_changes(); };
+    const stopBar = () => { if (barTimer !== null) clearInterval(barTimer); barTimer = null; btn.textContent = "▶"; };
+    btn.addEventListener("click", () => {
+      if (barTimer !== null) return stopBar();
+      if (stepNow() >= T() - 1) set(0);
+      btn.textContent = "❚❚";
+      barTimer = setInterval(() => (stepNow() >= T() - 1 ? stopBar() : set(stepNow() + 1)), model.get("interval") || 80);
+    });
+    range.addEventListener("input", () => { stopBar(); set(Number(range.value)); });
+    bar.sync = () => { if (!tr) return; range.max = String(tr.T - 1); range.value = String(stepNow()); out.textContent = `${stepNow()} / ${tr.T - 1}`; };
+    bar.stop = stopBar;
+  }
+
+  const onStep = () => { if (bar) bar.sync(); schedule(); };
   const onData = () => load();
   model.on("change:step", onStep);
   model.on("change:trace_bytes", onData);
   model.on("change:width", onData);
+  buildBar();
   load();
+  if (bar) bar.sync();
 
   return () => {
     model.off("change:step", onStep);
     model.off("change:trace_bytes", onData);
     model.off("change:width", onData);
+    if (bar) bar.stop();
     canvas.removeEventListener("mousemove", onMove);
     canvas.removeEventListener("mouseleave", onLeave);
     canvas.removeEventListener("keydown", onKey);

@@ -64,7 +64,8 @@ class ReplayPlayer(anywidget.AnyWidget):
     steps = traitlets.Int(1, read_only=True, help="number of time steps in the trace")
     width = traitlets.Int(960, help="canvas width in CSS pixels (480 to 4096)").tag(sync=True)
     colormaps = traitlets.Dict(help="256 x RGB lookup tables: memory, weights, bits").tag(sync=True)
-    builtin_controls = traitlets.Bool(False, help="draw play/scrub controls inside the canvas element (standalone page)").tag(sync=True)
+    builtin_controls = traitlets.Bool(False, help="draw a play/scrub bar inside the widget itself (when embedding the bare player instead of .ui)").tag(sync=True)
+    interval = traitlets.Int(80, help="milliseconds between steps when playing (1 to 5000)").tag(sync=True)
     frontend_info = traitlets.Dict(help="set by the browser once it has decoded the trace").tag(sync=True)
 
     def __new__(cls, trace: Optional[Trace] = None, renderer: str = "canvas", **kwargs):
@@ -81,14 +82,18 @@ class ReplayPlayer(anywidget.AnyWidget):
         self._created = time.perf_counter()
         self.load_seconds: Optional[float] = None
         self._memory_dtype = memory_dtype
-        super().__init__(colormaps=colormap_tables(), **kwargs)
+        super().__init__(colormaps=colormap_tables(), interval=interval, **kwargs)
         self.add_class("ntm-replay")
-        self.play = widgets.Play(value=0, min=0, max=max(trace.steps - 1, 0), step=1, interval=int(interval), description="play", repeat=False)
+        self.play = widgets.Play(value=0, min=0, max=max(trace.steps - 1, 0), step=1, interval=self.interval, description="play", repeat=False)
         self.play.add_class("ntm-replay-play")
         self.slider = widgets.IntSlider(value=0, min=0, max=max(trace.steps - 1, 0), description="step", continuous_update=True, layout=widgets.Layout(width="420px"))
         self.slider.add_class("ntm-replay-slider")
         # Browser-side links: the step moves with no kernel round trip.
-        self._links = [widgets.jslink((self.play, "value"), (self, "step")), widgets.jslink((self.slider, "value"), (self, "step"))]
+        self._links = [
+            widgets.jslink((self.play, "value"), (self, "step")),
+            widgets.jslink((self.slider, "value"), (self, "step")),
+            widgets.link((self, "interval"), (self.play, "interval")),  # rare: through the kernel is fine
+        ]
         self.controls = widgets.HBox([self.play, self.slider])
         self.ui = widgets.VBox([self.controls, self])
         self.ui.add_class("ntm-replay-ui")
@@ -135,6 +140,13 @@ class ReplayPlayer(anywidget.AnyWidget):
         hi = self.steps - 1
         if not 0 <= value <= hi:
             raise traitlets.TraitError(f"step must be in [0, {hi}] for this {self.steps}-step trace, got {value}")
+        return value
+
+    @traitlets.validate("interval")
+    def _check_interval(self, proposal):
+        value = int(proposal["value"])
+        if not 1 <= value <= 5000:
+            raise traitlets.TraitError(f"interval must be in [1, 5000] milliseconds, got {value}")
         return value
 
     @traitlets.validate("width")

@@ -1,0 +1,196 @@
+"""Replay without custom-widget support: plain ipywidgets ``Image``s drawn by the kernel.
+
+For front ends that cannot load an anywidget (some notebook viewers, older VS Code,
+nbconvert-to-HTML with only the standard widget manager). Chosen explicitly with
+``ReplayPlayer(trace, renderer="image")``. Every step change runs through the kernel:
+a numpy colour lookup and a zlib PNG per panel (``plotting.images``), a few
+milliseconds, so it tops out at a few tens of frames per second where the canvas
+player does not need the kernel at all.
+
+Panels per step t (Graves et al. 2014, arXiv:1410.5401): inputs / targets / outputs
+(wrong bits red), each head's weighting over time (N x T) with a cursor column at t,
+memory M_t (N x M), the write heads' erase and add vectors, and an HTML table of the
+addressing parameters beta, g, s, gamma.
+"""
+from __future__ import annotations
+
+import html
+from typing import List, Optional
+
+import ipywidgets as widgets
+import numpy as np
+import traitlets
+
+from ..plotting.images import colormap_rgb, png_bytes
+from ..plotting.trace_plots import BITS_CMAP, MEMORY_CMAP, WEIGHT_CMAP, head_label, memory_limit
+from ..trace import Trace
+
+_WRONG_RGB = np.array([228, 0, 43], np.uint8)
+_CURSOR_RGB = np.array([0, 160, 224], np.uint8)
+
+
+def _upscale(rgb: np.ndarray, sy: int, sx: int) -> np.ndarray:
+    """Nearest-neighbour enlargement by whole factors (rows sy, columns sx)."""
+    return np.repeat(np.repeat(rgb, sy, axis=0), sx, axis=1)
+
+
+def _fit(n: int, target: int, lo: int = 1, hi: int = 24) -> int:
+    """Whole pixels per cell so that n cells come close to ``target`` pixels."""
+    return int(min(hi, max(lo, target // max(n, 1))))
+
+
+class ImageReplayPlayer(widgets.VBox):
+    """Kernel-drawn replay: ``Play`` + slider -> ``step`` -> new PNGs in ``Image`` widgets."""
+
+    step = traitlets.Int(0, help="time step shown, 0 to steps - 1")
+
+    def __init__(self, trace: Trace, interval: int = 150, **kwargs):
+        if not isinstance(trace, Trace):
+            raise TypeError(f"trace must be an ntm_widgets.trace.Trace, got {type(trace).__name__}")
+        if trace.steps < 1:
+            raise ValueError("trace must hold at least one step")
+        kwargs.pop("renderer", None)
+        kwargs.pop("memory_dtype", None)
+        super().__init__(**kwargs)
+        self.add_class("ntm-replay")
+        self.add_class("ntm-replay-fallback")
+        self.trace = trace
+        T = trace.steps
+        self.play = widgets.Play(value=0, min=0, max=T - 1, step=1, interval=int(interval), description="play")
+        self.play.add_class("ntm-replay-play")
+        self.slider = widgets.IntSlider(value=0, min=0, max=T - 1, description="step", layout=widgets.Layout(width="420px"))
+        self.slider.add_class("ntm-replay-slider")
+        widgets.jslink((self.play, "value"), (self.slider, "value"))
+        widgets.link((self.slider, "value"), (self, "step"))
+        self.frames_drawn = 0
+
+        self._precompute()
+        self.bits_image = self._image(self._bits_rgb, "ntm-replay-bits")
+        self.head_images: List[widgets.Image] = [self._image(rgb, f"ntm-replay-head-{h}") for h, rgb in enumerate(self._head_rgb)]
+        self.memory_image = self._image(self._memory_rgb(0), "ntm-replay-memory")
+        self.vectors_image = self._image(self._vectors_rgb(0), "ntm-replay-vectors") if self._has_vectors else None
+        self.params = widgets.HTML()
+        self.title = widgets.HTML()
+
+        def labelled(text, w):
+            return widgets.VBox([widgets.HTML(f"<b>{html.escape(text)}</b>"), w])
+
+        left = [labelled("inputs / targets / outputs (wrong bits red)", self.bits_image)]
+        left += [labelled(f"{head_label(trace, h)} weighting (rows x time)", im) for h, im in enumerate(self.head_images)]
+        right = [labelled(f"memory at step t ({trace.memory_shape[0]} x {trace.memory_shape[1]})", self.memory_image)]
+        if self.vectors_image is not None:
+            right.append(labelled("erase / add of each write head", self.vectors_image))
+        right.append(self.params)
+        self.children = [self.title, widgets.HBox([self.play, self.slider]), widgets.HBox([widgets.VBox(left), widgets.VBox(right, layout=widgets.Layout(margin="0 0 0 16px"))])]
+        self._render(0)
+
+    # ------------------------------------------------------------ drawing
+    @property
+    def ui(self):
+        """The widget to embed (the fallback player is its own container)."""
+        return self
+
+    def _image(self, rgb: np.ndarray, css_class: str) -> widgets.Image:
+        h, w, _ = rgb.shape
+        # Explicit pixel size: JupyterLab stretches an Image widget without one.
+        im = widgets.Image(value=png_bytes(rgb), format="png", width=w, height=h, layout=widgets.Layout(width=f"{w}px", height=f"{h}px"))
+        im.add_class(css_class)
+        return im
+
+    def _precompute(self) -> None:
+        tr = self.trace
+        T, (N, M) = tr.steps, tr.memory_shape
+        self._sx = _fit(T, 640, hi=24)  # pixels per time step
+        # Bits: inputs, a gap, targets, a gap, outputs; wrong output bits painted red.
+        by = _fit(max(tr.inputs.shape[1], tr.targets.shape[1]), 60, lo=3, hi=10)
+        gap = np.full((1, T, 3), 255, np.uint8)
+        outputs = colormap_rgb(tr.outputs.T, 0.0, 1.0, BITS_CMAP)
+        outputs[tr.wrong_bits.T] = _WRONG_RGB
+        parts = [colormap_rgb(tr.inputs.T, 0.0, 1.0, BITS_CMAP), gap, colormap_rgb(tr.targets.T, 0.0, 1.0, BITS_CMAP), gap, outputs]
+        self._bits_rgb = _upscale(np.concatenate(parts, axis=0), by, self._sx)
+        wmax = float(max(np.nanmax(tr.weights), 1e-6))
+        self._hy = _fit(N, 120, hi=6)
+        self._head_rgb = [_upscale(colormap_rgb(tr.weights[:, h, :].T, 0.0, wmax, WEIGHT_CMAP), self._hy, self._sx) for h in range(len(tr.head_kinds))]
+        self._mlim = memory_limit(tr.memory)
+        self._my = _fit(N, 256, hi=8)
+        self._mx = _fit(M, 200, hi=24)
+        self._has_vectors = tr.erase.shape[1] > 0
+
+    def _with_cursor(self, rgb: np.ndarray, t: int) -> np.ndarray:
+        out = rgb.copy()
+        x0 = t * self._sx
+        # A cursor column at t: a tinted band where cells are wide, one line where narrow.
+        out[:, x0:x0 + max(1, self._sx // 4)] = _CURSOR_RGB
+        return out
+
+    def _memory_rgb(self, t: int) -> np.ndarray:
+        return _upscale(colormap_rgb(self.trace.memory[t], -self._mlim, self._mlim, MEMORY_CMAP), self._my, self._mx)
+
+    def _vectors_rgb(self, t: int) -> np.ndarray:
+        tr = self.trace
+        rows = []
+        for w in range(tr.erase.shape[1]):
+            rows.append(colormap_rgb(tr.erase[t, w][None, :], 0.0, 1.0, BITS_CMAP))
+            rows.append(colormap_rgb(tr.add[t, w][None, :], -1.0, 1.0, MEMORY_CMAP))
+        return _upscale(np.concatenate(rows, axis=0), 12, self._mx)
+
+    def _params_html(self, t: int) -> str:
+        tr = self.trace
+        k = (tr.s.shape[-1] - 1) // 2
+        head = "".join(f"<th>s({o:+d})</th>" for o in range(-k, k + 1))
+        rows = []
+        for h in range(len(tr.head_kinds)):
+            s = "".join(f"<td>{v:.2f}</td>" for v in tr.s[t, h])
+            rows.append(f"<tr><td>{html.escape(head_label(tr, h))}</td><td>{tr.beta[t, h]:.2f}</td><td>{tr.g[t, h]:.2f}</td>{s}<td>{tr.gamma[t, h]:.2f}</td></tr>")
+        return ("<table class='ntm-replay-params' style='font-size:12px'><tr><th>head</th><th>beta</th><th>g</th>"
+                f"{head}<th>gamma</th></tr>{''.join(rows)}</table>")
+
+    def _render(self, t: int) -> None:
+        tr = self.trace
+        self.bits_image.value = png_bytes(self._with_cursor(self._bits_rgb, t))
+        for h, im in enumerate(self.head_images):
+            im.value = png_bytes(self._with_cursor(self._head_rgb[h], t))
+        self.memory_image.value = png_bytes(self._memory_rgb(t))
+        if self.vectors_image is not None:
+            self.vectors_image.value = png_bytes(self._vectors_rgb(t))
+        self.params.value = self._params_html(t)
+        wrong = int(tr.wrong_bits[: t + 1].sum())
+        phase = "answering" if tr.mask[t] > 0 else "reading input"
+        self.title.value = f"<b>step {t} / {tr.steps - 1}</b> &middot; {phase} &middot; wrong bits so far {wrong} of {int(tr.wrong_bits.sum())}"
+        self.frames_drawn += 1
+
+    # ------------------------------------------------------------ state
+    @traitlets.validate("step")
+    def _check_step(self, proposal):
+        value = int(proposal["value"])
+        hi = self.trace.steps - 1
+        if not 0 <= value <= hi:
+            raise traitlets.TraitError(f"step must be in [0, {hi}] for this {self.trace.steps}-step trace, got {value}")
+        return value
+
+    @traitlets.observe("step")
+    def _on_step(self, change):
+        self.slider.value = change["new"]
+        self._render(change["new"])
+
+    @property
+    def steps(self) -> int:
+        return self.trace.steps
+
+    def save_html(self, path, title: Optional[str] = None) -> str:
+        """Standalone HTML replay of this trace (the canvas renderer, which needs no kernel)."""
+        from ..replay_html import write_replay_html
+
+        return write_replay_html(self.trace, path, title=title)
+
+    def __repr__(self) -> str:
+        n, m = self.trace.memory_shape
+        return f"ImageReplayPlayer(steps={self.steps}, memory={n}x{m}, heads={len(self.trace.head_kinds)})"
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
+        if data is not None:
+            data = dict(data)
+            data["text/plain"] = repr(self)
+        return data, meta
