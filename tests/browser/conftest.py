@@ -150,7 +150,7 @@ def browser(chromium_path):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1700, "height": 1100})
     p = context.new_page()
     p.set_default_timeout(60_000)
     try:

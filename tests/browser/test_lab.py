@@ -118,8 +118,8 @@ def test_addressing_explorer_sliders_change_bars(page, lab_server, artifacts_dir
     before = bars.screenshot()
     state_before = bars.get_attribute("data-weights")
 
-    # Focus the first slider's handle (the key or beta) and press ArrowRight a few times.
-    handle = explorer.locator(".noUi-handle").first
+    # Focus the key-strength slider's handle and press ArrowRight a few times.
+    handle = explorer.locator(".ntm-explorer-beta .noUi-handle").first
     handle.scroll_into_view_if_needed()
     handle.focus()
     for _ in range(8):
