@@ -136,7 +136,7 @@ def measure(steps: int = 150, repeats: int = 8, rebuilds: int = 6, interval: flo
     # estimate that does not depend on the load other processes put on the machine.
     modelled = 100 * (record_us * 1e-6 * steps_per_s + push_ms * 1e-3 * ups)
     return {
-        "config": "DEFAULT_CONFIG (copy, N=32, M=8, LSTM 64, lengths 1-8, batch 32, Adam 3e-3, 1 torch thread)",
+        "config": "DEFAULT_CONFIG (copy, N=32, M=8, LSTM 64, lengths 1-8, batch 32, Adam 1e-2, 1 torch thread)",
         "steps_per_arm": steps,
         "repeats": repeats,
         "update_interval_s": interval,

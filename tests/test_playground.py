@@ -48,7 +48,7 @@ def test_default_config_is_small_and_copy():
     c = DEFAULT_CONFIG
     assert (c.model.memory_size, c.model.word_size, c.model.controller, c.model.controller_size) == (32, 8, "lstm", 64)
     assert (c.task.name, c.task.min_len, c.task.max_len) == ("copy", 1, 8)
-    assert (c.train.batch_size, c.train.optimizer, c.train.lr) == (32, "adam", 3e-3)
+    assert (c.train.batch_size, c.train.optimizer, c.train.lr) == (32, "adam", 1e-2)
     p = Playground()
     assert p.config == DEFAULT_CONFIG and p.config is not DEFAULT_CONFIG
     assert repr(p) == "Playground(task='copy', N=32, M=8, steps=0)"
