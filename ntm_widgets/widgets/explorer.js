@@ -5,7 +5,7 @@
 // functions; this file only draws them.
 
 const NS = "http://www.w3.org/2000/svg";
-const ROW = 22, HEAD = 44, BAR = 92, PANEL = 118, CELL = 30;
+const ROW = 22, HEAD = 44, BAR = 70, PANEL = 104, CELL = 27;
 
 function svgEl(name, attrs, text) {
   const e = document.createElementNS(NS, name);

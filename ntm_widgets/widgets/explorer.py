@@ -121,8 +121,8 @@ class AddressingExplorer(widgets.VBox):
     # ------------------------------------------------------------ controls
     def _build_controls(self) -> None:
         N, M = self.memory.shape
-        style = {"description_width": "70px"}
-        lay = widgets.Layout(width="300px")
+        style = {"description_width": "64px"}
+        lay = widgets.Layout(width="280px")
         self.key_sliders = []
         for j in range(M):
             s = widgets.FloatSlider(value=self.key[j], min=-1.0, max=1.0, step=0.05, description=f"k[{j}]", style=style, layout=lay, continuous_update=True)
@@ -149,8 +149,8 @@ class AddressingExplorer(widgets.VBox):
             self.shift_sliders.append(s)
         self.prev_dropdown = widgets.Dropdown(options=[("w_prev: one row", "row"), ("w_prev: uniform", "uniform"), ("w_prev: last result", "custom")], value=self.prev_mode, layout=widgets.Layout(width="180px"))
         widgets.link((self.prev_dropdown, "value"), (self, "prev_mode"))
-        self.prev_row_slider = slider(widgets.IntSlider, "prev_row", 0, N - 1, 1, "w_prev row")
-        self.feed_button = widgets.Button(description="use result as w_prev", icon="step-forward", tooltip="make the sharpened weighting the previous one, as at the next time step")
+        self.prev_row_slider = slider(widgets.IntSlider, "prev_row", 0, N - 1, 1, "prev row")
+        self.feed_button = widgets.Button(description="use result as w_prev", icon="step-forward", tooltip="make the sharpened weighting the previous one, as at the next time step", layout=widgets.Layout(width="220px"))
         self.feed_button.add_class("ntm-explorer-feed")
         self.feed_button.on_click(lambda _b: self.feed_back())
         self.message = widgets.HTML()
@@ -162,10 +162,10 @@ class AddressingExplorer(widgets.VBox):
         controls = widgets.VBox([
             group("1. content: key k and strength beta", *self.key_sliders, self.key_row, self.beta_slider),
             group("2. interpolation with w_prev: gate g", self.g_slider, widgets.HBox([self.prev_dropdown]), self.prev_row_slider, self.feed_button),
-            group("3. shift: weights of offsets -1, 0, +1 (normalised)", *self.shift_sliders),
+            group("3. shift: offsets -1, 0, +1", *self.shift_sliders),
             group("4. sharpen: gamma", self.gamma_slider),
             self.message,
-        ], layout=widgets.Layout(min_width="320px"))
+        ], layout=widgets.Layout(min_width="290px", width="290px"))
         self.children = [widgets.HBox([controls, self.bars])]
 
     def _key_slider_moved(self, _change):

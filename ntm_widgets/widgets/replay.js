@@ -368,9 +368,13 @@ function render({ model, el }) {
     const cw = L.inputs.w / T;
     for (const [p, img] of timePanels) {
       ctx.drawImage(img, p.x, p.y, p.w, p.h);
-      ctx.fillStyle = "rgba(255,255,255,0.35)";
+      // A light veil over the bits still to come; head panels stay unveiled because
+      // their dark colour map would turn grey under it.
       const fx = p.x + (t + 1) * cw;
-      if (fx < p.x + p.w) ctx.fillRect(fx, p.y, p.x + p.w - fx, p.h);
+      if (fx < p.x + p.w && !p.key.startsWith("w")) {
+        ctx.fillStyle = "rgba(255,255,255,0.4)";
+        ctx.fillRect(fx, p.y, p.x + p.w - fx, p.h);
+      }
       ctx.strokeStyle = "#999"; ctx.lineWidth = 1; ctx.strokeRect(p.x - 0.5, p.y - 0.5, p.w + 1, p.h + 1);
       label(p.label, p.x - 6, p.y + p.h / 2);
     }
