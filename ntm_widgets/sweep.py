@@ -290,7 +290,8 @@ def save_results(df, path) -> Path:
     if fmt == "csv":
         df.to_csv(tmp, index=False)
     else:
-        records = json.loads(df.to_json(orient="records", double_precision=15))
+        # Python's float repr round-trips exactly (pandas' to_json keeps 15 digits).
+        records = [{str(k): _json_value(v) for k, v in r.items()} for r in df.to_dict("records")]
         tmp.write_text(json.dumps({"format": "ntm-widgets-sweep", "version": 1, "trials": records}, indent=1) + "\n")
     os.replace(tmp, path)
     return path
@@ -569,9 +570,11 @@ class Sweep:
                         result = {"error": f"{type(exc).__name__}: {exc}"}
                     finished(futures[fut], result)
         except BaseException:
+            procs = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.terminate()  # running trials are lost anyway; do not wait for them
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()  # running trials are lost anyway; do not wait for them
             raise
         pool.shutdown(wait=True)
 
@@ -800,10 +803,19 @@ def run_sweep_command(args) -> Dict:
 
 
 def _json_value(value):
+    """A JSON-ready scalar: numpy scalars unwrapped, NaN / inf / missing as None."""
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if value is not None and not isinstance(value, (str, bool, int, float)):
+        try:
+            import pandas as pd
+
+            if pd.isna(value):
+                return None
+        except (TypeError, ValueError):
+            pass
     return value
 
 

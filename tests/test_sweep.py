@@ -197,7 +197,7 @@ def test_results_round_trip(tmp_path, serial_df, suffix):
     df.loc[1, "error"] = 'ValueError: a, "quoted" message'
     path = save_results(df, tmp_path / f"r{suffix}")
     back = load_results(path)
-    pd.testing.assert_frame_equal(back, df)
+    pd.testing.assert_frame_equal(back, df, check_exact=True)
 
 
 def _heatmap_frame():
