@@ -152,6 +152,7 @@ class Playground(widgets.VBox):
         self.add_class("ntm-playground")
         self.renderer = renderer
         self._step_lock = threading.RLock()  # one step / rebuild / replay at a time
+        self._push_lock = threading.Lock()  # one curve + status message at a time
         self._cond = threading.Condition()  # pause and stop wake-ups
         self._pause_requested = False
         self._stop_event = threading.Event()
@@ -471,9 +472,10 @@ class Playground(widgets.VBox):
         if self.renderer == "image" and not force and now - self._last_push < max(1.0, self.update_interval):
             return  # matplotlib takes tens of ms a frame: at most one a second
         self._last_push = now
-        steps, loss, bits = self._buf.arrays()
-        self.curves.set_data(steps, loss, bits)
-        self._refresh_status()
+        with self._push_lock:  # the training thread and a button may both push
+            steps, loss, bits = self._buf.arrays()
+            self.curves.set_data(steps, loss, bits)
+            self._refresh_status()
 
     def _set_note(self, text: str, seconds: float = 3.0) -> None:
         self._note, self._note_until = text, time.perf_counter() + seconds
@@ -697,6 +699,12 @@ class Playground(widgets.VBox):
         return (f"<div class='ntm-replay-placeholder'>replay of {html.escape(str(meta.get('task')))}, length {meta.get('length')}: "
                 f"{trace.steps} steps over a {n} x {m} memory, {meta.get('bits_wrong')} bits wrong "
                 f"(the replay player is not installed)</div>")
+
+    def close(self) -> None:
+        """Stop training (joining the thread), then close the widget."""
+        if hasattr(self, "_stop_event"):  # not when __init__ failed early
+            self.stop(wait=True, timeout=30)
+        super().close()
 
     # ------------------------------------------------------------ display
     def __repr__(self) -> str:
