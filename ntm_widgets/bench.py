@@ -54,6 +54,7 @@ def bench_train(
     warmup: int = 3,
     width: int = 8,
     seed: int = 0,
+    compile: bool = False,
 ) -> Dict:
     """Training throughput of the default trainer on copy sequences of one length.
 
@@ -72,7 +73,7 @@ def bench_train(
     cfg = RunConfig(
         model=ModelConfig(memory_size=memory_size, word_size=word_size, controller_size=controller_size),
         task=TaskConfig(name="copy", width=width, min_len=length, max_len=length),
-        train=TrainConfig(batch_size=batch_size, seed=seed, threads=threads if threads is not None else TrainConfig.threads),
+        train=TrainConfig(batch_size=batch_size, seed=seed, threads=threads if threads is not None else TrainConfig.threads, compile=compile),
     )
     w0, c0 = _clock()
     trainer = Trainer(cfg, device=dev)
@@ -101,6 +102,7 @@ def bench_train(
         "memory_size": memory_size,
         "word_size": word_size,
         "controller_size": controller_size,
+        "compile": compile,
         **_env(threads, dev),
     }
 

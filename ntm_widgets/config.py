@@ -146,6 +146,9 @@ class TrainConfig(_Config):
     curriculum_start: int = 2  # first maximum length of the curriculum
     curriculum_threshold: float = 0.5  # bits/seq (running mean) below which to grow
     threads: Optional[int] = None  # torch intra-op threads; None leaves torch's default
+    # torch.compile the NTM step (issue 3): ~2-3x faster steps on CPU, but the first
+    # step waits for compilation (tens of seconds cold, a few with a warm cache).
+    compile: bool = False
 
     def __post_init__(self):
         _int(self, "batch_size", 1, 65_536)
@@ -166,6 +169,8 @@ class TrainConfig(_Config):
         _float(self, "curriculum_threshold", 0.0, lo_open=True)
         if self.threads is not None:
             _int(self, "threads", 1, 1024)
+        if not isinstance(self.compile, bool):
+            raise ConfigError("compile", f"compile must be true or false, got {self.compile!r}")
 
 
 @dataclass

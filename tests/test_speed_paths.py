@@ -163,3 +163,21 @@ def test_layout_buffer_is_not_saved():
     copy.load_state_dict(model.state_dict())
     x = torch.rand(2, 3, 9)
     torch.testing.assert_close(copy(x)[0], model(x)[0])
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_hand_written_addressing_backward_passes_gradcheck(k):
+    g = torch.Generator().manual_seed(10 + k)
+    b, h, n, m = 2, 2, 6, 3
+    memory = torch.randn(b, n, m, generator=g, dtype=torch.float64, requires_grad=True)
+    key = torch.randn(b, h, m, generator=g, dtype=torch.float64, requires_grad=True)
+    beta = (torch.rand(b, h, 1, generator=g, dtype=torch.float64) * 3).requires_grad_()
+    gate = torch.rand(b, h, 1, generator=g, dtype=torch.float64).requires_grad_()
+    s_rev = torch.softmax(torch.randn(b, h, 2 * k + 1, generator=g, dtype=torch.float64), -1).requires_grad_()
+    gamma = (1 + torch.rand(b, h, 1, generator=g, dtype=torch.float64) * 2).requires_grad_()
+    w_prev = torch.softmax(torch.randn(b, h, n, generator=g, dtype=torch.float64), -1).requires_grad_()
+
+    def f(memory, key, beta, gate, s_rev, gamma, w_prev):
+        return address_heads(memory, memory.norm(dim=-1), key, beta, gate, s_rev, gamma, w_prev)
+
+    assert torch.autograd.gradcheck(f, (memory, key, beta, gate, s_rev, gamma, w_prev), eps=1e-6, atol=1e-7)

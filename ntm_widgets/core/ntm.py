@@ -74,21 +74,89 @@ def address_heads(
     memory (B, N, M), mem_norm (B, N) its row norms, key (B, H, M), beta / g / gamma
     (B, H, 1), s_rev (B, H, 2k+1) the shift distribution with its offsets reversed
     (index q is offset k - q), w_prev (B, H, N). Returns (B, H, N).
+
+    When gradients are needed this runs as one autograd node with a hand-written
+    backward (``_AddressHeads``): the step is dominated by per-operation overhead, and
+    one node with ~35 plain operations is cheaper than ~20 recorded ones whose
+    backward the engine walks node by node.
     """
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (memory, mem_norm, key, beta, g, s_rev, gamma, w_prev)):
+        return _AddressHeads.apply(memory, mem_norm, key, beta, g, s_rev, gamma, w_prev)
+    return _address_forward(memory, mem_norm, key, beta, g, s_rev, gamma, w_prev)[0]
+
+
+def _windows(w: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, H, N, 2k+1) view: window q of row i holds w(i - k + q), circularly."""
+    padded = torch.cat([w[..., -k:], w, w[..., :k]], dim=-1)  # (B, H, N + 2k)
+    return padded.unfold(-1, 2 * k + 1, 1)
+
+
+def _address_forward(memory, mem_norm, key, beta, g, s_rev, gamma, w_prev):
     dots = torch.bmm(key, memory.transpose(1, 2))  # (B, H, N)
-    norms = mem_norm.unsqueeze(1) * key.norm(dim=-1, keepdim=True)  # (B, H, N)
-    w = torch.softmax(beta * (dots / (norms + _EPS)), dim=-1)  # eq. 5-6
-    w = torch.lerp(w_prev, w, g)  # eq. 7: g * w_c + (1 - g) * w_prev
+    key_norm = key.norm(dim=-1, keepdim=True)  # (B, H, 1)
+    den = mem_norm.unsqueeze(1) * key_norm + _EPS  # (B, H, N)
+    cos = dots / den
+    w_c = torch.softmax(beta * cos, dim=-1)  # eq. 5-6
+    w_g = torch.lerp(w_prev, w_c, g)  # eq. 7: g * w_c + (1 - g) * w_prev
     k = (s_rev.shape[-1] - 1) // 2
+    win = None
     if k > 0:
-        # eq. 8 as a sliding window over the circularly padded weighting: window q of
-        # row i holds w(i - k + q), i.e. offset k - q, which s_rev[q] weighs.
-        padded = torch.cat([w[..., -k:], w, w[..., :k]], dim=-1)  # (B, H, N + 2k)
-        w = (padded.unfold(-1, 2 * k + 1, 1) * s_rev.unsqueeze(2)).sum(-1)  # (B, H, N)
+        # eq. 8 as a sliding window: window q of row i holds offset k - q, which s_rev[q] weighs.
+        win = _windows(w_g, k)
+        w_s = (win * s_rev.unsqueeze(2)).sum(-1)  # (B, H, N)
     else:
-        w = w * s_rev
-    w = (w + _EPS) ** gamma  # eq. 9
-    return w / w.sum(dim=-1, keepdim=True)
+        w_s = w_g * s_rev
+    u = w_s + _EPS
+    p = u**gamma  # eq. 9
+    total = p.sum(dim=-1, keepdim=True)
+    w = p / total
+    return w, (key_norm, den, cos, w_c, w_g, win, u, p, total, w)
+
+
+class _AddressHeads(torch.autograd.Function):
+    """``address_heads`` as one autograd node; gradients derived by hand from eq. 5-9
+    (checked against autograd in float64 by tests/test_speed_paths.py)."""
+
+    @staticmethod
+    def forward(ctx, memory, mem_norm, key, beta, g, s_rev, gamma, w_prev):
+        w, saved = _address_forward(memory, mem_norm, key, beta, g, s_rev, gamma, w_prev)
+        key_norm, den, cos, w_c, w_g, win, u, p, total, _ = saved
+        ctx.k = (s_rev.shape[-1] - 1) // 2
+        ctx.save_for_backward(memory, mem_norm, key, beta, g, s_rev, gamma, w_prev, key_norm, den, cos, w_c, w_g, u, p, total, w)
+        return w
+
+    @staticmethod
+    def backward(ctx, grad_w):
+        memory, mem_norm, key, beta, g, s_rev, gamma, w_prev, key_norm, den, cos, w_c, w_g, u, p, total, w = ctx.saved_tensors
+        k = ctx.k
+        # eq. 9: w = p / sum(p), p = u^gamma
+        grad_p = (grad_w - (grad_w * w).sum(-1, keepdim=True)) / total
+        gp = grad_p * p
+        grad_gamma = (gp * torch.log(u)).sum(-1, keepdim=True)
+        grad_ws = gp * gamma / u  # (B, H, N)
+        # eq. 8: the adjoint of a circular convolution is the convolution with the
+        # mirrored kernel; the kernel's gradient correlates the input with grad_ws.
+        if k > 0:
+            grad_wg = (_windows(grad_ws, k) * s_rev.flip(-1).unsqueeze(2)).sum(-1)
+            grad_s = (_windows(w_g, k) * grad_ws.unsqueeze(-1)).sum(-2)  # (B, H, 2k+1)
+        else:
+            grad_wg = grad_ws * s_rev
+            grad_s = (grad_ws * w_g).sum(-1, keepdim=True)
+        # eq. 7
+        grad_g = (grad_wg * (w_c - w_prev)).sum(-1, keepdim=True)
+        grad_wc = grad_wg * g
+        grad_wprev = grad_wg - grad_wc
+        # eq. 5-6: softmax, then beta * cos with cos = dots / den
+        grad_z = w_c * (grad_wc - (grad_wc * w_c).sum(-1, keepdim=True))
+        grad_beta = (grad_z * cos).sum(-1, keepdim=True)
+        grad_dots = grad_z * beta / den
+        grad_den = -grad_dots * cos
+        grad_key_norm = (grad_den * mem_norm.unsqueeze(1)).sum(-1, keepdim=True)  # (B, H, 1)
+        grad_mem_norm = (grad_den * key_norm).sum(1)  # (B, N)
+        # d|k|/dk = k / |k|; a zero key has zero gradient through its norm.
+        grad_key = torch.bmm(grad_dots, memory) + grad_key_norm * key / key_norm.clamp_min(1e-30)
+        grad_memory = torch.bmm(grad_dots.transpose(1, 2), key)  # (B, N, M)
+        return grad_memory, grad_mem_norm, grad_key, grad_beta, grad_g, grad_s, grad_gamma, grad_wprev
 
 
 class NTM(nn.Module):
@@ -128,6 +196,7 @@ class NTM(nn.Module):
         elif memory_init != "constant":
             raise ValueError(f"memory_init must be 'constant', 'learned' or 'random', got {memory_init!r}")
         self._init_head_bias()
+        self._compiled_step = None  # set by compile_step(); never saved
         perm, self._groups = self._param_layout()
         # Not saved: derived from the sizes, so checkpoints keep the per-head layout.
         self.register_buffer("_perm", torch.tensor(perm, dtype=torch.long), persistent=False)
@@ -263,6 +332,17 @@ class NTM(nn.Module):
             record["reads"].append(reads)
         return h, reads, NTMState(memory, weights_new, reads, ctrl_state), mem_norm
 
+    def compile_step(self, enable: bool = True) -> None:
+        """Run training/inference steps (not recorded ones) through ``torch.compile``.
+
+        Opt-in (``TrainConfig.compile``): on a 2-core CPU the compiled step is about
+        2-3x faster, but the first call compiles for tens of seconds (a few seconds when
+        torch's on-disk cache already holds this shape), and compiled arithmetic may
+        round differently from the eager path. A run keeps one choice throughout, so a
+        resumed run with the same setting is still exact.
+        """
+        self._compiled_step = torch.compile(self._core_step, dynamic=False) if enable else None
+
     # ------------------------------------------------------------- public API
     def initial_state(self, batch_size: int, device=None, dtype=None) -> NTMState:
         p = self.out.weight
@@ -305,9 +385,10 @@ class NTM(nn.Module):
         # backward of T selects would build T full-size zero tensors (O(T^2) fills).
         xgs = self._input_proj(inputs).unbind(1)
         hs, rs = [], []
-        mem_norm = None
+        core = self._core_step if (record is not None or self._compiled_step is None) else self._compiled_step
+        mem_norm = state.memory.norm(dim=-1)  # (B, N); always a tensor, so one compiled graph
         for t in range(steps):
-            h, reads, state, mem_norm = self._core_step(xgs[t], state, weights, mem_norm, lists)
+            h, reads, state, mem_norm = core(xgs[t], state, weights, mem_norm, lists)
             hs.append(h)
             rs.append(reads.reshape(batch, -1))
         # The output layer does not feed back, so it runs once over the whole sequence.

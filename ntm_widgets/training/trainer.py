@@ -50,6 +50,8 @@ class Trainer:
         self.baseline = baseline
         self.task = make_task(self.cfg.task)
         self.model = (model or build_model(self.cfg, self.task, baseline)).to(self.device)
+        if self.cfg.train.compile and hasattr(self.model, "compile_step"):
+            self.model.compile_step()
         self.optimizer = self._make_optimizer()
         self.generator = torch.Generator().manual_seed(self.cfg.train.seed)
         self.step_count = 0
