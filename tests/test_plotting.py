@@ -79,7 +79,7 @@ def test_trace_figure_has_one_panel_per_part_and_head():
         assert name in labels
     by = {ax.get_label(): ax for ax in fig.axes}
     # The heatmaps hold the trace's own arrays, oriented (rows, time) and (N, M).
-    np.testing.assert_array_equal(by["weights:2"].images[0].get_array(), trace.weights[:, 2, :].T)
+    np.testing.assert_array_equal(by["weights:2"].images[0].get_array(), trace.weights[:, 2, :].T)  # small: not pooled
     np.testing.assert_array_equal(by["memory"].images[0].get_array(), trace.memory[-1])
     assert "read head 1" in by["weights:1"].get_title(loc="left")
     assert "write head 0" in by["weights:2"].get_title(loc="left")
@@ -89,6 +89,20 @@ def test_trace_figure_has_one_panel_per_part_and_head():
     # Every wrong bit is circled, and only those.
     marks = by["outputs"].collections[0].get_offsets()
     assert len(marks) == int(trace.wrong_bits.sum()) > 0
+
+
+def test_big_weightings_are_pooled_keeping_one_row_peaks():
+    from ntm_widgets.plotting.trace_plots import max_pool
+
+    a = np.zeros((512, 1000))
+    a[301, 17] = 1.0
+    p = max_pool(a, 256, 800)
+    assert p.shape == (256, 500) and p.max() == 1.0 and p[150, 8] == 1.0
+    assert max_pool(np.ones((4, 5)), 256, 800).shape == (4, 5)
+    trace = synthetic_trace(steps=900, memory_size=300, word_size=4)
+    ax = [a for a in trace_figure(trace).axes if a.get_label() == "weights:0"][0]
+    assert ax.images[0].get_array().shape == (150, 450)
+    assert ax.images[0].get_extent() == [-0.5, 899.5, 299.5, -0.5]
 
 
 def test_trace_figure_step_and_its_range():

@@ -48,6 +48,22 @@ def memory_limit(memory: np.ndarray) -> float:
     return max(m, 1e-6)
 
 
+def max_pool(a: np.ndarray, max_rows: int, max_cols: int) -> np.ndarray:
+    """Shrink a 2-D array to at most max_rows x max_cols by taking block maxima.
+
+    A figure has fewer pixels than a 512-row, 1,000-step weighting has cells; plain
+    resampling would drop a one-row peak, the block maximum keeps it visible.
+    """
+    r = max(1, -(-a.shape[0] // max_rows))
+    c = max(1, -(-a.shape[1] // max_cols))
+    if r == 1 and c == 1:
+        return a
+    R, C = -(-a.shape[0] // r) * r, -(-a.shape[1] // c) * c
+    padded = np.full((R, C), -np.inf, dtype=np.float64)
+    padded[: a.shape[0], : a.shape[1]] = a
+    return padded.reshape(R // r, r, C // c, c).max(axis=(1, 3))
+
+
 def head_label(trace, h: int) -> str:
     """'read head 0', 'write head 0', ... numbered within each kind."""
     kind = trace.head_kinds[h]
@@ -108,7 +124,9 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
         fig.colorbar(im_bits, cax=cax).set_label("value", fontsize=8)
         tt, oo = np.nonzero(wrong)
         if tt.size:
-            ax_out.scatter(tt, oo, s=40, facecolors="none", edgecolors=WRONG_COLOR, linewidths=1.4)
+            # Marker area follows the cell width, so 1,000 steps do not drown in circles.
+            size = float(np.clip((500.0 / T) ** 2 * 0.5, 2.0, 40.0))
+            ax_out.scatter(tt, oo, s=size, facecolors="none", edgecolors=WRONG_COLOR, linewidths=1.4 if size > 10 else 0.8)
         # Shade the scored (answer) part on the targets panel so the task phases are visible.
         scored = np.nonzero(trace.mask > 0)[0]
         if scored.size:
@@ -120,7 +138,9 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
         im_w = None
         for h in range(H):
             ax = fig.add_subplot(gs[3 + h, 0], label=f"weights:{h}", sharex=ax_in)
-            im_w = ax.imshow(trace.weights[:, h, :].T, aspect="auto", cmap=WEIGHT_CMAP, vmin=0.0, vmax=wmax, origin="upper")
+            # extent keeps axes in rows and steps whatever pooling did to the pixels.
+            im_w = ax.imshow(max_pool(trace.weights[:, h, :].T, 256, 800), aspect="auto", cmap=WEIGHT_CMAP, vmin=0.0, vmax=wmax,
+                             extent=(-0.5, T - 0.5, N - 0.5, -0.5), interpolation="nearest")
             ax.set_title(f"{head_label(trace, h)}: weighting over rows", loc="left")
             ax.set_ylabel("row")
             ax.set_xlim(*ext)
