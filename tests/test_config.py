@@ -14,7 +14,7 @@ BAD = [
     (TrainConfig, "momentum", 1.5), (TrainConfig, "clip", 0.0), (TrainConfig, "seed", -1), (TrainConfig, "steps", -1),
     (TrainConfig, "time_limit", 0.0), (TrainConfig, "target_bits", -0.1), (TrainConfig, "val_samples", 0),
     (TrainConfig, "val_every", 0), (TrainConfig, "curriculum", "yes"), (TrainConfig, "curriculum_start", 0),
-    (TrainConfig, "curriculum_threshold", 0.0), (TrainConfig, "threads", 0),
+    (TrainConfig, "curriculum_threshold", 0.0), (TrainConfig, "threads", 0), (TrainConfig, "compile", "yes"),
 ]
 
 
