@@ -324,7 +324,10 @@ class Sweep:
     ``steps`` / ``time_limit`` / ``target_bits``: each trial's budget (set on
     ``train``; at least ``steps`` or ``time_limit`` must be set somewhere, or a trial
     that never converges would never end). ``n_samples``: random search, that many
-    distinct grid points drawn with ``seed``; None runs the whole grid.
+    distinct grid points drawn with ``random_seed`` (not a training seed: sweep
+    those with a "seed" axis); None runs the whole grid. ``eval_lengths``,
+    ``samples``, ``eval_seed``: generalisation measured after training, as
+    ``Trainer.evaluate``.
     """
 
     def __init__(
@@ -338,7 +341,7 @@ class Sweep:
         samples: int = 100,
         eval_seed: int = 0,
         n_samples: Optional[int] = None,
-        seed: int = 0,
+        random_seed: int = 0,
     ):
         if not isinstance(grid, Mapping):
             raise TypeError(f"grid must be a dict of field name -> list of values, got {type(grid).__name__}")
@@ -377,7 +380,7 @@ class Sweep:
         if n_samples is not None and (not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 1):
             raise ConfigError("n_samples", f"n_samples must be an integer >= 1 (or None for the whole grid), got {n_samples!r}")
         self.n_samples = n_samples
-        self.seed = seed
+        self.random_seed = random_seed
         self._trials = self._build_trials()
 
     @staticmethod
@@ -391,7 +394,7 @@ class Sweep:
         points = [dict(zip(keys, combo)) for combo in itertools.product(*(self.axes[k] for k in keys))]
         if self.n_samples is not None and self.n_samples < len(points):
             # Random search: distinct points, reproducible from the seed, in grid order.
-            picked = sorted(random.Random(self.seed).sample(range(len(points)), self.n_samples))
+            picked = sorted(random.Random(self.random_seed).sample(range(len(points)), self.n_samples))
             points = [points[i] for i in picked]
         return points
 
@@ -468,6 +471,10 @@ class Sweep:
 
         if backend not in BACKENDS:
             raise ConfigError("backend", f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ConfigError("threads", f"threads must be an integer >= 1 (torch threads per trial), got {threads!r}")
+        if not (isinstance(progress, bool) or callable(progress)):
+            raise TypeError(f"progress must be True, False or a callable, got {type(progress).__name__}")
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ConfigError("workers", f"workers must be an integer >= 1 (or None for one per core), got {workers!r}")
         if backend == "ray":
@@ -616,12 +623,12 @@ def run_sweep(
     results_path=None,
     progress: Union[bool, Callable[[Dict], None]] = True,
     n_samples: Optional[int] = None,
-    seed: int = 0,
+    random_seed: int = 0,
     eval_seed: int = 0,
     threads: int = 1,
 ):
     """Build a ``Sweep`` and run it; returns a pandas DataFrame, one row per trial."""
-    sweep = Sweep(grid, base, steps=steps, time_limit=time_limit, target_bits=target_bits, eval_lengths=eval_lengths, samples=samples, eval_seed=eval_seed, n_samples=n_samples, seed=seed)
+    sweep = Sweep(grid, base, steps=steps, time_limit=time_limit, target_bits=target_bits, eval_lengths=eval_lengths, samples=samples, eval_seed=eval_seed, n_samples=n_samples, random_seed=random_seed)
     return sweep.run(backend=backend, workers=workers, ray_address=ray_address, results_path=results_path, progress=progress, threads=threads)
 
 
@@ -680,7 +687,7 @@ def add_sweep_arguments(parser) -> None:
     parser.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2", help="an axis of the grid, e.g. memory_size=16,32 or model.word_size=8,20 (repeat for more axes)")
     parser.add_argument("--set", action="append", default=[], dest="set_", metavar="FIELD=VALUE", help="a fixed config value for every trial, e.g. controller_size=50")
     parser.add_argument("--task", default=None, help="the task (copy, repeat_copy, associative_recall, priority_sort); default copy")
-    parser.add_argument("--seeds", type=int, default=None, metavar="K", help="add a seed axis 0..K-1")
+    parser.add_argument("--seeds", type=int, default=None, metavar="K", help="add a seed axis of K seeds: S..S+K-1, S the base seed (default 0)")
     parser.add_argument("--steps", type=int, default=None, help="training steps per trial")
     parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS", help="time limit per trial")
     parser.add_argument("--target-bits", type=float, default=None, metavar="X", help="stop a trial once validation bits/seq < X")
@@ -740,7 +747,8 @@ def sweep_from_args(args) -> Sweep:
             raise ConfigError("seeds", f"--seeds must be an integer >= 1, got {args.seeds}")
         if "train.seed" in grid:
             raise ConfigError("seeds", "--seeds and --grid seed=... both set the seeds; use one")
-        grid["train.seed"] = list(range(args.seeds))
+        first = int(base["train"].get("seed", 0))
+        grid["train.seed"] = list(range(first, first + args.seeds))
     if not grid:
         raise ConfigError("grid", "--grid: give at least one axis, e.g. --grid memory_size=16,32")
     try:
@@ -758,7 +766,7 @@ def sweep_from_args(args) -> Sweep:
     flags = {"steps": "--steps", "time_limit": "--time-limit", "target_bits": "--target-bits", "samples": "--samples", "n_samples": "--random", "eval_lengths": "--eval-lengths"}
     try:
         base_cfg = RunConfig.from_dict(base)
-        return Sweep(grid, base_cfg, steps=args.steps, time_limit=args.time_limit, target_bits=args.target_bits, eval_lengths=lengths, samples=args.samples, n_samples=args.random, seed=args.random_seed)
+        return Sweep(grid, base_cfg, steps=args.steps, time_limit=args.time_limit, target_bits=args.target_bits, eval_lengths=lengths, samples=args.samples, n_samples=args.random, random_seed=args.random_seed)
     except ConfigError as exc:
         flag = "--grid" if str(exc).startswith("grid") else flags.get(exc.field)
         if flag is None:

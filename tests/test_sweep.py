@@ -185,7 +185,7 @@ def test_random_search_is_seeded_and_distinct():
     grid = {"memory_size": [8, 12, 16], "max_len": [2, 3], "seed": [0, 1]}
     full = Sweep(grid, BASE, steps=1)
     assert len(full) == 12
-    picks = [tuple(t["trial_id"] for t in Sweep(grid, BASE, steps=1, n_samples=4, seed=s).trials) for s in (0, 0, 1)]
+    picks = [tuple(t["trial_id"] for t in Sweep(grid, BASE, steps=1, n_samples=4, random_seed=s).trials) for s in (0, 0, 1)]
     assert picks[0] == picks[1] and picks[0] != picks[2]
     assert len(set(picks[0])) == 4 and set(picks[0]) <= {t["trial_id"] for t in full.trials}
     assert len(Sweep(grid, BASE, steps=1, n_samples=50)) == 12
