@@ -117,6 +117,9 @@ def test_bad_arguments_are_named(trace):
         ReplayPlayer("not a trace")
     with pytest.raises(traitlets.TraitError, match="interval"):
         ReplayPlayer(trace, interval=0)
+    with pytest.raises(traitlets.TraitError, match="builtin_controls"):
+        ReplayPlayer(trace, builtin_controls="sometimes")
+    assert ReplayPlayer(trace).get_state()["builtin_controls"] == "auto"
 
 
 def test_from_trainer_and_from_run(tmp_path):

@@ -9,7 +9,10 @@
 //   step         the time step to show, 0..T-1
 //   colormaps    {memory, weights, bits}: 256 x RGB lookup tables from matplotlib
 //   width        canvas width in CSS pixels
-//   builtin_controls, interval   a play / scrub bar inside the element (optional)
+//   builtin_controls  "on" / "off" / "auto": a play / scrub bar inside the element;
+//                     "auto" draws it only when the player is not inside its own
+//                     .ntm-replay-ui box (whose ipywidgets Play already drives it)
+//   interval     milliseconds per step for that bar
 // and written: frontend_info {decoded, decode_ms, bytes, steps} once decoded.
 //
 // Everything that does not depend on the step (the N x T weighting heatmaps, the
@@ -449,6 +452,13 @@ function render({ model, el }) {
     }
 
     if (hover) showTip(hover.x, hover.y);
+    // Decide on the built-in bar once the element is in the page (before that,
+    // closest() cannot see the containers).
+    if (!barDecided && el.isConnected) {
+      barDecided = true;
+      const mode = model.get("builtin_controls");
+      if (mode === "on" || mode === true || (mode === "auto" && !el.closest(".ntm-replay-ui"))) { buildBar(); bar.sync(); }
+    }
     frames += 1;
     drawMs += performance.now() - t0;
     el.dataset.step = String(t);
@@ -527,9 +537,9 @@ function render({ model, el }) {
   canvas.addEventListener("keydown", onKey);
 
   // Optional play / scrub bar inside the element, for hosts that show the canvas alone.
-  let bar = null, barTimer = null;
+  let bar = null, barTimer = null, barDecided = false;
   function buildBar() {
-    if (bar || !model.get("builtin_controls")) return;
+    if (bar) return;
     bar = document.createElement("div");
     bar.className = "ntm-replay-bar";
     const btn = document.createElement("button");
@@ -559,9 +569,7 @@ function render({ model, el }) {
   model.on("change:step", onStep);
   model.on("change:trace_bytes", onData);
   model.on("change:width", onData);
-  buildBar();
   load();
-  if (bar) bar.sync();
 
   return () => {
     model.off("change:step", onStep);

@@ -12,8 +12,9 @@ ipywidgets ``Play`` and an ``IntSlider`` are linked to ``step`` in the browser
 is ``replay.js``; the standalone HTML export (``ntm_widgets.replay_html``) runs the
 same file.
 
-Displaying a ``ReplayPlayer`` shows its controls and canvas (``player.ui``). To put it
-inside another container, add ``player.ui`` (the player alone is the bare canvas).
+Displaying a ``ReplayPlayer`` shows ``player.ui``: the ipywidgets controls above the
+canvas. Put ``player.ui`` inside other containers too; a player embedded bare draws a
+small play / scrub bar of its own instead (``builtin_controls="auto"``).
 """
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ class ReplayPlayer(anywidget.AnyWidget):
     steps = traitlets.Int(1, read_only=True, help="number of time steps in the trace")
     width = traitlets.Int(960, help="canvas width in CSS pixels (480 to 4096)").tag(sync=True)
     colormaps = traitlets.Dict(help="256 x RGB lookup tables: memory, weights, bits").tag(sync=True)
-    builtin_controls = traitlets.Bool(False, help="draw a play/scrub bar inside the widget itself (when embedding the bare player instead of .ui)").tag(sync=True)
+    builtin_controls = traitlets.Enum(("auto", "on", "off"), "auto", help="a play/scrub bar drawn by the canvas itself: 'auto' shows it only when the player is embedded without its .ui box").tag(sync=True)
     interval = traitlets.Int(80, help="milliseconds between steps when playing (1 to 5000)").tag(sync=True)
     frontend_info = traitlets.Dict(help="set by the browser once it has decoded the trace").tag(sync=True)
 
