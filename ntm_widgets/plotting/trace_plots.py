@@ -19,6 +19,10 @@ from typing import Optional
 
 import numpy as np
 
+from .images import colormap_rgb, png_bytes  # noqa: F401  (re-exported: per-frame images without matplotlib)
+
+__all__ = ["trace_figure", "save_trace_png", "colormap_rgb", "png_bytes", "max_pool", "memory_limit", "head_label"]
+
 # Colour maps: bits and probabilities in greys, weightings in a sequential map (a
 # weighting is non-negative), memory in a diverging map (its sign carries meaning).
 BITS_CMAP = "Greys"
