@@ -3,6 +3,7 @@ how long a change of N or M takes to reach the first training step of the new mo
 
     python benchmarks/playground_overhead.py            # inside a real Jupyter kernel
     python benchmarks/playground_overhead.py --in-process
+    %run benchmarks/playground_overhead.py --notebook      # in JupyterLab: widgets on screen
 
 Default mode starts an IPython kernel (jupyter_client) and runs the measurement
 there, so every curve and status update really goes out as a comm message on the
@@ -56,7 +57,8 @@ def _wait(pred, timeout=120.0, poll=0.01):
         time.sleep(poll)
 
 
-def measure(steps: int = 150, repeats: int = 8, rebuilds: int = 6, interval: float = 0.25) -> dict:
+def measure(steps: int = 150, repeats: int = 8, rebuilds: int = 6, interval: float = 0.25, show: bool = False) -> dict:
+    """Both arms, alternating; ``show`` displays each Playground (inside a notebook)."""
     from ntm_widgets.training import Trainer
     from ntm_widgets.widgets.playground import DEFAULT_CONFIG, Playground
 
@@ -71,6 +73,11 @@ def measure(steps: int = 150, repeats: int = 8, rebuilds: int = 6, interval: flo
         pg = Playground(config=DEFAULT_CONFIG)
         pg.auto_replay = False  # the replay is recorded when training stops: not training time
         pg.update_interval = interval
+        if show:
+            from IPython.display import display
+
+            display(pg)
+            time.sleep(1.0)  # let the browser build the views before timing
         v0 = pg.curves.version
         done = {}
         record = pg._record
@@ -90,6 +97,8 @@ def measure(steps: int = 150, repeats: int = 8, rebuilds: int = 6, interval: flo
         wall = done["t"] - t0
         playground.append(done["seqs"] / wall)
         updates.append((pg.curves.version - v0) / wall)
+        if show:
+            pg.close()  # one Playground on screen at a time
 
     # Change N (alternating 32 <-> 48) or M while training: time to the new model's first step.
     pg = Playground(config=DEFAULT_CONFIG)
@@ -144,6 +153,10 @@ def measure(steps: int = 150, repeats: int = 8, rebuilds: int = 6, interval: flo
         "playground_seq_per_s": round(p, 1),
         "overhead_pct": round(100 * (1 - p / h), 1),
         # Each Playground arm against the headless arm just before it: less drift.
+        # Best of each arm: the run least disturbed by other processes.
+        "headless_best_seq_per_s": round(max(headless), 1),
+        "playground_best_seq_per_s": round(max(playground), 1),
+        "best_overhead_pct": round(100 * (1 - max(playground) / max(headless)), 1),
         "paired_overhead_pct_median": round(statistics.median(100 * (1 - b / a) for a, b in zip(headless, playground)), 1),
         "headless_runs": [round(x, 1) for x in headless],
         "playground_runs": [round(x, 1) for x in playground],
@@ -196,10 +209,14 @@ def main(argv=None) -> int:
     ap.add_argument("--rebuilds", type=int, default=6, help="N/M changes timed (>= 1)")
     ap.add_argument("--interval", type=float, default=0.25, help="Playground update_interval in seconds (0.05 to 10)")
     ap.add_argument("--in-process", action="store_true", help="measure here, not in a Jupyter kernel")
+    ap.add_argument("--notebook", action="store_true", help="inside a notebook (%%run ... --notebook): display each Playground while it trains")
     args = ap.parse_args(argv)
     if args.steps < 10 or args.repeats < 1 or args.rebuilds < 1 or not 0.05 <= args.interval <= 10:
         ap.error("--steps must be >= 10, --repeats and --rebuilds >= 1, --interval in [0.05, 10]")
-    if args.in_process:
+    if args.notebook:
+        result = measure(args.steps, args.repeats, args.rebuilds, args.interval, show=True)
+        result["mode"] = "notebook, Playground displayed"
+    elif args.in_process:
         enc = _install_json_comm()
         result = measure(args.steps, args.repeats, args.rebuilds, args.interval)
         result["mode"] = "in-process, JSON-encoding comm"

@@ -118,12 +118,14 @@ function render({ model, el }) {
   root.style.gap = "8px";
   el.appendChild(root);
   const draw = () => {
+    const t0 = performance.now();
     root.replaceChildren();
     const xs = f32(model.get("steps"));
     panel(root, "loss", "#1f77b4", xs, f32(model.get("loss")), model.get("loss_floor"));
     panel(root, "bit errors / seq", "#d62728", xs, f32(model.get("bits")), model.get("bits_floor"));
     root.dataset.points = String(xs.length);
     root.dataset.version = String(model.get("version"));
+    root.dataset.drawMs = (performance.now() - t0).toFixed(2);  // read by browser tests
   };
   draw();
   model.on("change:version", draw);
