@@ -31,10 +31,27 @@ def _touch(_=None) -> int:
     return os.getpid()
 
 
+def code_hash() -> str:
+    """Hash of the package's sources: others edit the core while benchmarks run, and a
+    change mid-run (not a backend) would explain different numbers."""
+    import hashlib
+    from pathlib import Path
+
+    import ntm_widgets
+
+    h = hashlib.sha256()
+    for path in sorted(Path(ntm_widgets.__file__).parent.rglob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def pool_startup(method: str, workers: int) -> float:
     """Seconds to start ``workers`` processes with ``method`` and import the trainer in each."""
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(["ntm_widgets.training"])  # as ntm_widgets.sweep does
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         list(pool.map(_touch, range(workers)))
     return time.perf_counter() - t0
 
@@ -72,11 +89,10 @@ def main(argv=None) -> dict:
         "machine": platform.platform(),
         "python": sys.version.split()[0],
         "load_avg_at_start": os.getloadavg()[0],
+        "code_hash_at_start": code_hash(),
     }
     tables = {}
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-        if backend == "local":
-            out["local_pool_startup_s"] = {m: round(pool_startup(m, workers), 3) for m in ("spawn", "forkserver")}
         if backend == "ray":
             import ray
 
@@ -93,6 +109,13 @@ def main(argv=None) -> dict:
             ray.shutdown()
             out["ray_shutdown_s"] = round(time.perf_counter() - t0, 3)
             out["ray_total_s"] = round(out["ray_startup_s"] + out["ray_wall_s"] + out["ray_shutdown_s"], 3)
+        if backend == "local":
+            # After the sweep, so that its wall time includes starting the forkserver
+            # cold; a later pool forks from the warm server.
+            out["local_pool_startup_s"] = {
+                "spawn": round(pool_startup("spawn", workers), 3),
+                "forkserver_warm": round(pool_startup("forkserver", workers), 3),
+            }
         tables[backend] = df.set_index("trial_id")[["bits_per_seq", "gen_16_mean", "sequences"]].sort_index()
     if "serial" in tables:
         for backend, table in tables.items():
@@ -102,6 +125,7 @@ def main(argv=None) -> dict:
         first = tables["serial"]
         out["median_bits_per_seq"] = float(first["bits_per_seq"].median())
     out["load_avg_at_end"] = os.getloadavg()[0]
+    out["code_changed_during_run"] = code_hash() != out["code_hash_at_start"]
     print(json.dumps(out))
     return out
 
