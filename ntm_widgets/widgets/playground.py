@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import html
 import json
-import pprint
+import textwrap
 import threading
 import time
 from typing import Any, Dict, Optional, Union
@@ -344,8 +344,18 @@ class Playground(widgets.VBox):
 
     def config_code(self) -> str:
         """Python that rebuilds this Playground (paste it into a cell)."""
-        body = pprint.pformat(self._active.to_dict(), indent=1, width=88, sort_dicts=False)
-        return f"from ntm_widgets import Playground, RunConfig\n\nconfig = RunConfig.from_dict({body})\nPlayground(config=config)\n"
+        # Every field, not only those that differ from the defaults: the code must
+        # rebuild this run even if a later version changes a default.
+        sections = []
+        for name, cls in (("model", "ModelConfig"), ("task", "TaskConfig"), ("train", "TrainConfig")):
+            args = ", ".join(f"{k}={v!r}" for k, v in getattr(self._active, name).to_dict().items())
+            wrapped = textwrap.fill(args, width=84, initial_indent=" " * 8, subsequent_indent=" " * 8, break_long_words=False, break_on_hyphens=False)
+            sections.append(f"    {name}={cls}(\n{wrapped}\n    ),")
+        body = "\n".join(sections)
+        return (
+            "from ntm_widgets import ModelConfig, Playground, RunConfig, TaskConfig, TrainConfig\n\n"
+            f"config = RunConfig(\n{body}\n)\nPlayground(config=config)\n"
+        )
 
     def set_config(self, config: ConfigLike) -> None:
         """Set every control from a configuration (RunConfig, dict or JSON)."""
