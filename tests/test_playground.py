@@ -207,6 +207,11 @@ def test_config_round_trips_json_dict_and_code(pg):
         other = Playground(config=source)
         assert other.config == cfg
         assert other.n_slider.value == 20 and other.seed_box.value == 7
+    # Values outside the sliders' usual ranges survive the round trip too.
+    odd = json.loads(pg.config_json())
+    odd["model"]["memory_size"], odd["train"]["lr"], odd["train"]["batch_size"] = 3, 2e-7, 300
+    odd["task"]["max_len"] = 3
+    assert Playground(config=odd).config == RunConfig.from_dict(odd)
     ns = {}
     exec(pg.config_code().replace("Playground(config=config)", ""), ns)
     assert ns["config"] == cfg

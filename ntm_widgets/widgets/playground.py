@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import textwrap
 import threading
 import time
@@ -184,7 +185,8 @@ class Playground(widgets.VBox):
         wide = widgets.Layout(width="330px")
 
         def slider(desc, value, lo, hi, cls):
-            w = widgets.IntSlider(value=value, min=lo, max=max(hi, value), description=desc, continuous_update=False, style=style, layout=wide)
+            # The range stretches to hold any valid configured value (a slider clamps).
+            w = widgets.IntSlider(value=value, min=min(lo, value), max=max(hi, value), description=desc, continuous_update=False, style=style, layout=wide)
             w.add_class(cls)
             return w
 
@@ -204,7 +206,7 @@ class Playground(widgets.VBox):
         self.length_slider.add_class("ntm-slider-len")
         self.batch_slider = slider("batch size", tr.batch_size, 1, 128, "ntm-batch")
         self.lr_slider = widgets.FloatLogSlider(
-            value=tr.lr, base=10, min=-5, max=0, step=0.1, description="learning rate", readout_format=".1e", continuous_update=False, style=style, layout=wide
+            value=tr.lr, base=10, min=min(-5, math.floor(math.log10(tr.lr))), max=max(0, math.ceil(math.log10(tr.lr))), step=0.1, description="learning rate", readout_format=".1e", continuous_update=False, style=style, layout=wide
         )
         self.lr_slider.add_class("ntm-lr")
         self.seed_box = widgets.BoundedIntText(value=tr.seed, min=0, max=max(2**31 - 1, tr.seed), description="seed", style=style, layout=wide)
@@ -368,11 +370,13 @@ class Playground(widgets.VBox):
             for w, v in ((self.n_slider, m.memory_size), (self.m_slider, m.word_size), (self.controller_size_slider, m.controller_size),
                          (self.read_heads_slider, m.num_read_heads), (self.write_heads_slider, m.num_write_heads),
                          (self.batch_slider, tr.batch_size)):
-                w.max = max(w.max, v)
+                w.max, w.min = max(w.max, v), min(w.min, v)
                 w.value = v
             self.controller_dropdown.value = m.controller
             self.length_slider.max = max(self.length_slider.max, t.max_len)
             self.length_slider.value = (t.min_len, t.max_len)
+            self.lr_slider.min = min(self.lr_slider.min, math.floor(math.log10(tr.lr)))
+            self.lr_slider.max = max(self.lr_slider.max, math.ceil(math.log10(tr.lr)))
             self.lr_slider.value = tr.lr
             self.seed_box.max = max(self.seed_box.max, tr.seed)
             self.seed_box.value = tr.seed
