@@ -94,7 +94,9 @@ function panel(parent, title, colour, xs, ys, floor) {
     t.textContent = d >= -2 && d <= 3 ? String(Math.pow(10, d)) : `1e${d}`;
   }
   for (const v of xTicks(x0, x1)) {
-    const t = node("text", { x: sx(v), y: H - 8, "text-anchor": "middle", fill: "#666" }, svg);
+    const x = sx(v);
+    const anchor = x > W - R - 14 ? "end" : "middle";  // keep the last label inside
+    const t = node("text", { x: Math.min(x, W - 2), y: H - 8, "text-anchor": anchor, fill: "#666" }, svg);
     t.textContent = String(Math.round(v));
   }
   // Raw trace (light) and its exponential moving average (dark).
