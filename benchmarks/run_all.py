@@ -51,36 +51,63 @@ def speed(args) -> None:
         emit("playground_rebuild_first_step", target="<= 1 s", met=r["first_step_s"] <= 1.0, **r)
 
 
-def converge(args) -> list:
+# The same run as `ntm-widgets train --task copy --target-bits 0.1 --json` with the
+# compiled step switched on, for as long as the command line has no --compile flag.
+_COMPILED_TRAIN = """
+import json, sys, time
+t0 = time.perf_counter()
+from ntm_widgets.config import RunConfig, TrainConfig
+from ntm_widgets.training import Trainer
+seed, limit, out, device = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
+trainer = Trainer(RunConfig(train=TrainConfig(seed=seed, compile=True, target_bits=0.1, time_limit=limit)), device=device)
+s = trainer.run()
+if not s["converged"]:
+    s["bits_per_seq"] = trainer.last_val = trainer.validate()
+trainer.save_run(out)
+s["seconds"] = time.perf_counter() - t0
+print(json.dumps(s))
+"""
+
+
+def _cli_has_compile() -> bool:
+    proc = subprocess.run(["ntm-widgets", "train", "--help"], capture_output=True, text=True)
+    return "--compile" in proc.stdout
+
+
+def converge(args, compiled: bool = False) -> list:
     """Whole `ntm-widgets train` processes, one per seed; returns their run dirs."""
     results, dirs = [], []
     root = Path(args.out or tempfile.mkdtemp(prefix="ntm-bench-"))
-    for seed in range(args.seeds):
-        out = root / f"copy-seed{seed}"
+    name = "converge_copy" + ("_compiled" if compiled else "")
+    seeds = args.compiled_seeds if compiled else args.seeds
+    for seed in range(seeds):
+        out = root / f"copy-seed{seed}" if not compiled else root / f"copy-compiled-seed{seed}"
         cmd = ["ntm-widgets", "train", "--task", "copy", "--target-bits", "0.1", "--time-limit", str(args.time_limit),
                "--seed", str(seed), "--json", "--out", str(out), "--device", args.device]
+        if compiled:
+            cmd = cmd + ["--compile"] if _cli_has_compile() else [sys.executable, "-c", _COMPILED_TRAIN, str(seed), str(args.time_limit), str(out), args.device]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
-            emit("converge_copy_seed", seed=seed, error=proc.stderr.strip()[-500:], wall_s=wall)
+            emit(name + "_seed", seed=seed, error=proc.stderr.strip()[-500:], wall_s=wall)
             continue
         res = json.loads(proc.stdout.strip().splitlines()[-1])
         res.update(seed=seed, wall_s=wall)
         results.append(res)
         dirs.append(out)
-        emit("converge_copy_seed", **res)
+        emit(name + "_seed", **res)
     walls = [r["wall_s"] if r["converged"] else float("inf") for r in results]
     ok = [r for r in results if r["converged"] and r["wall_s"] <= 60.0]
     med = statistics.median(walls) if walls else None
-    emit("converge_copy", seeds=args.seeds, median_wall_s=med, worst_wall_s=max(walls) if walls else None,
+    emit(name, seeds=seeds, median_wall_s=med, worst_wall_s=max(walls) if walls else None,
          converged_within_60s=len(ok), median_sequences=statistics.median([r["sequences"] for r in results]) if results else None,
          time_limit=args.time_limit, target="median <= 10 s, 10/10 within 60 s",
-         met=bool(walls) and med <= 10.0 and len(ok) == args.seeds == 10)
+         met=bool(walls) and med <= 10.0 and len(ok) == seeds == 10)
     return [d for d, r in zip(dirs, results) if r["converged"]]
 
 
-def generalise(dirs, args) -> None:
+def generalise(dirs, args, name: str = "generalisation") -> None:
     from ntm_widgets.training import Trainer
 
     targets = {40: 0.5, 80: 1.0, 120: 2.0}
@@ -89,14 +116,14 @@ def generalise(dirs, args) -> None:
     for d in dirs:
         trainer = Trainer.load_run(d, device=args.device)
         table = trainer.evaluate(list(targets), samples=100, seed=0)
-        emit("generalisation_seed", run_dir=str(d), lengths={str(k): v for k, v in table.items()})
+        emit(name + "_seed", run_dir=str(d), lengths={str(k): v for k, v in table.items()})
         for n in targets:
             per_len[n].append(table[n]["mean"])
             worst[n] = max(worst[n], table[n]["max"])
     if dirs:
         means = {str(n): statistics.mean(v) for n, v in per_len.items()}
         medians = {str(n): statistics.median(v) for n, v in per_len.items()}
-        emit("generalisation", models=len(dirs), mean_of_means=means, median_of_means=medians, worst={str(k): v for k, v in worst.items()},
+        emit(name, models=len(dirs), mean_of_means=means, median_of_means=medians, worst={str(k): v for k, v in worst.items()},
              target="mean <= 0.5 / 1 / 2 at 40 / 80 / 120, no sequence worse than 10",
              met=all(statistics.mean(per_len[n]) <= t for n, t in targets.items()) and max(worst.values()) <= 10)
 
@@ -126,6 +153,7 @@ def main() -> None:
     p.add_argument("--only", choices=["speed", "converge", "playground"], default=None)
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--playground-seeds", type=int, default=5)
+    p.add_argument("--compiled-seeds", type=int, default=5, help="seeds for the compiled-step variant of time to converge")
     p.add_argument("--time-limit", type=float, default=60.0)
     p.add_argument("--train-steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=None)
@@ -134,12 +162,14 @@ def main() -> None:
     p.add_argument("--out", default=None, help="folder for the run folders (default: a temporary one)")
     args = p.parse_args()
     if args.quick:
-        args.seeds, args.playground_seeds, args.train_steps = 2, 2, 5
+        args.seeds, args.playground_seeds, args.compiled_seeds, args.train_steps = 2, 2, 1, 5
     emit("environment", torch=torch.__version__, cpus=os.cpu_count(), load_avg=os.getloadavg(), python=sys.version.split()[0])
     if args.only in (None, "speed"):
         speed(args)
     if args.only in (None, "converge"):
         generalise(converge(args), args)
+        if args.compile and args.compiled_seeds:
+            generalise(converge(args, compiled=True), args, "generalisation_compiled")
     if args.only in (None, "playground"):
         playground(args)
 

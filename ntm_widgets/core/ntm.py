@@ -159,6 +159,98 @@ class _AddressHeads(torch.autograd.Function):
         return grad_memory, grad_mem_norm, grad_key, grad_beta, grad_g, grad_s, grad_gamma, grad_wprev
 
 
+def _lstm_pointwise(gates: torch.Tensor, c_prev: torch.Tensor):
+    """nn.LSTMCell's pointwise part (gate order i, f, g, o) as one autograd node."""
+    if torch.is_grad_enabled() and (gates.requires_grad or c_prev.requires_grad):
+        return _LSTMPointwise.apply(gates, c_prev)
+    return _lstm_forward(gates, c_prev)[:2]
+
+
+def _lstm_forward(gates, c_prev):
+    i, f, g, o = gates.chunk(4, dim=1)
+    i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
+    c = torch.addcmul(f * c_prev, i, g)
+    tc = torch.tanh(c)
+    return o * tc, c, (i, f, g, o, tc)
+
+
+class _LSTMPointwise(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, gates, c_prev):
+        h, c, (i, f, g, o, tc) = _lstm_forward(gates, c_prev)
+        ctx.save_for_backward(c_prev, i, f, g, o, tc)
+        return h, c
+
+    @staticmethod
+    def backward(ctx, grad_h, grad_c):
+        c_prev, i, f, g, o, tc = ctx.saved_tensors
+        if grad_h is None:
+            grad_h = torch.zeros_like(tc)
+        dc = grad_h * o * (1.0 - tc * tc)
+        if grad_c is not None:
+            dc = dc + grad_c
+        grad_gates = torch.cat(
+            [dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f), dc * i * (1.0 - g * g), grad_h * tc * o * (1.0 - o)], dim=1
+        )
+        return grad_gates, dc * f
+
+
+def _head_activations(raw: torch.Tensor, sizes):
+    """Split the grouped head projection (see ``NTM._param_layout``) into each kind of
+    head's activated parameters, as one autograd node when gradients are needed.
+
+    Returns key_r (B, R, M), key_w (B, W, M), beta_r, beta_w, g_r, g_w (B, ., 1),
+    s_r, s_w (B, ., 2k+1) reversed, gamma_r, gamma_w (B, ., 1), erase, add (B, W, M).
+    """
+    if torch.is_grad_enabled() and raw.requires_grad:
+        return _HeadActivations.apply(raw, sizes)
+    return _head_forward(raw, sizes)[0]
+
+
+def _head_forward(raw, sizes):
+    r, w, m, s = sizes
+    h, b = r + w, raw.shape[0]
+    t_raw, sp_raw, sg_raw, s_raw = raw.split([(h + w) * m, 2 * h, h + w * m, h * s], dim=-1)
+    t, sp, sg = torch.tanh(t_raw), F.softplus(sp_raw), torch.sigmoid(sg_raw)
+    sm = torch.softmax(s_raw.view(b, h, s), dim=-1)
+    keys = t[:, : h * m].view(b, h, m)
+    out = (
+        keys[:, :r].contiguous(), keys[:, r:].contiguous(),
+        sp[:, :r].unsqueeze(-1).contiguous(), sp[:, r:h].unsqueeze(-1).contiguous(),
+        sg[:, :r].unsqueeze(-1).contiguous(), sg[:, r:h].unsqueeze(-1).contiguous(),
+        sm[:, :r].contiguous(), sm[:, r:].contiguous(),
+        (1.0 + sp[:, h : h + r]).unsqueeze(-1), (1.0 + sp[:, h + r :]).unsqueeze(-1),
+        sg[:, h:].reshape(b, w, m), t[:, h * m :].reshape(b, w, m),
+    )
+    return out, (t, sp_raw, sg, sm)
+
+
+class _HeadActivations(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, raw, sizes):
+        out, saved = _head_forward(raw, sizes)
+        ctx.sizes = sizes
+        ctx.save_for_backward(*saved)
+        return out
+
+    @staticmethod
+    def backward(ctx, *grads):
+        t, sp_raw, sg, sm = ctx.saved_tensors
+        r, w, m, s = ctx.sizes
+        b = t.shape[0]
+
+        def z(grad, shape):
+            return torch.zeros(shape, dtype=t.dtype, device=t.device) if grad is None else grad.reshape(shape)
+
+        gk_r, gk_w, gb_r, gb_w, gg_r, gg_w, gs_r, gs_w, ggm_r, ggm_w, ge, ga = grads
+        grad_t = torch.cat([z(gk_r, (b, r * m)), z(gk_w, (b, w * m)), z(ga, (b, w * m))], dim=1) * (1.0 - t * t)
+        grad_sp = torch.cat([z(gb_r, (b, r)), z(gb_w, (b, w)), z(ggm_r, (b, r)), z(ggm_w, (b, w))], dim=1) * torch.sigmoid(sp_raw)
+        grad_sg = torch.cat([z(gg_r, (b, r)), z(gg_w, (b, w)), z(ge, (b, w * m))], dim=1) * sg * (1.0 - sg)
+        gsm = torch.cat([z(gs_r, (b, r, s)), z(gs_w, (b, w, s))], dim=1)  # (B, H, S)
+        grad_s = sm * (gsm - (gsm * sm).sum(-1, keepdim=True))
+        return torch.cat([grad_t, grad_sp, grad_sg, grad_s.flatten(1)], dim=1), None
+
+
 class NTM(nn.Module):
     """An NTM with any number of read and write heads; see the module docstring."""
 
@@ -198,6 +290,7 @@ class NTM(nn.Module):
         self._init_head_bias()
         self._compiled_step = None  # set by compile_step(); never saved
         perm, self._groups = self._param_layout()
+        self._sizes = (num_read_heads, num_write_heads, word_size, 2 * shift_range + 1)
         # Not saved: derived from the sizes, so checkpoints keep the per-head layout.
         self.register_buffer("_perm", torch.tensor(perm, dtype=torch.long), persistent=False)
 
@@ -274,63 +367,54 @@ class NTM(nn.Module):
             return F.linear(x, cell.weight_ih[:, : self.input_size], cell.bias_ih + cell.bias_hh)
         return F.linear(x, ctrl.layer.weight[:, : self.input_size], ctrl.layer.bias)
 
-    def _core_step(self, xg: torch.Tensor, state: NTMState, weights, mem_norm: Optional[torch.Tensor], record):
-        """One step after the input projection; returns h, reads, new state, new mem norm."""
-        wp, bp, w_rec = weights
-        batch = xg.shape[0]
-        r, nw, h_all = self.num_read_heads, self.num_write_heads, self.num_heads
-        m = self.word_size
-        reads_prev = state.reads.reshape(batch, r * m)
-        if self.controller_kind == "lstm":
-            h_prev, c_prev = state.controller
-            gates = torch.addmm(xg, torch.cat([reads_prev, h_prev], dim=1), w_rec)  # (B, 4C)
-            i, f, gg, o = gates.chunk(4, dim=1)  # nn.LSTMCell's gate order
-            c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(gg)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            ctrl_state = (h, c)
-        else:
-            h = torch.tanh(torch.addmm(xg, reads_prev, w_rec))
-            ctrl_state = ()
-        raw = torch.addmm(bp, h, wp)  # (B, P)
-        t_raw, sp_raw, sg_raw, s_raw = raw.split(self._groups, dim=-1)
-        tanh_p = torch.tanh(t_raw)
-        sp_p = F.softplus(sp_raw)
-        sg_p = torch.sigmoid(sg_raw)
-        s_rev = torch.softmax(s_raw.view(batch, h_all, -1), dim=-1)  # (B, H, 2k+1)
-        keys = tanh_p[:, : h_all * m].view(batch, h_all, m)
-        add = tanh_p[:, h_all * m :].view(batch, nw, m)
-        beta = sp_p[:, :h_all].unsqueeze(-1)  # (B, H, 1)
-        gamma = 1.0 + sp_p[:, h_all:].unsqueeze(-1)
-        g = sg_p[:, :h_all].unsqueeze(-1)
-        erase = sg_p[:, h_all:].view(batch, nw, m)
+    def _core_step(self, xg, memory, mem_norm, w_read, w_write, reads, ctrl, weights, record):
+        """One step after the input projection, on the loop's own state.
 
-        memory = state.memory
-        if mem_norm is None:
-            mem_norm = memory.norm(dim=-1)
+        Loop state: memory (B, N, M), its row norms (B, N), the read and write heads'
+        weightings (B, R, N) and (B, W, N), the last reads flattened (B, R*M) and the
+        controller state. Kept apart (not as ``NTMState``) so no step slices a combined
+        tensor: every slice is one more autograd node, forward and backward.
+        """
+        wp, bp, w_rec = weights
+        if self.controller_kind == "lstm":
+            h_prev, c_prev = ctrl
+            gates = torch.addmm(xg, torch.cat([reads, h_prev], dim=1), w_rec)  # (B, 4C)
+            h, c = _lstm_pointwise(gates, c_prev)
+            ctrl = (h, c)
+        else:
+            h = torch.tanh(torch.addmm(xg, reads, w_rec))
+        raw = torch.addmm(bp, h, wp)  # (B, P), rows in the grouped layout
+        key_r, key_w, beta_r, beta_w, g_r, g_w, s_r, s_w, gamma_r, gamma_w, erase, add = _head_activations(raw, self._sizes)
         # Write heads address the memory as it was, then all their writes land together.
-        w_write = address_heads(memory, mem_norm, keys[:, r:], beta[:, r:], g[:, r:], s_rev[:, r:], gamma[:, r:], state.weights[:, r:])
-        w_t = w_write.transpose(1, 2)  # (B, N, W)
-        if nw == 1:
+        w_write = address_heads(memory, mem_norm, key_w, beta_w, g_w, s_w, gamma_w, w_write)  # (B, W, N)
+        if self.num_write_heads == 1:
             # eq. 3-4: M * (1 - w e^T) + w a^T as two batched outer products.
+            w_t = w_write.transpose(1, 2)  # (B, N, 1)
             memory = torch.baddbmm(memory * (1.0 - torch.bmm(w_t, erase)), w_t, add)
         else:
             memory = mem.write_many(memory, w_write, erase, add)
         mem_norm = memory.norm(dim=-1)  # (B, N), reused by the next step's writes
         # Read heads see the memory after this step's write.
-        w_read = address_heads(memory, mem_norm, keys[:, :r], beta[:, :r], g[:, :r], s_rev[:, :r], gamma[:, :r], state.weights[:, :r])
-        reads = torch.bmm(w_read, memory)  # (B, R, M), eq. 2 for every read head at once
-        weights_new = torch.cat([w_read, w_write], dim=1)  # (B, H, N)
+        w_read = address_heads(memory, mem_norm, key_r, beta_r, g_r, s_r, gamma_r, w_read)  # (B, R, N)
+        read_vecs = torch.bmm(w_read, memory)  # (B, R, M), eq. 2 for every read head at once
         if record is not None:
             record["memory"].append(memory)
-            record["weights"].append(weights_new)
+            record["weights"].append(torch.cat([w_read, w_write], dim=1))
             record["erase"].append(erase)
             record["add"].append(add)
-            record["beta"].append(beta.squeeze(-1))
-            record["g"].append(g.squeeze(-1))
-            record["s"].append(s_rev.flip(-1))
-            record["gamma"].append(gamma.squeeze(-1))
-            record["reads"].append(reads)
-        return h, reads, NTMState(memory, weights_new, reads, ctrl_state), mem_norm
+            record["beta"].append(torch.cat([beta_r, beta_w], dim=1).squeeze(-1))
+            record["g"].append(torch.cat([g_r, g_w], dim=1).squeeze(-1))
+            record["s"].append(torch.cat([s_r, s_w], dim=1).flip(-1))
+            record["gamma"].append(torch.cat([gamma_r, gamma_w], dim=1).squeeze(-1))
+            record["reads"].append(read_vecs)
+        return h, memory, mem_norm, w_read, w_write, read_vecs.flatten(1), ctrl
+
+    def _unpack(self, state: NTMState):
+        r = self.num_read_heads
+        return state.memory, state.memory.norm(dim=-1), state.weights[:, :r], state.weights[:, r:], state.reads.flatten(1), state.controller
+
+    def _pack(self, memory, w_read, w_write, reads, ctrl) -> NTMState:
+        return NTMState(memory, torch.cat([w_read, w_write], dim=1), reads.view(reads.shape[0], self.num_read_heads, self.word_size), ctrl)
 
     def compile_step(self, enable: bool = True) -> None:
         """Run training/inference steps (not recorded ones) through ``torch.compile``.
@@ -365,9 +449,9 @@ class NTM(nn.Module):
         ``record``, if given, maps each of RECORD_KEYS to a list that gets this step's
         values appended.
         """
-        h, reads, state, _ = self._core_step(self._input_proj(x), state, self._weights(), None, record)
-        logits = self.out(torch.cat([h, reads.reshape(x.shape[0], -1)], dim=-1))
-        return logits, state
+        h, memory, _, w_read, w_write, reads, ctrl = self._core_step(self._input_proj(x), *self._unpack(state), self._weights(), record)
+        logits = self.out(torch.cat([h, reads], dim=-1))
+        return logits, self._pack(memory, w_read, w_write, reads, ctrl)
 
     def forward(self, inputs: torch.Tensor, state: Optional[NTMState] = None, record: Optional[Dict[str, list]] = None):
         """Run a whole sequence: inputs (B, T, input_size) -> logits (B, T, output_size), final state.
@@ -383,20 +467,25 @@ class NTM(nn.Module):
         weights = self._weights()
         # (B, T, gates): one matmul for the whole sequence. unbind, not xg[:, t]: the
         # backward of T selects would build T full-size zero tensors (O(T^2) fills).
-        xgs = self._input_proj(inputs).unbind(1)
+        # Time-major and contiguous, so every step sees the same strides whatever T is
+        # (a compiled step would otherwise recompile for each sequence length).
+        xgs = self._input_proj(inputs.transpose(0, 1)).contiguous().unbind(0)
+        # The compiled step serves training only: evaluation batches come in many sizes,
+        # each of which would be another compilation.
+        use_compiled = self._compiled_step is not None and record is None and torch.is_grad_enabled()
+        core = self._compiled_step if use_compiled else self._core_step
+        memory, mem_norm, w_read, w_write, reads, ctrl = self._unpack(state)
         hs, rs = [], []
-        core = self._core_step if (record is not None or self._compiled_step is None) else self._compiled_step
-        mem_norm = state.memory.norm(dim=-1)  # (B, N); always a tensor, so one compiled graph
         for t in range(steps):
-            h, reads, state, mem_norm = core(xgs[t], state, weights, mem_norm, lists)
+            h, memory, mem_norm, w_read, w_write, reads, ctrl = core(xgs[t], memory, mem_norm, w_read, w_write, reads, ctrl, weights, lists)
             hs.append(h)
-            rs.append(reads.reshape(batch, -1))
+            rs.append(reads)
         # The output layer does not feed back, so it runs once over the whole sequence.
         logits = self.out(torch.cat([torch.stack(hs, dim=1), torch.stack(rs, dim=1)], dim=-1))
         if record is not None:
             record.update({k: torch.stack(v, dim=1) for k, v in lists.items()})
             record["head_kinds"] = [h.kind for h in self.heads]
-        return logits, state
+        return logits, self._pack(memory, w_read, w_write, reads, ctrl)
 
 
 class LSTMBaseline(nn.Module):
