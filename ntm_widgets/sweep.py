@@ -230,7 +230,9 @@ def pool_start_method() -> str:
     Never plain "fork": forking a parent whose torch thread pools already ran can hang
     in the child. "spawn" re-imports torch in every worker (seconds on a busy machine);
     a forkserver imports it once per session and forks ready workers from it.
-    ``NTM_WIDGETS_START_METHOD`` overrides the choice.
+    ``NTM_WIDGETS_START_METHOD`` overrides the choice. The forkserver lives as long
+    as the Python session, holding the package as first imported: after editing the
+    package's code, restart the kernel (or use "spawn").
     """
     import multiprocessing
 
@@ -665,6 +667,10 @@ def _import_ray():
 
 def start_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) -> bool:
     """Connect to ``address`` or start a quiet local Ray; True if this call started it.
+
+    On a cluster every node's Python needs ntm-widgets (and torch) installed, since
+    trials run ``ntm_widgets.sweep.run_trial``; or call ``ray.init`` yourself with a
+    ``runtime_env`` that provides it, before the sweep.
 
     A local Ray gets no dashboard, no usage reporting (there may be no network) and
     no worker logs forwarded to the notebook, which keeps start-up shorter and output
