@@ -115,6 +115,30 @@ def test_interrupted_sweep_resumes_without_redoing_trials(tmp_path, serial_df):
     pd.testing.assert_frame_equal(same[NUMBERS], serial_df[NUMBERS])
 
 
+def test_interrupt_on_the_local_backend_keeps_results_and_stops_workers(tmp_path):
+    import multiprocessing
+    import time
+
+    path = tmp_path / "results.json"
+    # One worker: the 20-step trial finishes, then the next one (minutes long) is running
+    # when the interrupt comes.
+    grid = {"train.steps": [20, 10**6]}
+
+    def interrupt(info):
+        raise KeyboardInterrupt  # what Ctrl-C (or a kernel interrupt) raises here
+
+    sweep = Sweep(grid, BASE)
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run(backend="local", workers=1, results_path=path, progress=interrupt)
+    saved = load_results(path)
+    assert saved["train.steps"].tolist() == [20] and saved["steps"].tolist() == [20]
+    while multiprocessing.active_children() and time.monotonic() < start + 20:
+        time.sleep(0.1)
+    # The worker training the long trial was stopped, not left running.
+    assert not multiprocessing.active_children()
+
+
 def test_failed_trial_is_recorded_and_retried(tmp_path, monkeypatch):
     from ntm_widgets.training import trainer as trainer_module
 
