@@ -786,6 +786,11 @@ def sweep_from_args(args) -> Sweep:
 def run_sweep_command(args) -> Dict:
     """``ntm-widgets sweep``: run, save, optionally plot; returns the JSON summary dict."""
     sweep = sweep_from_args(args)
+    if args.backend == "ray":
+        try:
+            _import_ray()
+        except ImportError as exc:  # a one-line message and exit code 2, not a traceback
+            raise ConfigError("backend", f"--backend ray: {exc}") from None
     quiet = bool(getattr(args, "json", False))
     start = time.perf_counter()
     df = sweep.run(backend=args.backend, workers=args.workers, ray_address=args.ray_address, results_path=args.out, progress=not quiet)

@@ -79,6 +79,8 @@ def test_ray_missing_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
     with pytest.raises(ImportError, match=r"pip install ntm-widgets\[ray\]"):
         run_sweep(GRID, BASE, backend="ray", **KW)
+    with pytest.raises(ConfigError, match=r"^--backend ray: .*pip install ntm-widgets\[ray\]"):
+        run_sweep_command(_cli(["--grid", "memory_size=20", "--steps", "1", "--backend", "ray"]))
 
 
 class Interrupt(Exception):
