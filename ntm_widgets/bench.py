@@ -130,6 +130,8 @@ def bench_inference(
     from .tasks import make_task
     from .trace import Trace
 
+    # The trainer's default thread count (TrainConfig.threads), as a replay would run.
+    threads = TrainConfig.threads if threads is None else threads
     if threads is not None:
         torch.set_num_threads(threads)
     dev = torch.device(device)

@@ -204,21 +204,24 @@ def _head_activations(raw: torch.Tensor, sizes):
     """
     if torch.is_grad_enabled() and raw.requires_grad:
         return _HeadActivations.apply(raw, sizes)
-    return _head_forward(raw, sizes)[0]
+    return _head_forward(raw, sizes, copy=False)[0]
 
 
-def _head_forward(raw, sizes):
+def _head_forward(raw, sizes, copy: bool = True):
+    """``copy``: make each output its own tensor (needed for a custom autograd node's
+    outputs); without gradients, views of the activated groups are enough."""
     r, w, m, s = sizes
     h, b = r + w, raw.shape[0]
     t_raw, sp_raw, sg_raw, s_raw = raw.split([(h + w) * m, 2 * h, h + w * m, h * s], dim=-1)
     t, sp, sg = torch.tanh(t_raw), F.softplus(sp_raw), torch.sigmoid(sg_raw)
     sm = torch.softmax(s_raw.view(b, h, s), dim=-1)
     keys = t[:, : h * m].view(b, h, m)
+    c = (lambda x: x.contiguous()) if copy else (lambda x: x)
     out = (
-        keys[:, :r].contiguous(), keys[:, r:].contiguous(),
-        sp[:, :r].unsqueeze(-1).contiguous(), sp[:, r:h].unsqueeze(-1).contiguous(),
-        sg[:, :r].unsqueeze(-1).contiguous(), sg[:, r:h].unsqueeze(-1).contiguous(),
-        sm[:, :r].contiguous(), sm[:, r:].contiguous(),
+        c(keys[:, :r]), c(keys[:, r:]),
+        c(sp[:, :r].unsqueeze(-1)), c(sp[:, r:h].unsqueeze(-1)),
+        c(sg[:, :r].unsqueeze(-1)), c(sg[:, r:h].unsqueeze(-1)),
+        c(sm[:, :r]), c(sm[:, r:]),
         (1.0 + sp[:, h : h + r]).unsqueeze(-1), (1.0 + sp[:, h + r :]).unsqueeze(-1),
         sg[:, h:].reshape(b, w, m), t[:, h * m :].reshape(b, w, m),
     )
