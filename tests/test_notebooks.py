@@ -68,3 +68,19 @@ def test_notebook_reads_no_outside_files(name):
     code = "\n".join(c.source for c in load(name).cells if c.cell_type == "code")
     for pattern in (r"\bopen\(", r"read_csv\(", r"np\.load\(", r"torch\.load\(", r"from_npz\(", r"load_run\(", r"from_run\("):
         assert not re.search(pattern, code), f"{name}: reads a file ({pattern}); notebooks must make what they use"
+
+
+def test_notebooks_match_their_generator():
+    """notebooks/*.ipynb are written by tools/make_notebooks.py; a stale file means an
+    edit to the generator that was never written out (or a hand edit not carried back)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "tools" / "make_notebooks.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    for name in NAMES:
+        want = gen.build(name, gen.NOTEBOOKS[name])
+        have = load(name)
+        assert [(c.id, c.cell_type, c.source) for c in have.cells] == [(c.id, c.cell_type, c.source) for c in want.cells], (
+            f"{name}.ipynb differs from tools/make_notebooks.py: run python tools/make_notebooks.py {name}"
+        )
