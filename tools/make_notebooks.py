@@ -874,9 +874,10 @@ NB05 = [
       step to the next item by location: both kinds of addressing, one after the other.
 
     *Run time:* quick mode a few seconds (the models barely train, so the replays are
-    a blur). Full mode trains each task for up to 8 minutes on a laptop CPU; that is
-    enough for clear head patterns on these small sizes, though the paper trained far
-    longer to reach zero errors on longer sequences.
+    a blur). Full mode trains repeat copy for 1,500 steps (under a minute) and
+    associative recall for 6,000 (about 4 minutes) on a laptop CPU: enough to see the
+    repeat-copy pattern, not enough for associative recall, as you will see. The paper
+    trained far longer.
     """),
     code(QUICK_CELL + """
     import matplotlib.pyplot as plt
@@ -925,7 +926,7 @@ NB05 = [
     """),
     code("""
     # NBVAL_CHECK_OUTPUT
-    repeat_task = TaskConfig(name="repeat_copy", width=6, min_len=1, max_len=5, min_repeats=1, max_repeats=4)
+    repeat_task = TaskConfig(name="repeat_copy", width=6, min_len=1, max_len=6, min_repeats=1, max_repeats=4)
     example = make_task(repeat_task).build(1, 3, torch.Generator().manual_seed(SEED), repeats=2)
     print("inputs  (B, T, channels):", tuple(example.inputs.shape))
     print("targets (B, T, channels):", tuple(example.targets.shape))
@@ -941,12 +942,13 @@ NB05 = [
     """),
     code("""
     small = dict(controller_size=32, word_size=6) if QUICK else dict(controller_size=100, word_size=8)
-    repeat = train(repeat_task, ModelConfig(memory_size=16 if QUICK else 32, **small), steps=6_000)
+    # A feedforward controller has no state of its own: whatever it repeats must come from memory.
+    repeat = train(repeat_task, ModelConfig(memory_size=16 if QUICK else 32, controller="feedforward", **small), steps=1_500)
     # The repeat count is drawn with the sequence: take the first seed that asks for
     # 3 or more repeats, so the read head has to go round several times.
     for seed in range(SEED, SEED + 100):
-        repeat_trace = record_trace(repeat.model, repeat.task, length=4, seed=seed)
-        if repeat_trace.steps >= 4 + 1 + 3 * 4 + 1:
+        repeat_trace = record_trace(repeat.model, repeat.task, length=6, seed=seed)
+        if repeat_trace.steps >= 6 + 1 + 3 * 6 + 1:
             break
     print(f"{repeat_trace.steps} steps, {repeat_trace.meta['bits_wrong']} bits wrong")
     ReplayPlayer(repeat_trace)
@@ -960,12 +962,20 @@ NB05 = [
     md("""
     **What to look for.** The write head does what it did for copy: one row per input
     vector. The read head, during the answer, walks over the same rows once per
-    repeat and then *jumps back* to the first row. A jump is not a shift of one row,
-    so the read head must use content (or a large interpolation with an earlier
-    weighting) at that moment: watch its gate $g$ and its weighting for a sudden
-    reset at the start of each pass. The controller also has to count passes, from
-    the repeat number it saw once, to know when to emit the end marker; that part is
-    the hardest to learn and the first to fail on counts beyond the training range.
+    repeat and then *jumps back* to the first of them. A jump is not a shift of one
+    row, so at that moment the read head must use content addressing (its gate $g$
+    goes up) or lean on an earlier weighting: look for a spike in its gate at the
+    start of each pass. The controller also has to count passes, from the repeat
+    number it saw once, to know when to emit the end marker; that part is the
+    hardest to learn and the first to fail on counts beyond the training range.
+
+    Why a feedforward controller here: our first try used a 100-unit LSTM, and it
+    learned to repeat short sequences from the LSTM's own state. Its write head
+    stored the vectors, but its read head never went back to them. A feedforward
+    controller remembers nothing between steps, so it has to use the memory. In our
+    full-mode run the read-back pattern appeared after about 1,500 steps (under a
+    minute); at this learning rate longer training was unstable, so we stop there,
+    with a few wrong bits per sequence left.
 
     ## Associative recall
 
@@ -1036,8 +1046,8 @@ NB06 = [
     takes one model and feeds it sequences longer than its memory.
 
     *Run time:* quick mode a few seconds (a 2 x 2 grid of 5-step runs, whose numbers
-    mean nothing). Full mode trains 9 models of up to 3 minutes each, two at a time on
-    a 2-core laptop: about 15 minutes.
+    mean nothing). Full mode trains 9 models of up to 3,000 steps each, two at a time
+    on a 2-core laptop, then one more: about 4 minutes.
     """),
     code(QUICK_CELL + """
     import matplotlib.pyplot as plt
@@ -1080,13 +1090,16 @@ NB06 = [
     sweep_heatmaps(results, x="memory_size", y="word_size", metrics=("seconds", "bits_per_seq"))
     """),
     md("""
-    **Reading the picture (full mode).** Row width matters more than row count here:
-    with M = 4 a row cannot hold an 8-bit vector plus anything the controller uses to
-    find it again, so those models learn slowly or not at all in the budget. Once a
-    row is wide enough, more rows cost little time: the copy only ever uses as many
-    rows as the sequence is long. Larger memories are not free either: every
-    addressing step is a softmax over all N rows, and content lookups get harder to
-    make sharp when there are more rows to tell apart.
+    **Reading the picture (full mode).** In our run only the models with rows of
+    width M = 8 converged within the 3,000-step budget, in 15 to 25 seconds whatever
+    the number of rows: the copy only uses as many rows as the sequence is long, so
+    spare rows cost little. With M = 4 and M = 16 none converged; they ended at 1 to 2
+    wrong bits per sequence. Rows of 4 numbers are narrower than the 8-bit vectors to
+    be stored, so each row must hold a squeezed code. That M = 16 failed as well is a
+    warning about reading a sweep: every cell here is one training run from one seed,
+    and NTM training is sensitive to the seed and the learning rate (Collier & Beel
+    2018 report the same). A real study repeats each cell with several seeds: add
+    `"seed": [0, 1, 2]` to the grid and the heatmaps show the median.
 
     ## When sequences outgrow memory
 
@@ -1131,17 +1144,17 @@ NB06 = [
     plt.show()
     """),
     md("""
-    Past the red line the error climbs steeply: each extra vector overwrites an
-    earlier one, whose 8 bits then come out as whatever replaced them (about 4 wrong
-    on average for random bits). Below it, errors come from the model's own
-    imprecision on lengths it never trained on.
+    Up to 16, twice the longest training sequence, the model copies almost
+    perfectly. Past the red line the error climbs steeply: each extra vector
+    overwrites an earlier one, whose 8 bits then come out as whatever replaced them
+    (about 4 wrong on average for random bits).
 
     ## What to remember
 
     * Sweeps are just many ordinary runs: each row of the table is reproducible from
       its configuration and seed.
-    * Memory rows must be wide enough for what a step stores; beyond that, size mostly
-      costs time.
+    * Memory rows must be wide enough for what a step stores; spare rows cost little.
+    * One run per cell is one seed: repeat cells before trusting a pattern.
     * An NTM's memory bounds what it can do: the learned algorithm generalises to any
       length, but only up to N rows.
     """ + REFS),
