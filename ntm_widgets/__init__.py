@@ -2,7 +2,7 @@
 
 Public names: ``Playground`` (inline training app), ``ReplayPlayer`` (a recorded run,
 drawn in the browser), ``AddressingExplorer``; and the core pieces ``NTM``,
-``RunConfig``, ``Trainer``. Widget names are imported lazily so that ``import
+``RunConfig``, ``Trainer``, ``run_sweep`` and ``SweepView`` (hyperparameter grids). Widget names are imported lazily so that ``import
 ntm_widgets`` for training alone does not load ipywidgets.
 """
 from .config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
@@ -22,7 +22,11 @@ def __getattr__(name):
         from .training import Trainer
 
         return Trainer
+    if name == "run_sweep":
+        from .sweep import run_sweep
+
+        return run_sweep
     raise AttributeError(f"module 'ntm_widgets' has no attribute {name!r}")
 
 
-__all__ = ["Playground", "ReplayPlayer", "AddressingExplorer", "NTM", "LSTMBaseline", "RunConfig", "ModelConfig", "TaskConfig", "TrainConfig", "ConfigError", "Trainer"]
+__all__ = ["Playground", "ReplayPlayer", "AddressingExplorer", "SweepView", "run_sweep", "NTM", "LSTMBaseline", "RunConfig", "ModelConfig", "TaskConfig", "TrainConfig", "ConfigError", "Trainer"]

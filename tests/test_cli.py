@@ -75,3 +75,20 @@ def test_eval_text_table(capsys, tmp_path):
 def test_eval_of_missing_run_is_a_usage_error(capsys, tmp_path):
     code, _, err = run(capsys, "eval", str(tmp_path / "none"))
     assert code == 2 and "checkpoint.pt" in err
+
+
+def test_compile_and_threads_flags_reach_the_config():
+    from ntm_widgets.cli import build_parser, config_from_args
+
+    default = config_from_args(build_parser().parse_args(["train", "--steps", "1"]))
+    assert default.train.compile is False and default.train.threads == 1
+    cfg = config_from_args(build_parser().parse_args(["train", "--steps", "1", "--compile", "--threads", "2"]))
+    assert cfg.train.compile is True and cfg.train.threads == 2
+    assert build_parser().parse_args(["bench", "--compile"]).compile is True
+    assert build_parser().parse_args(["demo", "--no-compile"]).compile is False
+
+
+def test_sweep_errors_keep_the_flag_they_name(capsys):
+    code, out, err = run(capsys, "sweep", "--grid", "memory_size=", "--steps", "1")
+    assert code == 2 and out == ""
+    assert err.strip() == "ntm-widgets: --grid memory_size: give a comma-separated list of values, got ''"

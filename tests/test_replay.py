@@ -16,8 +16,6 @@ from ntm_widgets.trace import ARRAY_FIELDS, Trace, decode_trace, read_trace_head
 from ntm_widgets.widgets.fallback import ImageReplayPlayer
 from ntm_widgets.widgets.replay import ReplayPlayer
 
-CHROMIUM = "/usr/bin/chromium"
-
 
 @pytest.fixture(scope="module")
 def trace():
@@ -175,33 +173,27 @@ def test_save_html_from_the_widget(trace, tmp_path):
 
 
 @pytest.mark.browser
-def test_html_plays_offline_in_chromium(trace, tmp_path):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_html_plays_offline_in_chromium(trace, tmp_path, browser):
     path = write_replay_html(trace, tmp_path / "replay.html")
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 800})
-            errors, requests = [], []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(f"file://{path}")
-            root = page.locator(".ntm-replay")
-            page.wait_for_selector(".ntm-replay[data-loaded='1']", timeout=10_000)
-            assert root.get_attribute("data-steps") == "12" and root.get_attribute("data-step") == "0"
-            page.select_option("#ntm-speed", "40")
-            page.click("#ntm-play")
-            page.wait_for_function("() => +document.querySelector('.ntm-replay').dataset.step >= 3", timeout=10_000)
-            assert int(root.get_attribute("data-frames")) >= 3
-            # Hovering memory shows that cell's value.
-            x, y, w, h = (int(v) for v in root.get_attribute("data-memory-box").split(","))
-            page.hover(".ntm-replay-canvas", position={"x": x + w // 2, "y": y + h // 2})
-            page.wait_for_selector(".ntm-replay-tooltip", state="visible", timeout=2_000)
-            assert "memory" in page.inner_text(".ntm-replay-tooltip")
-            assert errors == []
-            assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    try:
+        errors, requests = [], []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"file://{path}")
+        root = page.locator(".ntm-replay")
+        page.wait_for_selector(".ntm-replay[data-loaded='1']", timeout=10_000)
+        assert root.get_attribute("data-steps") == "12" and root.get_attribute("data-step") == "0"
+        page.select_option("#ntm-speed", "40")
+        page.click("#ntm-play")
+        page.wait_for_function("() => +document.querySelector('.ntm-replay').dataset.step >= 3", timeout=10_000)
+        assert int(root.get_attribute("data-frames")) >= 3
+        # Hovering memory shows that cell's value.
+        x, y, w, h = (int(v) for v in root.get_attribute("data-memory-box").split(","))
+        page.hover(".ntm-replay-canvas", position={"x": x + w // 2, "y": y + h // 2})
+        page.wait_for_selector(".ntm-replay-tooltip", state="visible", timeout=2_000)
+        assert "memory" in page.inner_text(".ntm-replay-tooltip")
+        assert errors == []
+        assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests
+    finally:
+        page.close()

@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-RUN_TIMEOUT_MS = 150_000
+RUN_TIMEOUT_MS = 120_000
 
 KERNEL_IDLE = """(name) => {
   const app = window.jupyterapp;
@@ -28,16 +28,42 @@ ALL_RUN = """() => {
   const w = window.jupyterapp.shell.currentWidget;
   const k = w.sessionContext.session.kernel;
   const cells = w.content.widgets.filter(c => c.model.type === 'code');
-  return k.status === 'idle' && cells.every(c => typeof c.model.executionCount === 'number');
+  const raised = w.node.querySelector(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']");
+  return k.status === 'idle' && (!!raised || cells.every(c => typeof c.model.executionCount === 'number'));
+}"""  # done when every cell ran, or one raised (Lab then stops; assert_no_errors reports it)
+
+
+DIAGNOSE = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  const cells = w ? w.content.widgets.filter(c => c.model.type === 'code') : [];
+  const ran = cells.filter(c => typeof c.model.executionCount === 'number');
+  const last = ran.length ? ran[ran.length - 1] : null;
+  const out = last ? last.node.querySelector('.jp-OutputArea') : null;
+  return {kernel: k ? k.status : null, counts: cells.map(c => c.model.executionCount),
+          last_output: out ? out.innerText.slice(-1500) : ''};
 }"""
 
 
-def open_and_run(page, url: str, name: str) -> None:
-    """Open a notebook with a fresh layout, wait for its kernel, run all cells, wait."""
+def open_and_run(page, url: str, name: str, artifacts_dir=None) -> None:
+    """Open a notebook with a fresh layout, wait for its kernel, run all cells, wait.
+
+    On a timeout the failure says which cells ran and the kernel's status, and a
+    screenshot of the page is saved next to the others.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(f"{url}/lab/tree/{name}?reset")
-    page.wait_for_function(KERNEL_IDLE, arg=name, timeout=60_000)
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_function(ALL_RUN, timeout=RUN_TIMEOUT_MS)
+    try:
+        page.wait_for_function(KERNEL_IDLE, arg=name, timeout=60_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(ALL_RUN, timeout=RUN_TIMEOUT_MS)
+    except PlaywrightTimeout:
+        state = page.evaluate(DIAGNOSE)
+        if artifacts_dir is not None:
+            page.screenshot(path=str(artifacts_dir / f"{name}_timeout.png"), full_page=True)
+        pytest.fail(f"{name}: cells did not all run in time; kernel {state['kernel']}, execution counts {state['counts']}; "
+                    f"output of the last cell that ran:\n{state['last_output']}")
 
 
 def assert_no_errors(page, name: str) -> None:
@@ -59,7 +85,7 @@ def status_step(text: str) -> int:
 
 
 def test_quickstart_playground_and_replay(page, lab_server, artifacts_dir):
-    open_and_run(page, lab_server, "01_quickstart.ipynb")
+    open_and_run(page, lab_server, "01_quickstart.ipynb", artifacts_dir)
     assert_no_errors(page, "01_quickstart")
 
     playground = page.locator(".ntm-playground").first
@@ -109,7 +135,7 @@ def test_quickstart_playground_and_replay(page, lab_server, artifacts_dir):
 
 
 def test_addressing_explorer_sliders_change_bars(page, lab_server, artifacts_dir):
-    open_and_run(page, lab_server, "03_addressing.ipynb")
+    open_and_run(page, lab_server, "03_addressing.ipynb", artifacts_dir)
     assert_no_errors(page, "03_addressing")
 
     explorer = page.locator(".ntm-explorer").first
