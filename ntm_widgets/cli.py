@@ -46,6 +46,7 @@ FIELD_FLAGS = {
     "target_bits": "--target-bits",
     "val_samples": "--val-samples",
     "curriculum": "--curriculum",
+    "length_power": "--length-power",
     "threads": "--threads",
     "compile": "--compile",
 }
@@ -132,6 +133,8 @@ def _add_model_task_args(p: argparse.ArgumentParser, defaults) -> None:
     g.add_argument("--clip", type=_float_type(), default=tr.clip)
     g.add_argument("--seed", type=_int_type(), default=tr.seed)
     g.add_argument("--curriculum", action=argparse.BooleanOptionalAction, default=tr.curriculum)
+    g.add_argument("--length-power", type=_float_type(0.0), default=tr.length_power,
+                   help=f"draw training lengths with P(L) ~ L**p; 0 is uniform (default {tr.length_power})")
     g.add_argument("--threads", type=_int_type(), default=tr.threads, help=f"torch intra-op threads (default {tr.threads}: the step is many small ops)")
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=tr.compile,
                    help="torch.compile the step: ~2x faster steps after a compile wait of tens of seconds (default off)")
@@ -189,7 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=_float_type(0.0, open_lo=True), default=300.0, help="seconds of training at most (default 300)")
     p.add_argument("--target-bits", type=_float_type(0.0), default=0.1)
     p.add_argument("--seed", type=_int_type(0), default=0)
-    p.add_argument("--lengths", type=_lengths_type, default=[10, 20, 40, 80, 120])
+    p.add_argument("--preset", choices=list(DEMO_PRESETS), default="quick",
+                   help="quick: 64 x 8 memory, lengths 1-8, learns in seconds (default); "
+                        "paper: Graves et al.'s 128 x 20, lengths 1-20, takes minutes")
+    p.add_argument("--lengths", type=_lengths_type, default=None,
+                   help="generalisation lengths (default 8,16,32,48,64 quick; 10,20,40,80,120 paper)")
     p.add_argument("--samples", type=_int_type(1), default=100)
     p.add_argument("--val-samples", type=_int_type(1), default=1000, help="fresh sequences per validation (default 1000)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
@@ -222,7 +229,7 @@ def config_from_args(args):
         train=TrainConfig().replace(
             batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, clip=args.clip, seed=args.seed,
             steps=args.steps, time_limit=args.time_limit, target_bits=args.target_bits, curriculum=args.curriculum,
-            threads=args.threads, val_samples=args.val_samples, compile=args.compile,
+            threads=args.threads, val_samples=args.val_samples, compile=args.compile, length_power=args.length_power,
         ),
     )
 
@@ -375,15 +382,37 @@ def cmd_bench(args) -> Dict:
     return result
 
 
+# The demo's presets. "quick": a 64 x 8 memory learning lengths 1-8 (converges in
+# ~6-11 s for most seeds here, Adam 1e-2; see benchmarks/NOTES.md). "paper": Graves et
+# al.'s copy configuration (128 x 20, LSTM 100, lengths 1-20) on the default recipe,
+# which converges within a minute for some seeds and takes minutes for others.
+DEMO_PRESETS = ("quick", "paper")
+DEMO_LENGTHS = {"quick": [8, 16, 32, 48, 64], "paper": [10, 20, 40, 80, 120]}
+
+
+def demo_config(preset: str, seed: int = 0, val_samples: int = 1000, compile: bool = False):
+    from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+
+    if preset == "paper":
+        return RunConfig(train=TrainConfig(seed=seed, val_samples=val_samples, compile=compile))
+    if preset == "quick":
+        return RunConfig(
+            model=ModelConfig(memory_size=64, word_size=8, controller_size=64),
+            task=TaskConfig(name="copy", width=8, min_len=1, max_len=8),
+            train=TrainConfig(batch_size=32, lr=1e-2, seed=seed, val_samples=val_samples, compile=compile),
+        )
+    raise ValueError(f"preset must be one of {DEMO_PRESETS}, got {preset!r}")
+
+
 def cmd_demo(args) -> Dict:
     """Learn copy on the default recipe, then show how far it generalises and draw it."""
-    from .config import RunConfig, TrainConfig
     from .trace import record_trace
     from .training import Trainer
 
     start = time.perf_counter()
     out = Path(args.out)
-    cfg = RunConfig(train=TrainConfig(seed=args.seed, val_samples=args.val_samples, compile=args.compile))
+    cfg = demo_config(args.preset, seed=args.seed, val_samples=args.val_samples, compile=args.compile)
+    lengths = args.lengths or DEMO_LENGTHS[args.preset]
     if not args.json:
         print(f"Training an NTM on the copy task (memory {cfg.model.memory_size} x {cfg.model.word_size}, "
               f"lengths {cfg.task.min_len}-{cfg.task.max_len}) until < {args.target_bits} bit errors per sequence "
@@ -393,7 +422,7 @@ def cmd_demo(args) -> Dict:
     if summary["bits_per_seq"] is None:
         trainer.last_val = trainer.validate()
     trainer.save_run(out)
-    lengths = [n for n in args.lengths if n <= cfg.model.memory_size] or [cfg.task.max_len]
+    lengths = [n for n in lengths if n <= cfg.model.memory_size] or [cfg.task.max_len]
     table = trainer.evaluate(lengths, samples=args.samples, seed=args.seed)
     trace = record_trace(trainer.model, trainer.task, length=cfg.task.max_len, seed=args.seed)
     from .plotting.trace_plots import save_trace_png

@@ -147,6 +147,13 @@ class TrainConfig(_Config):
     # every 50 steps cost ~15% of the run and found the stop no earlier).
     val_every: int = 250
     curriculum: bool = False  # grow the maximum length as the error falls
+    # Training lengths are drawn with P(L) proportional to L ** length_power (0: uniform).
+    # Issue 3: with uniform lengths the LSTM controller often settles on remembering
+    # short sequences in its own state and never learns the memory pointer that long
+    # ones need (stuck at 1-30 bits/seq); weighting long sequences (power 2) turned
+    # seeds that were stuck for minutes into runs that converge. Validation and
+    # evaluation always use uniform lengths.
+    length_power: float = 2.0
     curriculum_start: int = 2  # first maximum length of the curriculum
     curriculum_threshold: float = 0.5  # bits/seq (running mean) below which to grow
     # torch intra-op threads (None leaves torch's default). One: the step is dozens of
@@ -173,6 +180,7 @@ class TrainConfig(_Config):
         if not isinstance(self.curriculum, bool):
             raise ConfigError("curriculum", f"curriculum must be true or false, got {self.curriculum!r}")
         _int(self, "curriculum_start", 1)
+        _float(self, "length_power", 0.0, 8.0)
         _float(self, "curriculum_threshold", 0.0, lo_open=True)
         if self.threads is not None:
             _int(self, "threads", 1, 1024)

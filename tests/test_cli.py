@@ -92,3 +92,30 @@ def test_sweep_errors_keep_the_flag_they_name(capsys):
     code, out, err = run(capsys, "sweep", "--grid", "memory_size=", "--steps", "1")
     assert code == 2 and out == ""
     assert err.strip() == "ntm-widgets: --grid memory_size: give a comma-separated list of values, got ''"
+
+
+def test_demo_writes_run_picture_replay_and_table(capsys, tmp_path):
+    out = tmp_path / "demo"
+    code, stdout, _ = run(capsys, "demo", "--out", str(out), "--time-limit", "1", "--val-samples", "20",
+                          "--samples", "5", "--lengths", "8,16,100", "--json")
+    assert code == 0
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert set(result["lengths"]) == {"8", "16"}  # 100 > N = 64 is left out
+    assert result["steps"] >= 1 and result["converged"] in (True, False)
+    png = (out / "replay.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "replay.html").stat().st_size > 1000
+    from ntm_widgets.training import Trainer
+
+    trainer = Trainer.load_run(out)
+    assert (trainer.cfg.model.memory_size, trainer.cfg.task.max_len) == (64, 8)
+    assert trainer.step_count == result["steps"]
+
+
+def test_demo_paper_preset_is_graves_configuration():
+    from ntm_widgets.cli import demo_config
+
+    cfg = demo_config("paper")
+    assert (cfg.model.memory_size, cfg.model.word_size, cfg.model.controller_size, cfg.task.max_len) == (128, 20, 100, 20)
+    with pytest.raises(ValueError, match="preset"):
+        demo_config("huge")

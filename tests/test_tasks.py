@@ -61,3 +61,18 @@ def test_priority_sort_orders_by_priority():
     order = pri.argsort(1, descending=True)
     seq = b.inputs[:, :5, :4]
     assert torch.equal(b.targets[:, 6:], torch.gather(seq, 1, order[..., None].expand(-1, -1, 4)))
+
+
+def test_length_power_favours_long_sequences_and_zero_is_uniform():
+    task = make_task(TaskConfig(name="copy", width=3, min_len=1, max_len=4))
+    g = torch.Generator().manual_seed(0)
+    counts = {p: torch.zeros(5) for p in (0.0, 2.0)}
+    for power in counts:
+        for _ in range(3000):
+            counts[power][task.sample(1, g, length_power=power).inputs.shape[1] // 2] += 1
+    uniform, weighted = counts[0.0][1:] / 3000, counts[2.0][1:] / 3000
+    assert torch.allclose(uniform, torch.full((4,), 0.25), atol=0.03)
+    expected = torch.tensor([1.0, 4.0, 9.0, 16.0]) / 30  # P(L) ~ L ** 2
+    assert torch.allclose(weighted, expected, atol=0.03), weighted
+    # max_len (a curriculum) still caps the weighted draw.
+    assert all(task.sample(1, g, max_len=2, length_power=2.0).inputs.shape[1] <= 5 for _ in range(50))

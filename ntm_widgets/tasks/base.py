@@ -26,17 +26,29 @@ class Task:
         lo, hi = self.cfg.min_len, self.cfg.max_len
         return int(torch.randint(lo, hi + 1, (1,), generator=generator).item())
 
-    def sample(self, batch_size: int, generator: torch.Generator, length: Optional[int] = None, max_len: Optional[int] = None) -> Batch:
+    def sample(
+        self,
+        batch_size: int,
+        generator: torch.Generator,
+        length: Optional[int] = None,
+        max_len: Optional[int] = None,
+        length_power: float = 0.0,
+    ) -> Batch:
         """A batch whose sequences share one length, drawn from the configured range.
 
         ``length`` fixes it (for evaluation beyond the trained range); ``max_len`` caps
-        the draw (a curriculum).
+        the draw (a curriculum); ``length_power`` > 0 draws length L with probability
+        proportional to L ** length_power (training favours long sequences), 0 uniformly.
         """
         if length is None:
             lo, hi = self.cfg.min_len, self.cfg.max_len
             if max_len is not None:
                 hi = max(lo, min(hi, max_len))
-            length = int(torch.randint(lo, hi + 1, (1,), generator=generator).item())
+            if length_power > 0 and hi > lo:
+                weights = torch.arange(lo, hi + 1, dtype=torch.float64) ** length_power
+                length = lo + int(torch.multinomial(weights, 1, generator=generator).item())
+            else:
+                length = int(torch.randint(lo, hi + 1, (1,), generator=generator).item())
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
         return self.build(batch_size, length, generator)

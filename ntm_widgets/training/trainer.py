@@ -123,7 +123,7 @@ class Trainer:
         self._apply_pending()
         t0 = time.perf_counter()
         cfg = self.cfg.train
-        batch = self.task.sample(cfg.batch_size, self.generator, max_len=self.curriculum_max)
+        batch = self.task.sample(cfg.batch_size, self.generator, max_len=self.curriculum_max, length_power=cfg.length_power)
         x, y, m = (t.to(self.device) for t in batch)
         self.model.train()
         logits, _ = self.model(x)
