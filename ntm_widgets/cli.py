@@ -47,6 +47,8 @@ FIELD_FLAGS = {
     "val_samples": "--val-samples",
     "curriculum": "--curriculum",
     "length_power": "--length-power",
+    "restart_after": "--restart-after",
+    "restart_bits": "--restart-bits",
     "threads": "--threads",
     "compile": "--compile",
 }
@@ -135,6 +137,10 @@ def _add_model_task_args(p: argparse.ArgumentParser, defaults) -> None:
     g.add_argument("--curriculum", action=argparse.BooleanOptionalAction, default=tr.curriculum)
     g.add_argument("--length-power", type=_float_type(0.0), default=tr.length_power,
                    help=f"draw training lengths with P(L) ~ L**p; 0 is uniform (default {tr.length_power})")
+    g.add_argument("--restart-after", type=_int_type(1), default=tr.restart_after,
+                   help="start again from fresh weights if still above --restart-bits after this many steps (default: never)")
+    g.add_argument("--restart-bits", type=_float_type(0.0, open_lo=True), default=tr.restart_bits,
+                   help=f"training bits/seq above which a run counts as stuck (default {tr.restart_bits})")
     g.add_argument("--threads", type=_int_type(), default=tr.threads, help=f"torch intra-op threads (default {tr.threads}: the step is many small ops)")
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=tr.compile,
                    help="torch.compile the step: ~2x faster steps after a compile wait of tens of seconds (default off)")
@@ -230,6 +236,7 @@ def config_from_args(args):
             batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, clip=args.clip, seed=args.seed,
             steps=args.steps, time_limit=args.time_limit, target_bits=args.target_bits, curriculum=args.curriculum,
             threads=args.threads, val_samples=args.val_samples, compile=args.compile, length_power=args.length_power,
+            restart_after=args.restart_after, restart_bits=args.restart_bits,
         ),
     )
 
@@ -312,6 +319,7 @@ def cmd_train(args) -> Dict:
         "converged": summary["converged"],
         "stopped_by": summary["reason"],
         "nonfinite_steps": summary["nonfinite_steps"],
+        "restarts": summary["restarts"],
         "run_dir": str(out),
     }
     if not args.json:
@@ -399,7 +407,8 @@ def demo_config(preset: str, seed: int = 0, val_samples: int = 1000, compile: bo
         return RunConfig(
             model=ModelConfig(memory_size=64, word_size=8, controller_size=64),
             task=TaskConfig(name="copy", width=8, min_len=1, max_len=8),
-            train=TrainConfig(batch_size=32, lr=1e-2, seed=seed, val_samples=val_samples, compile=compile),
+            train=TrainConfig(batch_size=32, lr=1e-2, seed=seed, val_samples=val_samples, compile=compile,
+                              restart_after=1200),
         )
     raise ValueError(f"preset must be one of {DEMO_PRESETS}, got {preset!r}")
 

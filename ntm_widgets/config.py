@@ -156,6 +156,14 @@ class TrainConfig(_Config):
     # default stays uniform; see benchmarks/NOTES.md. Validation and evaluation always
     # use uniform lengths.
     length_power: float = 0.0
+    # Restarts (issue 3): runs either find the memory pointer within ~600-1,100 steps or
+    # stay stuck at 1-30 bits/seq for thousands of steps (the LSTM keeps short sequences
+    # in its own state). When set, a run whose mean training error over the last 20
+    # batches is still above restart_bits after restart_after steps of its current
+    # attempt starts again from fresh weights (a seed derived from seed and the attempt;
+    # the data stream goes on). None: never restart.
+    restart_after: Optional[int] = None
+    restart_bits: float = 1.0
     curriculum_start: int = 2  # first maximum length of the curriculum
     curriculum_threshold: float = 0.5  # bits/seq (running mean) below which to grow
     # torch intra-op threads (None leaves torch's default). One: the step is dozens of
@@ -183,6 +191,9 @@ class TrainConfig(_Config):
             raise ConfigError("curriculum", f"curriculum must be true or false, got {self.curriculum!r}")
         _int(self, "curriculum_start", 1)
         _float(self, "length_power", 0.0, 8.0)
+        if self.restart_after is not None:
+            _int(self, "restart_after", 1)
+        _float(self, "restart_bits", 0.0, lo_open=True)
         _float(self, "curriculum_threshold", 0.0, lo_open=True)
         if self.threads is not None:
             _int(self, "threads", 1, 1024)

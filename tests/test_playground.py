@@ -306,3 +306,13 @@ def test_curves_downsample_bounds_points_and_keeps_means():
     assert np.isnan(lo[0]) and bi[0] == 0.5
     with pytest.raises(traitlets.TraitError):
         w.max_points = 1
+
+
+def test_a_restart_is_said_in_the_status():
+    cfg = {**TINY, "train": {**TINY["train"], "restart_after": 20, "restart_bits": 1e-6}}
+    p = Playground(config=cfg)
+    p.auto_replay = False
+    p.train(20)
+    assert p.trainer.restarts == 1
+    assert "restarted from fresh weights (attempt 2)" in p.status, p.status
+    assert DEFAULT_CONFIG.train.restart_after == 1200

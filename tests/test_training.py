@@ -127,3 +127,37 @@ def test_rmsprop_and_baseline_train():
     base = Trainer(tiny(), baseline=True)
     base.run(steps=2)
     assert base.step_count == 2
+
+
+def test_stuck_run_restarts_from_fresh_weights_and_resumes_exactly(tmp_path):
+    from ntm_widgets.training.trainer import build_model
+
+    cfg = tiny(seed=4, restart_after=20, restart_bits=1e-6)  # any error counts as stuck (20: the window)
+    trainer = Trainer(cfg)
+    trainer.run(steps=20)
+    assert trainer.restarts == 1 and trainer.history[19]["event"] == "restart"
+    fresh = build_model(cfg, trainer.task, attempt=1)
+    for (name, p), q in zip(trainer.model.named_parameters(), fresh.parameters()):
+        assert torch.equal(p, q), name  # restarted weights are attempt 1's initialisation
+    assert not torch.equal(next(fresh.parameters()), next(build_model(cfg, trainer.task).parameters()))
+    assert trainer.optimizer.state == {}
+    trainer.run(steps=22)
+    assert trainer.restarts == 2 and trainer.history[39]["event"] == "restart"  # 20 steps into attempt 1
+
+    # Stopped after a restart and resumed: the same parameters as without the stop.
+    whole = Trainer(cfg)
+    whole.run(steps=45)
+    part = Trainer(cfg)
+    part.run(steps=25)
+    part.save(tmp_path / "ck.pt")
+    back = Trainer.load(tmp_path / "ck.pt")
+    back.run(steps=20)
+    assert back.restarts == whole.restarts == 2
+    for p, q in zip(whole.model.parameters(), back.model.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_a_run_below_restart_bits_never_restarts():
+    trainer = Trainer(tiny(seed=1, restart_after=20, restart_bits=1e6))
+    trainer.run(steps=30)
+    assert trainer.restarts == 0 and all(h["event"] == "step" for h in trainer.history)

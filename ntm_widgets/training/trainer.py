@@ -30,10 +30,15 @@ Callback = Callable[[Dict], None]
 VAL_WINDOW = 20
 
 
-def build_model(cfg: RunConfig, task=None, baseline: bool = False):
+def attempt_seed(seed: int, attempt: int) -> int:
+    """The weight-initialisation seed of a run's attempt (0: the run's own seed)."""
+    return seed if attempt == 0 else (seed + 1_000_003 * attempt) % (2**63)
+
+
+def build_model(cfg: RunConfig, task=None, baseline: bool = False, attempt: int = 0):
     """The NTM (or the LSTM baseline) sized for the task, seeded from the run's seed."""
     task = task or make_task(cfg.task)
-    torch.manual_seed(cfg.train.seed)
+    torch.manual_seed(attempt_seed(cfg.train.seed, attempt))
     if baseline:
         return LSTMBaseline(task.input_size, task.output_size)
     return NTM.from_config(cfg.model, task.input_size, task.output_size)
@@ -69,6 +74,8 @@ class Trainer:
         # a full validation is worth its cost. Derived state only: it is rebuilt from
         # ``history`` on load, so a resumed run validates at the same steps.
         self._recent: List[float] = []
+        self.restarts = 0  # fresh starts so far (TrainConfig.restart_after)
+        self._attempt_start = 0  # step at which the current attempt began
 
     # ----------------------------------------------------------------- settings
     def _make_optimizer(self):
@@ -161,8 +168,33 @@ class Trainer:
         }
         if self.curriculum_max is not None:
             record["curriculum_max"] = self.curriculum_max
+        if self._stuck():
+            self._restart()
+            record["event"] = "restart"
+            record["restarts"] = self.restarts
         self.history.append(record)
         return record
+
+    def _stuck(self) -> bool:
+        """At exactly restart_after steps into an attempt: still above restart_bits?"""
+        after = self.cfg.train.restart_after
+        if after is None or self.converged or self.step_count - self._attempt_start != after:
+            return False
+        recent = self._recent
+        return len(recent) >= VAL_WINDOW and sum(recent) / len(recent) > self.cfg.train.restart_bits
+
+    def _restart(self) -> None:
+        """Fresh weights and optimizer state, in place (widgets holding the model keep it)."""
+        self.restarts += 1
+        self._attempt_start = self.step_count
+        rng = torch.get_rng_state()
+        fresh = build_model(self.cfg, self.task, self.baseline, attempt=self.restarts)
+        torch.set_rng_state(rng)
+        with torch.no_grad():
+            self.model.load_state_dict(fresh.state_dict())
+        self.optimizer.state.clear()
+        self._recent = []
+        self._running_bits = None
 
     def _promising(self, target_bits: float) -> bool:
         """Worth a full validation: the mean over the last VAL_WINDOW training batches,
@@ -254,6 +286,7 @@ class Trainer:
             "bits_per_seq": self.last_val,
             "converged": self.converged,
             "nonfinite_steps": self.nonfinite_steps,
+            "restarts": self.restarts,
             "reason": reason,
         }
 
@@ -275,6 +308,8 @@ class Trainer:
             "running_bits": self._running_bits,
             "last_val": self.last_val,
             "converged": self.converged,
+            "restarts": self.restarts,
+            "attempt_start": self._attempt_start,
         }
 
     def save(self, path) -> None:
@@ -298,7 +333,10 @@ class Trainer:
         trainer._running_bits = data["running_bits"]
         trainer.last_val = data["last_val"]
         trainer.converged = data["converged"]
-        trainer._recent = [h["bits_per_seq"] for h in trainer.history[-VAL_WINDOW:]]
+        trainer.restarts = data.get("restarts", 0)
+        trainer._attempt_start = data.get("attempt_start", 0)
+        since = trainer.history[trainer._attempt_start :] if trainer.restarts else trainer.history
+        trainer._recent = [h["bits_per_seq"] for h in since[-VAL_WINDOW:]]
         return trainer
 
     # -------------------------------------------------------------- run dirs
