@@ -207,5 +207,5 @@ def playground_config() -> RunConfig:
         return RunConfig(
             model=ModelConfig(memory_size=32, word_size=8, controller_size=64),
             task=TaskConfig(name="copy", min_len=1, max_len=8),
-            train=TrainConfig(batch_size=32),
+            train=TrainConfig(batch_size=32, lr=1e-2, restart_after=1200),
         )
