@@ -82,6 +82,9 @@ def test_compile_and_threads_flags_reach_the_config():
 
     default = config_from_args(build_parser().parse_args(["train", "--steps", "1"]))
     assert default.train.compile is False and default.train.threads == 1
+    assert default.train.restart_after == 1200
+    never = config_from_args(build_parser().parse_args(["train", "--steps", "1", "--restart-after", "0"]))
+    assert never.train.restart_after is None
     cfg = config_from_args(build_parser().parse_args(["train", "--steps", "1", "--compile", "--threads", "2"]))
     assert cfg.train.compile is True and cfg.train.threads == 2
     assert build_parser().parse_args(["bench", "--compile"]).compile is True
