@@ -107,7 +107,7 @@ def bench_train(
     }
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def bench_inference(
     length: int = 120,
     trace: bool = False,

@@ -100,7 +100,7 @@ class Trace:
             return cls(**arrays, head_kinds=[str(k) for k in data["head_kinds"]], meta=json.loads(str(data["meta"])))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def record_trace(model, task, length: int, seed: int = 0, index: int = 0) -> Trace:
     """Run ``model`` on one fresh seeded sequence of ``length`` and record every step."""
     g = torch.Generator().manual_seed(seed)

@@ -24,7 +24,7 @@ def bit_errors(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) 
     return (wrong * mask.unsqueeze(-1)).sum(dim=(1, 2))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def errors_at_length(model, task, length: int, samples: int, generator: torch.Generator, batch_size: int = 100, device=None) -> np.ndarray:
     """Bit errors of ``samples`` fresh sequences of one length, as a numpy array."""
     out = []
@@ -39,7 +39,7 @@ def errors_at_length(model, task, length: int, samples: int, generator: torch.Ge
     return np.concatenate(out)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def validate(model, task, samples: int, seed: int, batch_size: int = 250, device=None, max_len: Optional[int] = None) -> float:
     """Mean bit errors per sequence over ``samples`` fresh sequences of the task's lengths.
 
