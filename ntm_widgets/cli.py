@@ -115,8 +115,8 @@ def _lengths_type(text: str) -> List[int]:
 # ------------------------------------------------------------------ parsers
 # `ntm-widgets train` restarts a run still above --restart-bits after this many steps of
 # an attempt (TrainConfig's own default is never). Paper configuration, seeds 0-9: 3 of 10
-# converge within 60 s either way; with restarts 7 of 8 measured within 180 s
-# (benchmarks/NOTES.md).
+# converge within 60 s either way; with restarts 8 of 10 within 180 s (benchmarks/NOTES.md).
+# `--resume` continues with the settings saved in the run, these included.
 TRAIN_RESTART_AFTER = 1200
 
 def _add_model_task_args(p: argparse.ArgumentParser, defaults) -> None:
@@ -409,7 +409,8 @@ def demo_config(preset: str, seed: int = 0, val_samples: int = 1000, compile: bo
     from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 
     if preset == "paper":
-        return RunConfig(train=TrainConfig(seed=seed, val_samples=val_samples, compile=compile))
+        return RunConfig(train=TrainConfig(seed=seed, val_samples=val_samples, compile=compile,
+                                           restart_after=TRAIN_RESTART_AFTER))
     if preset == "quick":
         return RunConfig(
             model=ModelConfig(memory_size=64, word_size=8, controller_size=64),

@@ -159,8 +159,8 @@ class TrainConfig(_Config):
     # Restarts (issue 3): runs either find the memory pointer within ~600-1,100 steps or
     # stay stuck at 1-30 bits/seq for thousands of steps (the LSTM keeps short sequences
     # in its own state). When set, a run whose mean training error over the last 20
-    # batches is still above restart_bits after restart_after steps of its current
-    # attempt starts again from fresh weights (a seed derived from seed and the attempt;
+    # batches (fewer if restart_after < 20) is still above restart_bits once its current
+    # attempt is restart_after steps old starts again from fresh weights (a seed derived from seed and the attempt;
     # the data stream goes on). None: never restart.
     restart_after: Optional[int] = None
     restart_bits: float = 1.0

@@ -161,3 +161,25 @@ def test_a_run_below_restart_bits_never_restarts():
     trainer = Trainer(tiny(seed=1, restart_after=20, restart_bits=1e6))
     trainer.run(steps=30)
     assert trainer.restarts == 0 and all(h["event"] == "step" for h in trainer.history)
+
+
+def test_restart_checks_follow_the_setting_and_resume_keeps_the_window(tmp_path):
+    # Lowered while training: an attempt already older than the new limit is judged at once.
+    trainer = Trainer(tiny(seed=2))
+    trainer.run(steps=30)
+    trainer.update(restart_after=20, restart_bits=1e-6)
+    trainer.run(steps=1)
+    assert trainer.restarts == 1 and trainer.history[-1]["event"] == "restart"
+    # Below the 20-batch window: judged on the batches the attempt has.
+    short = Trainer(tiny(seed=2, restart_after=5, restart_bits=1e-6))
+    short.run(steps=10)
+    assert short.restarts == 2
+    # Saved a few steps after a restart: the loaded window holds only the new attempt.
+    cfg = tiny(seed=2, restart_after=20, restart_bits=1e-6, target_bits=1e-9, curriculum=True)
+    part = Trainer(cfg)
+    part.run(steps=23)
+    assert part.restarts == 1 and part.last_val is None and part.curriculum_max == cfg.train.curriculum_start
+    part.save(tmp_path / "ck.pt")
+    back = Trainer.load(tmp_path / "ck.pt")
+    assert back._recent == part._recent and len(back._recent) == 3
+    assert (back.restarts, back._attempt_start, back._attempt_checked) == (1, 20, False)

@@ -5,7 +5,8 @@
 
 Each step calls every callback with a dict: ``step``, ``loss``, ``bits_per_seq``
 (training batch), ``sequences``, ``seconds`` and, after a validation,
-``val_bits_per_seq``; ``event`` is "step", or "nonfinite" for a skipped step.
+``val_bits_per_seq``; ``event`` is "step", "nonfinite" for a skipped step, or "restart" when the step
+ended with fresh weights (``restarts`` then holds the count; TrainConfig.restart_after).
 Settings that may change while training (lr, batch size, lengths) are applied at the
 next step boundary through ``update``; a ``threading.Event`` stops within one step.
 """
@@ -76,6 +77,7 @@ class Trainer:
         self._recent: List[float] = []
         self.restarts = 0  # fresh starts so far (TrainConfig.restart_after)
         self._attempt_start = 0  # step at which the current attempt began
+        self._attempt_checked = False  # this attempt was judged (once, at restart_after)
 
     # ----------------------------------------------------------------- settings
     def _make_optimizer(self):
@@ -170,23 +172,27 @@ class Trainer:
             record["curriculum_max"] = self.curriculum_max
         if self._stuck():
             self._restart()
-            record["event"] = "restart"
             record["restarts"] = self.restarts
+            if event == "step":
+                record["event"] = "restart"
         self.history.append(record)
         return record
 
     def _stuck(self) -> bool:
-        """At exactly restart_after steps into an attempt: still above restart_bits?"""
+        """Once per attempt, when it is restart_after steps old (or older, if the setting
+        was lowered mid-run): is the mean of its last (up to 20) batches above restart_bits?"""
         after = self.cfg.train.restart_after
-        if after is None or self.converged or self.step_count - self._attempt_start != after:
+        if after is None or self.converged or self._attempt_checked or self.step_count - self._attempt_start < after:
             return False
+        self._attempt_checked = True
         recent = self._recent
-        return len(recent) >= VAL_WINDOW and sum(recent) / len(recent) > self.cfg.train.restart_bits
+        return bool(recent) and sum(recent) / len(recent) > self.cfg.train.restart_bits
 
     def _restart(self) -> None:
         """Fresh weights and optimizer state, in place (widgets holding the model keep it)."""
         self.restarts += 1
         self._attempt_start = self.step_count
+        self._attempt_checked = False
         rng = torch.get_rng_state()
         fresh = build_model(self.cfg, self.task, self.baseline, attempt=self.restarts)
         torch.set_rng_state(rng)
@@ -195,6 +201,9 @@ class Trainer:
         self.optimizer.state.clear()
         self._recent = []
         self._running_bits = None
+        self.last_val = None  # the old attempt's validation says nothing of the new weights
+        if self.cfg.train.curriculum:
+            self.curriculum_max = self.cfg.train.curriculum_start
 
     def _promising(self, target_bits: float) -> bool:
         """Worth a full validation: the mean over the last VAL_WINDOW training batches,
@@ -310,6 +319,7 @@ class Trainer:
             "converged": self.converged,
             "restarts": self.restarts,
             "attempt_start": self._attempt_start,
+            "attempt_checked": self._attempt_checked,
         }
 
     def save(self, path) -> None:
@@ -335,7 +345,8 @@ class Trainer:
         trainer.converged = data["converged"]
         trainer.restarts = data.get("restarts", 0)
         trainer._attempt_start = data.get("attempt_start", 0)
-        since = trainer.history[trainer._attempt_start :] if trainer.restarts else trainer.history
+        trainer._attempt_checked = data.get("attempt_checked", False)
+        since = [h for h in trainer.history if h["step"] > trainer._attempt_start]
         trainer._recent = [h["bits_per_seq"] for h in since[-VAL_WINDOW:]]
         return trainer
 

@@ -478,7 +478,7 @@ class Playground(widgets.VBox):
     def _record(self, record: Dict) -> None:
         """Called after every step (in whatever thread trains): cheap, then throttled."""
         bits = record["bits_per_seq"]
-        if record.get("event") == "restart":
+        if "restarts" in record:  # this step ended with a restart
             t = self._trainer.cfg.train
             self._set_note(f"stuck above {t.restart_bits:g} bits/seq after {t.restart_after:,} steps: "
                            f"restarted from fresh weights (attempt {record['restarts'] + 1})", seconds=10.0)
