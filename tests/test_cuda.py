@@ -75,3 +75,20 @@ def test_trainer_trains_on_gpu_and_its_checkpoint_loads_on_cpu(tmp_path):
         y_gpu, _ = trainer.model(batch.inputs.to(CUDA))
         y_cpu, _ = back.model(batch.inputs)
     torch.testing.assert_close(y_gpu.cpu(), y_cpu, rtol=1e-4, atol=1e-4)
+
+
+def test_restart_and_validation_on_gpu():
+    from ntm_widgets.training import Trainer
+
+    cfg = RunConfig(
+        model=ModelConfig(memory_size=16, word_size=6, controller_size=32),
+        task=TaskConfig(name="copy", width=4, min_len=1, max_len=4),
+        train=TrainConfig(batch_size=8, seed=3, val_samples=40, restart_after=5, restart_bits=1e-6),
+    )
+    trainer = Trainer(cfg, device="cuda")
+    trainer.run(steps=10)
+    assert trainer.restarts == 2
+    assert all(p.device.type == "cuda" for p in trainer.model.parameters())
+    assert 0.0 <= trainer.validate() <= 4 * 4  # inference mode on the GPU: at most every bit wrong
+    table = trainer.evaluate([2, 6], samples=10)
+    assert set(table) == {2, 6}
