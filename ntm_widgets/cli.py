@@ -333,7 +333,7 @@ def cmd_train(args) -> Dict:
         state = "converged" if result["converged"] else f"stopped ({result['stopped_by']})"
         bits = "n/a" if result["bits_per_seq"] is None else f"{result['bits_per_seq']:.3f}"
         print(f"{state} after {result['steps']} steps, {result['sequences']} sequences, {result['seconds']:.1f} s; "
-              f"validation bit errors per sequence: {bits}; run saved in {out}")
+              f"validation bit errors per sequence: {bits}{_restart_text(result['restarts'])}; run saved in {out}")
     return result
 
 
@@ -421,6 +421,12 @@ def demo_config(preset: str, seed: int = 0, val_samples: int = 1000, compile: bo
     raise ValueError(f"preset must be one of {DEMO_PRESETS}, got {preset!r}")
 
 
+def _restart_text(restarts: int) -> str:
+    if not restarts:
+        return ""
+    return f"; restarted from fresh weights {restarts} time{'s' if restarts > 1 else ''} (stuck runs)"
+
+
 def cmd_demo(args) -> Dict:
     """Learn copy on the default recipe, then show how far it generalises and draw it."""
     from .trace import record_trace
@@ -464,11 +470,14 @@ def cmd_demo(args) -> Dict:
         "run_dir": str(out),
         "png": str(png),
         "html": str(html) if html else None,
+        "restarts": trainer.restarts,
     }
     if not args.json:
         state = "converged" if trainer.converged else "did not converge in the time limit"
         print(f"\n{state}: {trainer.step_count} steps, {trainer.sequences} sequences, {result['seconds']:.1f} s, "
-              f"validation {trainer.last_val:.3f} bit errors per sequence")
+              f"validation {trainer.last_val:.3f} bit errors per sequence" + _restart_text(trainer.restarts))
+        if not trainer.converged:
+            print("  (some seeds take several attempts: try a longer --time-limit or another --seed)")
         print(f"\ngeneralisation (trained on lengths {cfg.task.min_len}-{cfg.task.max_len}):")
         print(format_table(table))
         print(f"\nrun folder: {out}\npicture:    {png}" + (f"\nreplay:     {html} (open in a browser)" if html else ""))

@@ -122,3 +122,9 @@ def test_demo_paper_preset_is_graves_configuration():
     assert (cfg.model.memory_size, cfg.model.word_size, cfg.model.controller_size, cfg.task.max_len) == (128, 20, 100, 20)
     with pytest.raises(ValueError, match="preset"):
         demo_config("huge")
+
+
+def test_train_says_when_it_restarted(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", *TINY, "--steps", "25", "--restart-after", "20", "--restart-bits", "0.000001",
+                       "--out", str(tmp_path / "r"))
+    assert code == 0 and "restarted from fresh weights 1 time (stuck runs)" in out, out
