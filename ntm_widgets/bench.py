@@ -21,7 +21,7 @@ from typing import Dict, Optional
 
 import torch
 
-from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+from .config import RESTART_AFTER, ModelConfig, RunConfig, TaskConfig, TrainConfig
 
 
 def _clock():
@@ -207,5 +207,5 @@ def playground_config() -> RunConfig:
         return RunConfig(
             model=ModelConfig(memory_size=32, word_size=8, controller_size=64),
             task=TaskConfig(name="copy", min_len=1, max_len=8),
-            train=TrainConfig(batch_size=32, lr=1e-2, restart_after=1200),
+            train=TrainConfig(batch_size=32, lr=1e-2, restart_after=RESTART_AFTER),
         )

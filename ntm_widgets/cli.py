@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from .config import RESTART_AFTER
+
 EXIT_USAGE = 2
 
 # Config field -> the flag that sets it, so a ConfigError names what the user typed.
@@ -117,7 +119,7 @@ def _lengths_type(text: str) -> List[int]:
 # an attempt (TrainConfig's own default is never). Paper configuration, seeds 0-9: 3 of 10
 # converge within 60 s either way; with restarts 8 of 10 within 180 s (benchmarks/NOTES.md).
 # `--resume` continues with the settings saved in the run, these included.
-TRAIN_RESTART_AFTER = 1200
+TRAIN_RESTART_AFTER = RESTART_AFTER
 
 def _add_model_task_args(p: argparse.ArgumentParser, defaults) -> None:
     m, t, tr = defaults.model, defaults.task, defaults.train
@@ -416,7 +418,7 @@ def demo_config(preset: str, seed: int = 0, val_samples: int = 1000, compile: bo
             model=ModelConfig(memory_size=64, word_size=8, controller_size=64),
             task=TaskConfig(name="copy", width=8, min_len=1, max_len=8),
             train=TrainConfig(batch_size=32, lr=1e-2, seed=seed, val_samples=val_samples, compile=compile,
-                              restart_after=1200),
+                              restart_after=RESTART_AFTER),
         )
     raise ValueError(f"preset must be one of {DEMO_PRESETS}, got {preset!r}")
 

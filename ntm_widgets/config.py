@@ -18,6 +18,10 @@ MEMORY_INITS = ("constant", "learned", "random")
 OPTIMIZERS = ("adam", "rmsprop")
 
 
+# The restart point the product uses (Playground, demo, `ntm-widgets train`): runs that
+# learn the copy task do so within ~600-1,100 steps (issue 3, benchmarks/NOTES.md).
+RESTART_AFTER = 1200
+
 class ConfigError(ValueError):
     """A configuration value outside its allowed range; ``field`` names it."""
 
@@ -162,7 +166,7 @@ class TrainConfig(_Config):
     # batches (fewer if restart_after < 20) is still above restart_bits once its current
     # attempt is restart_after steps old starts again from fresh weights (a seed derived from seed and the attempt;
     # the data stream goes on). None: never restart.
-    restart_after: Optional[int] = None
+    restart_after: Optional[int] = None  # the Playground, demo and CLI use RESTART_AFTER
     restart_bits: float = 1.0
     curriculum_start: int = 2  # first maximum length of the curriculum
     curriculum_threshold: float = 0.5  # bits/seq (running mean) below which to grow

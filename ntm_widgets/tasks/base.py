@@ -22,8 +22,15 @@ class Task:
     def __init__(self, cfg):
         self.cfg = cfg
 
-    def sample_length(self, generator: torch.Generator) -> int:
+    def sample_length(self, generator: torch.Generator, max_len: Optional[int] = None, length_power: float = 0.0) -> int:
+        """A length from the configured range, capped by ``max_len``; uniform, or with
+        probability proportional to L ** length_power when that is > 0."""
         lo, hi = self.cfg.min_len, self.cfg.max_len
+        if max_len is not None:
+            hi = max(lo, min(hi, max_len))
+        if length_power > 0 and hi > lo:
+            weights = torch.arange(lo, hi + 1, dtype=torch.float64) ** length_power
+            return lo + int(torch.multinomial(weights, 1, generator=generator).item())
         return int(torch.randint(lo, hi + 1, (1,), generator=generator).item())
 
     def sample(
@@ -41,14 +48,7 @@ class Task:
         proportional to L ** length_power (training favours long sequences), 0 uniformly.
         """
         if length is None:
-            lo, hi = self.cfg.min_len, self.cfg.max_len
-            if max_len is not None:
-                hi = max(lo, min(hi, max_len))
-            if length_power > 0 and hi > lo:
-                weights = torch.arange(lo, hi + 1, dtype=torch.float64) ** length_power
-                length = lo + int(torch.multinomial(weights, 1, generator=generator).item())
-            else:
-                length = int(torch.randint(lo, hi + 1, (1,), generator=generator).item())
+            length = self.sample_length(generator, max_len=max_len, length_power=length_power)
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
         return self.build(batch_size, length, generator)

@@ -34,7 +34,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ..config import CONTROLLERS, TASKS, ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from ..config import CONTROLLERS, RESTART_AFTER, TASKS, ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from ..training.trainer import Trainer
 from .curves import ImageCurves, LiveCurves
 
@@ -50,7 +50,7 @@ DEFAULT_CONFIG = RunConfig(
     # restart_after: half of the seeds of this configuration stay stuck at ~2 bits/seq
     # for thousands of steps; restarting those after 1,200 steps made 10 of 10 seeds
     # converge within 60 s (benchmarks/NOTES.md).
-    train=TrainConfig(batch_size=32, optimizer="adam", lr=1e-2, seed=0, threads=1, restart_after=1200),
+    train=TrainConfig(batch_size=32, optimizer="adam", lr=1e-2, seed=0, threads=1, restart_after=RESTART_AFTER),
 )
 
 # Settings a running Trainer takes at its next step boundary; any other change rebuilds.
