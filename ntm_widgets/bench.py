@@ -42,6 +42,13 @@ def _env(threads: Optional[int], device: torch.device) -> Dict:
     }
 
 
+def _fused_used(asked: bool, device: torch.device) -> bool:
+    """Whether the NTM's fused C step runs: asked for, on the CPU, and buildable here."""
+    from .core import fused
+
+    return bool(asked and device.type == "cpu" and fused.available())
+
+
 def bench_train(
     batch_size: int = 32,
     length: int = 20,
@@ -55,6 +62,7 @@ def bench_train(
     width: int = 8,
     seed: int = 0,
     compile: bool = False,
+    fused: bool = True,
 ) -> Dict:
     """Training throughput of the default trainer on copy sequences of one length.
 
@@ -63,7 +71,8 @@ def bench_train(
     the Trainer's construction: model build, optimiser, first batch, forward, backward
     and update), then ``warmup`` untimed steps and ``steps`` timed ones. Returns
     ``train_seq_per_s`` (sequences per wall second), ``step_ms``, ``first_step_s``,
-    ``cpu_train_seq_per_s`` and the configuration.
+    ``cpu_train_seq_per_s`` and the configuration; ``fused`` says whether the fused C
+    step actually ran (asked for, buildable here, and no compiled step).
     """
     from .training.trainer import Trainer
 
@@ -73,7 +82,8 @@ def bench_train(
     cfg = RunConfig(
         model=ModelConfig(memory_size=memory_size, word_size=word_size, controller_size=controller_size),
         task=TaskConfig(name="copy", width=width, min_len=length, max_len=length),
-        train=TrainConfig(batch_size=batch_size, seed=seed, threads=threads if threads is not None else TrainConfig.threads, compile=compile),
+        train=TrainConfig(batch_size=batch_size, seed=seed, threads=threads if threads is not None else TrainConfig.threads,
+                          compile=compile, fused=fused),
     )
     w0, c0 = _clock()
     trainer = Trainer(cfg, device=dev)
@@ -103,6 +113,7 @@ def bench_train(
         "word_size": word_size,
         "controller_size": controller_size,
         "compile": compile,
+        "fused": _fused_used(fused and not compile, dev),
         **_env(threads, dev),
     }
 
@@ -119,12 +130,14 @@ def bench_inference(
     device: str = "cpu",
     width: int = 8,
     seed: int = 0,
+    fused: bool = True,
 ) -> Dict:
     """Milliseconds to run one copy sequence of ``length`` (2L + 1 steps), batch 1.
 
     ``trace=True`` records everything a replay needs (``forward(..., record={})``,
     then the conversion to a numpy ``Trace``), so the figure is what a replay costs.
-    Reports the median over ``repeats`` runs after one warm-up run.
+    Reports the median over ``repeats`` runs after one warm-up run; ``fused`` (the fused
+    C step, when it can be built here) as in ``bench_train``.
     """
     from .core.ntm import NTM
     from .tasks import make_task
@@ -139,6 +152,7 @@ def bench_inference(
     torch.manual_seed(seed)
     model = NTM(task.input_size, task.output_size, memory_size=memory_size, word_size=word_size, controller_size=controller_size).to(dev)
     model.eval()
+    model.fused = fused
     batch = task.sample(1, torch.Generator().manual_seed(seed), length=length)
     x, y, m = (t.to(dev) for t in batch)
 
@@ -168,6 +182,7 @@ def bench_inference(
         "length": length,
         "time_steps": 2 * length + 1,
         "trace": trace,
+        "fused": _fused_used(fused, dev),
         "memory_size": memory_size,
         "word_size": word_size,
         **_env(threads, dev),

@@ -53,6 +53,7 @@ FIELD_FLAGS = {
     "restart_bits": "--restart-bits",
     "threads": "--threads",
     "compile": "--compile",
+    "fused": "--fused",
 }
 
 
@@ -120,6 +121,8 @@ def _lengths_type(text: str) -> List[int]:
 # converge within 60 s either way; with restarts 8 of 10 within 180 s (benchmarks/NOTES.md).
 # `--resume` continues with the settings saved in the run, these included.
 TRAIN_RESTART_AFTER = RESTART_AFTER
+FUSED_HELP = ("the fused C step on the CPU: ~2.5x faster training, ~10x at batch 1; eager PyTorch without "
+              "a C compiler or with --no-fused (default on)")
 
 def _add_model_task_args(p: argparse.ArgumentParser, defaults) -> None:
     m, t, tr = defaults.model, defaults.task, defaults.train
@@ -153,6 +156,7 @@ def _add_model_task_args(p: argparse.ArgumentParser, defaults) -> None:
     g.add_argument("--threads", type=_int_type(), default=tr.threads, help=f"torch intra-op threads (default {tr.threads}: the step is many small ops)")
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=tr.compile,
                    help="torch.compile the step: ~2x faster steps after a compile wait of tens of seconds (default off)")
+    g.add_argument("--fused", action=argparse.BooleanOptionalAction, default=tr.fused, help=FUSED_HELP)
     g.add_argument("--val-samples", type=_int_type(), default=tr.val_samples, help="fresh sequences per validation")
 
 
@@ -199,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controller-size", type=_int_type(1), default=100)
     p.add_argument("--threads", type=_int_type(1), default=None, help="torch intra-op threads (default 1)")
     p.add_argument("--compile", action="store_true", help="measure the torch.compile'd step (first step includes compiling)")
+    p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=defaults.train.fused, help=FUSED_HELP)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
 
@@ -216,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-samples", type=_int_type(1), default=1000, help="fresh sequences per validation (default 1000)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                    help="torch.compile the step (faster steps after a compile wait; default off)")
+    p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=defaults.train.fused, help=FUSED_HELP)
     p.add_argument("--json", action="store_true")
 
     try:
@@ -244,7 +250,7 @@ def config_from_args(args):
         train=TrainConfig().replace(
             batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, clip=args.clip, seed=args.seed,
             steps=args.steps, time_limit=args.time_limit, target_bits=args.target_bits, curriculum=args.curriculum,
-            threads=args.threads, val_samples=args.val_samples, compile=args.compile, length_power=args.length_power,
+            threads=args.threads, val_samples=args.val_samples, compile=args.compile, fused=args.fused, length_power=args.length_power,
             restart_after=args.restart_after or None, restart_bits=args.restart_bits,
         ),
     )
@@ -391,7 +397,7 @@ def cmd_bench(args) -> Dict:
     result = bench_train(
         batch_size=args.batch_size, length=args.length, steps=args.steps, memory_size=args.memory_size,
         word_size=args.word_size, controller_size=args.controller_size, threads=args.threads, device=args.device,
-        compile=args.compile,
+        compile=args.compile, fused=args.fused,
     )
     if not args.json:
         print(f"training: {result['train_seq_per_s']:.1f} sequences/s at batch {args.batch_size}, length {args.length} "
@@ -407,17 +413,17 @@ DEMO_PRESETS = ("quick", "paper")
 DEMO_LENGTHS = {"quick": [8, 16, 32, 48, 64], "paper": [10, 20, 40, 80, 120]}
 
 
-def demo_config(preset: str, seed: int = 0, val_samples: int = 1000, compile: bool = False):
+def demo_config(preset: str, seed: int = 0, val_samples: int = 1000, compile: bool = False, fused: bool = True):
     from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 
     if preset == "paper":
-        return RunConfig(train=TrainConfig(seed=seed, val_samples=val_samples, compile=compile,
+        return RunConfig(train=TrainConfig(seed=seed, val_samples=val_samples, compile=compile, fused=fused,
                                            restart_after=TRAIN_RESTART_AFTER))
     if preset == "quick":
         return RunConfig(
             model=ModelConfig(memory_size=64, word_size=8, controller_size=64),
             task=TaskConfig(name="copy", width=8, min_len=1, max_len=8),
-            train=TrainConfig(batch_size=32, lr=1e-2, seed=seed, val_samples=val_samples, compile=compile,
+            train=TrainConfig(batch_size=32, lr=1e-2, seed=seed, val_samples=val_samples, compile=compile, fused=fused,
                               restart_after=RESTART_AFTER),
         )
     raise ValueError(f"preset must be one of {DEMO_PRESETS}, got {preset!r}")
@@ -436,7 +442,7 @@ def cmd_demo(args) -> Dict:
 
     start = time.perf_counter()
     out = Path(args.out)
-    cfg = demo_config(args.preset, seed=args.seed, val_samples=args.val_samples, compile=args.compile)
+    cfg = demo_config(args.preset, seed=args.seed, val_samples=args.val_samples, compile=args.compile, fused=args.fused)
     lengths = args.lengths or DEMO_LENGTHS[args.preset]
     if not args.json:
         print(f"Training an NTM on the copy task (memory {cfg.model.memory_size} x {cfg.model.word_size}, "

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import memory as mem
+from . import fused, memory as mem
 from .controller import make_controller
 from .heads import Head
 
@@ -292,6 +292,8 @@ class NTM(nn.Module):
             raise ValueError(f"memory_init must be 'constant', 'learned' or 'random', got {memory_init!r}")
         self._init_head_bias()
         self._compiled_step = None  # set by compile_step(); never saved
+        # Use the fused C step on the CPU when it can be built (see core/fused.py).
+        self.fused = True
         perm, self._groups = self._param_layout()
         self._sizes = (num_read_heads, num_write_heads, word_size, 2 * shift_range + 1)
         # Not saved: derived from the sizes, so checkpoints keep the per-head layout.
@@ -463,6 +465,8 @@ class NTM(nn.Module):
         collected into it as tensors with a time axis (B, T, ...); with ``record=None``
         nothing is kept.
         """
+        if self.fused and self._compiled_step is None and fused.supports(inputs):
+            return fused.forward(self, inputs, state, record)
         batch, steps = inputs.shape[0], inputs.shape[1]
         if state is None:
             state = self.initial_state(batch, inputs.device, inputs.dtype)

@@ -56,6 +56,7 @@ class Trainer:
         self.baseline = baseline
         self.task = make_task(self.cfg.task)
         self.model = (model or build_model(self.cfg, self.task, baseline)).to(self.device)
+        self._set_fused()
         if self.cfg.train.compile and hasattr(self.model, "compile_step"):
             self.model.compile_step()
         self.optimizer = self._make_optimizer()
@@ -87,6 +88,12 @@ class Trainer:
             return torch.optim.Adam(params, lr=t.lr)
         # The paper: RMSProp with momentum 0.9 (Graves et al. 2014, section 4).
         return torch.optim.RMSprop(params, lr=t.lr, momentum=t.momentum, alpha=0.95, eps=1e-6)
+
+    def _set_fused(self) -> None:
+        # The fused C step (TrainConfig.fused); the LSTM baseline has none. A compiled
+        # step, when there is one, is used instead (NTM.forward prefers it).
+        if hasattr(self.model, "fused"):
+            self.model.fused = self.cfg.train.fused
 
     def update(self, **changes) -> None:
         """Queue changes to training or task settings, applied at the next step boundary.
@@ -120,6 +127,8 @@ class Trainer:
         self.cfg = RunConfig(model=self.cfg.model, task=self.cfg.task.replace(**task_fields), train=self.cfg.train.replace(**train_fields))
         if task_fields:
             self.task = make_task(self.cfg.task)
+        if "fused" in train_fields:
+            self._set_fused()
         if "lr" in train_fields or "momentum" in train_fields:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.cfg.train.lr

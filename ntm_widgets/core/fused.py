@@ -1,0 +1,359 @@
+"""The fused CPU step (issue 3): the NTM's memory part as compiled C, matmuls in PyTorch.
+
+Why. On a CPU one NTM time step in eager PyTorch is ~100 tiny tensor operations
+(forward and backward), each costing a few microseconds of dispatch and autograd
+bookkeeping, and the memory-sized ones each making a separate pass over B x N x M
+values. Here each time step is four calls: the controller's matmul, one C call for the
+LSTM cell's pointwise part, the head projection's matmul, and one C call that does the
+head activations, the addressing of every head (eq. 5-9), the write (eq. 3-4), the row
+norms and the reads (eq. 2) in one pass per sequence. The backward is written by hand
+(the same derivation as ``ntm._AddressHeads``) and runs as one autograd node for the
+whole sequence; weight gradients are one matmul each over all time steps.
+
+How. ``fused.c`` / ``fused_body.h`` ship with the package and are compiled on first use
+with the system's C compiler (``$CC``, else ``cc``; about a second) into a per-user cache
+(``$NTM_WIDGETS_CACHE``, else ``~/.cache/ntm-widgets``), keyed by the source, compiler
+and CPU. Without a compiler, or with ``NTM_WIDGETS_FUSED=0``, ``available()`` is False
+and the NTM runs its eager PyTorch path: same maths (tests/test_fused.py checks forward,
+recorded traces and every gradient against it in float64), different rounding in float32.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import subprocess
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import torch
+import torch.nn.functional as F
+
+_HERE = Path(__file__).resolve().parent
+_SOURCES = ("fused.c", "fused_body.h")
+# Tried in order: vector maths from glibc's libmvec, then without it, then without
+# -march=native (a compiler that lacks it).
+_BUILDS = (
+    ("-O3", "-march=native", "-fno-math-errno", "-fopenmp-simd", "-DNTM_MVEC", "-shared", "-fPIC", "@", "-lmvec", "-lm"),
+    ("-O3", "-march=native", "-fno-math-errno", "-fopenmp-simd", "-shared", "-fPIC", "@", "-lm"),
+    ("-O3", "-fno-math-errno", "-shared", "-fPIC", "@", "-lm"),
+)
+_lock = threading.Lock()
+_lib = None
+_tried = False
+_error: Optional[str] = None
+
+_I, _P = ctypes.c_int, ctypes.c_void_p
+_SIGNATURES = {
+    "ntm_mem_fwd": [_I] * 6 + [_P] * 9,
+    "ntm_mem_bwd": [_I] * 6 + [_P] * 11,
+    "lstm_fwd": [_I] + [_P] * 4,
+    "lstm_bwd": [_I] + [_P] * 6,
+}
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("NTM_WIDGETS_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ntm-widgets"
+
+
+def _cpu_id() -> str:
+    """Enough of the CPU's identity that a library built with -march=native is not
+    loaded on a CPU that lacks its instructions."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line
+    except OSError:
+        pass
+    return platform.processor() + platform.machine()
+
+
+def _build() -> Path:
+    cc = os.environ.get("CC", "cc")
+    sources = b"".join((_HERE / name).read_bytes() for name in _SOURCES)
+    try:
+        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RuntimeError(f"no C compiler ({cc}): {exc}") from None
+    key = hashlib.sha256(sources + version.encode() + repr(_BUILDS).encode() + _cpu_id().encode()).hexdigest()[:16]
+    target = cache_dir() / f"fused-{key}{'.dll' if os.name == 'nt' else '.so'}"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the target, then rename: parallel sweep workers may race here.
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
+    os.close(fd)
+    try:
+        for flags in _BUILDS:
+            at = flags.index("@")
+            cmd = [cc, *flags[:at], "-o", tmp, str(_HERE / "fused.c"), *flags[at + 1 :]]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            if proc.returncode == 0:
+                os.replace(tmp, target)
+                return target
+        raise RuntimeError(f"compiling the fused step failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def library():
+    """The compiled kernels (a ctypes library), building them on first use; None if
+    that is impossible here (the reason is in ``unavailable_reason()``)."""
+    global _lib, _tried, _error
+    if _tried:
+        return _lib
+    with _lock:
+        if _tried:
+            return _lib
+        if os.environ.get("NTM_WIDGETS_FUSED", "1").strip().lower() in ("0", "false", "no", "off"):
+            _error = "turned off by NTM_WIDGETS_FUSED"
+        else:
+            try:
+                lib = ctypes.CDLL(str(_build()))
+                for name, args in _SIGNATURES.items():
+                    for suffix in ("_f32", "_f32b1", "_f64"):
+                        fn = getattr(lib, name + suffix)
+                        fn.argtypes = args
+                        fn.restype = _I if name.startswith("ntm_") else None
+                _lib = lib
+            except Exception as exc:  # no compiler, a failed build, a library that will not load
+                _error = str(exc)
+                warnings.warn(f"ntm-widgets: the fused CPU step is unavailable, using eager PyTorch (slower): {exc}", RuntimeWarning, stacklevel=2)
+        _tried = True
+    return _lib
+
+
+def available() -> bool:
+    return library() is not None
+
+
+def unavailable_reason() -> Optional[str]:
+    library()
+    return _error
+
+
+class Dims(NamedTuple):
+    N: int
+    M: int
+    R: int
+    W: int
+    K: int
+    C: int
+    lstm: bool
+
+
+class _Kernels:
+    """The library's functions for one dtype (and, in float32, a batch of one: a copy
+    compiled with the batch size fixed, see fused.c)."""
+
+    def __init__(self, lib, dtype, batch: int):
+        sfx = {torch.float32: "_f32", torch.float64: "_f64"}[dtype]
+        mem = "_f32b1" if sfx == "_f32" and batch == 1 else sfx
+        self.mem_fwd = getattr(lib, "ntm_mem_fwd" + mem)
+        self.mem_bwd = getattr(lib, "ntm_mem_bwd" + mem)
+        self.lstm_fwd = getattr(lib, "lstm_fwd" + sfx)
+        self.lstm_bwd = getattr(lib, "lstm_bwd" + sfx)
+
+
+def supports(inputs: torch.Tensor) -> bool:
+    return inputs.device.type == "cpu" and inputs.dtype in (torch.float32, torch.float64) and inputs.shape[1] > 0 and available()
+
+
+def _check(rc: int) -> None:
+    if rc:
+        raise MemoryError("the fused NTM step could not allocate its scratch memory")
+
+
+def _run_forward(d: Dims, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, keep_all: bool):
+    """The forward loop, batch innermost (see fused_body.h).
+
+    xg (T, G, B): the controller's input pre-activations; w_rec (G, R*M + C) (LSTM) or
+    (C, R*M) (feed-forward); wp (P, C), bp (P, 1); the initial state as mem0 (N, M, B),
+    w0 (H, N, B), reads0 (R*M, B), h0 and c0 (C, B). Returns the buffers: X (T+1,
+    R*M + C, B) with X[t] = [reads_t; h_t] (X[0] the initial state), memories, row norms
+    and weightings (T+1 of each, or 2 used alternately when not keep_all), raw head
+    parameters (T, P, B), activated gates (T, G, B), cells (T+1, C, B) and the index of
+    the last memory."""
+    T, G, B = xg.shape
+    k = _Kernels(library(), xg.dtype, B)
+    N, M, R, W, K, C = d.N, d.M, d.R, d.W, d.K, d.C
+    RM, H = R * M, R + W
+    P = wp.shape[0]
+    isz = xg.element_size()
+    X = xg.new_empty(T + 1, RM + C, B)
+    X[0, :RM] = reads0
+    X[0, RM:] = h0 if d.lstm else 0
+    n_mem = T + 1 if keep_all else 2
+    mem = xg.new_empty(n_mem, N, M, B)
+    mem[0] = mem0
+    norms = xg.new_empty(n_mem, N, B)
+    torch.linalg.vector_norm(mem[0], dim=1, out=norms[0])
+    w = xg.new_empty(n_mem, H, N, B)
+    w[0] = w0
+    raw = xg.new_empty(T, P, B)
+    # The cosine similarities of every step, for the backward (no pass over memory).
+    cos = xg.new_empty(T, H, N, B) if keep_all else None
+    acts = xg.new_empty(T, G, B)
+    cs = xg.new_empty(T + 1, C, B) if d.lstm else None
+    if cs is not None:
+        cs[0] = c0
+    xs, Xs, raws, gates = xg.unbind(0), X.unbind(0), raw.unbind(0), acts.unbind(0)
+    hv = X[:, RM:].unbind(0)
+    rv = X[:, :RM].unbind(0)
+    pX, pmem, pn, pw = X.data_ptr(), mem.data_ptr(), norms.data_ptr(), w.data_ptr()
+    praw, pacts = raw.data_ptr(), acts.data_ptr()
+    sX, smem, sn, sw = (RM + C) * B * isz, N * M * B * isz, N * B * isz, H * N * B * isz
+    sraw, sacts, hoff = P * B * isz, G * B * isz, RM * B * isz
+    if cs is not None:
+        pc, sc = cs.data_ptr(), C * B * isz
+    pcos = cos.data_ptr() if cos is not None else None
+    for t in range(T):
+        if d.lstm:
+            torch.addmm(xs[t], w_rec, Xs[t], out=gates[t])
+            k.lstm_fwd(C * B, pacts + t * sacts, pc + t * sc, pc + (t + 1) * sc, pX + (t + 1) * sX + hoff)
+        else:
+            torch.addmm(xs[t], w_rec, rv[t], out=gates[t])
+            torch.tanh(gates[t], out=hv[t + 1])
+        torch.addmm(bp, wp, hv[t + 1], out=raws[t])
+        i, j = (t, t + 1) if keep_all else (t % 2, (t + 1) % 2)
+        _check(k.mem_fwd(B, N, M, R, W, K, praw + t * sraw, pmem + i * smem, pn + i * sn, pw + i * sw,
+                         pmem + j * smem, pn + j * sn, pw + j * sw, pX + (t + 1) * sX, pcos and pcos + t * sw))
+    last = T if keep_all else T % 2
+    return X, mem, norms, w, raw, acts, cs, cos, last
+
+
+class _FusedSequence(torch.autograd.Function):
+    """The whole recurrent loop as one autograd node with a hand-written backward."""
+
+    @staticmethod
+    def forward(ctx, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, d: Dims):
+        X, mem, norms, w, raw, acts, cs, cos, last = _run_forward(d, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, keep_all=True)
+        ctx.d = d
+        ctx.bufs = (X, mem, norms, w, raw, acts, cs, cos)
+        ctx.save_for_backward(w_rec, wp)
+        c_last = cs[last] if cs is not None else X.new_zeros(0)
+        return X[1:], mem[last], w[last], c_last
+
+    @staticmethod
+    def backward(ctx, gY, g_mem_last, g_w_last, g_c_last):
+        d = ctx.d
+        X, mem, norms, w, raw, acts, cs, cos = ctx.bufs
+        w_rec, wp = ctx.saved_tensors
+        T, G, B = acts.shape
+        k = _Kernels(library(), X.dtype, B)
+        N, M, R, W, K, C = d.N, d.M, d.R, d.W, d.K, d.C
+        RM, H, P = R * M, R + W, raw.shape[1]
+        isz = X.element_size()
+        gX = X.new_zeros(T + 1, RM + C, B)
+        if gY is not None:
+            gX[1:] = gY
+
+        def start(g, *shape):
+            return g.clone(memory_format=torch.contiguous_format) if g is not None else X.new_zeros(*shape)
+
+        g_mem, g_w = start(g_mem_last, N, M, B), start(g_w_last, H, N, B)
+        gc = start(g_c_last, C, B) if d.lstm else None
+        g_raw = X.new_empty(T, P, B)
+        g_gates = X.new_empty(T, G, B)
+        wpT, w_recT = wp.t(), w_rec.t()
+        gXs, g_raws, g_gts = gX.unbind(0), g_raw.unbind(0), g_gates.unbind(0)
+        ghv, grv, hv = gX[:, RM:].unbind(0), gX[:, :RM].unbind(0), X[:, RM:].unbind(0)
+        pgX, pmem, pn, pw, praw, pcos = gX.data_ptr(), mem.data_ptr(), norms.data_ptr(), w.data_ptr(), raw.data_ptr(), cos.data_ptr()
+        pgm, pgw, pgraw, pacts, pgg = g_mem.data_ptr(), g_w.data_ptr(), g_raw.data_ptr(), acts.data_ptr(), g_gates.data_ptr()
+        sX, smem, sn, sw = (RM + C) * B * isz, N * M * B * isz, N * B * isz, H * N * B * isz
+        sraw, sacts, hoff = P * B * isz, G * B * isz, RM * B * isz
+        if d.lstm:
+            pc, sc, pgc = cs.data_ptr(), C * B * isz, gc.data_ptr()
+        for t in range(T - 1, -1, -1):
+            _check(k.mem_bwd(B, N, M, R, W, K, praw + t * sraw, pmem + t * smem, pn + t * sn, pw + t * sw,
+                             pmem + (t + 1) * smem, pn + (t + 1) * sn, pcos + t * sw, pgX + (t + 1) * sX, pgm, pgw,
+                             pgraw + t * sraw))
+            ghv[t + 1].addmm_(wpT, g_raws[t])
+            if d.lstm:
+                k.lstm_bwd(C * B, pacts + t * sacts, pc + t * sc, pc + (t + 1) * sc, pgX + (t + 1) * sX + hoff, pgc, pgg + t * sacts)
+                gXs[t].addmm_(w_recT, g_gts[t])
+            else:
+                h = hv[t + 1]
+                torch.mul(ghv[t + 1], 1.0 - h * h, out=g_gts[t])
+                grv[t].addmm_(w_recT, g_gts[t])
+        # Weight gradients: one product each over all time steps and sequences.
+        rec_in = X[:T] if d.lstm else X[:T, :RM]
+        grad_w_rec = _sum_outer(g_gates, rec_in) if ctx.needs_input_grad[1] else None
+        grad_wp = _sum_outer(g_raw, X[1:, RM:]) if ctx.needs_input_grad[2] else None
+        grad_bp = g_raw.sum((0, 2)).unsqueeze(1) if ctx.needs_input_grad[3] else None
+        grad_h0 = gX[0, RM:] if d.lstm else None
+        return g_gates, grad_w_rec, grad_wp, grad_bp, g_mem, g_w, gX[0, :RM], grad_h0, gc, None
+
+
+def _sum_outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """sum_t a[t] @ b[t].T for a (T, I, B), b (T, J, B): (I, J)."""
+    T, I, B = a.shape
+    return a.transpose(0, 1).reshape(I, T * B).mm(b.transpose(0, 1).reshape(b.shape[1], T * B).t())
+
+
+def forward(model, inputs: torch.Tensor, state, record: Optional[dict]):
+    """``NTM.forward`` on the fused path: same arguments, same results."""
+    from .ntm import NTMState, _head_forward
+
+    d = Dims(model.memory_size, model.word_size, model.num_read_heads, model.num_write_heads, model.shift_range,
+             model.controller.hidden_size,
+             model.controller_kind == "lstm")
+    B, T = inputs.shape[0], inputs.shape[1]
+    if state is None:
+        state = model.initial_state(B, inputs.device, inputs.dtype)
+    wp, bp, w_rec = model._weights()  # (C, P), (P,), (R*M + C, G)
+    # Batch innermost: the kernels vectorise over the batch (see fused_body.h).
+    xg = model._input_proj(inputs).permute(1, 2, 0).contiguous()  # (T, G, B)
+    reads0 = state.reads.reshape(B, -1).t()
+    if d.lstm:
+        h0, c0 = (s.t() for s in state.controller)
+    else:
+        h0 = c0 = xg.new_zeros(0)
+    tensors = (xg, w_rec.t(), wp.t(), bp.unsqueeze(1), state.memory.permute(1, 2, 0), state.weights.permute(1, 2, 0), reads0, h0, c0)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        Y, mem_last, w_last, c_last = _FusedSequence.apply(*tensors, d)
+        mem_all = w_all = raw = None
+    else:
+        X, mem_all, _, w_all, raw, _, cs, _, last = _run_forward(d, *tensors, keep_all=record is not None)
+        Y, mem_last, w_last = X[1:], mem_all[last], w_all[last]
+        c_last = cs[last] if cs is not None else None
+    RM, C = d.R * d.M, d.C
+    # Y (T, R*M + C, B) holds [reads; h] per step; the output layer takes [h, reads].
+    w_out = model.out.weight
+    logits = F.linear(Y.permute(2, 0, 1), torch.cat([w_out[:, C:], w_out[:, :C]], dim=1), model.out.bias)
+    reads_last = Y[-1, :RM].t().reshape(B, d.R, d.M)
+    ctrl = (Y[-1, RM:].t(), c_last.t()) if d.lstm else ()
+    final = NTMState(mem_last.permute(2, 0, 1), w_last.permute(2, 0, 1), reads_last, ctrl)
+    if record is not None:
+        if mem_all is None:  # recorded with gradients: rerun the loop without them
+            with torch.no_grad():
+                X, mem_all, _, w_all, raw, _, _, _, _ = _run_forward(d, *(t.detach() for t in tensors), keep_all=True)
+                Y = X[1:]
+        raw_bt = raw.permute(2, 0, 1).reshape(B * T, -1)  # (B*T, P)
+        (key_r, key_w, beta_r, beta_w, g_r, g_w, s_r, s_w, gamma_r, gamma_w, erase, add), _ = _head_forward(raw_bt, model._sizes, copy=False)
+
+        def bt(x):  # (B*T, ...) -> (B, T, ...)
+            return x.reshape(B, T, *x.shape[1:]).contiguous()
+
+        record.update(
+            memory=mem_all[1:].permute(3, 0, 1, 2).contiguous(),
+            weights=w_all[1:].permute(3, 0, 1, 2).contiguous(),
+            erase=bt(erase), add=bt(add),
+            beta=bt(torch.cat([beta_r, beta_w], dim=1).squeeze(-1)),
+            g=bt(torch.cat([g_r, g_w], dim=1).squeeze(-1)),
+            s=bt(torch.cat([s_r, s_w], dim=1).flip(-1)),
+            gamma=bt(torch.cat([gamma_r, gamma_w], dim=1).squeeze(-1)),
+            reads=Y[:, :RM].permute(2, 0, 1).reshape(B, T, d.R, d.M).contiguous(),
+            head_kinds=[h.kind for h in model.heads],
+        )
+    return logits, final

@@ -1,0 +1,330 @@
+"""The fused CPU step (core/fused.py) computes what the eager PyTorch path computes.
+
+``NTM.forward`` runs the fused C kernels when ``model.fused`` is True and they can be
+built here, else its eager path. In float64 both must agree to rounding in logits, the
+final state, every recorded trace and every gradient; in float32 (the training dtype)
+closely. Without a C compiler, or with ``NTM_WIDGETS_FUSED=0``, the eager path runs
+instead: the fallback tests check that in fresh processes, and run everywhere; the
+equivalence tests need the kernels and are skipped (with the reason) without them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ntm_widgets.config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from ntm_widgets.core import fused
+from ntm_widgets.core.ntm import NTM, NTMState
+from ntm_widgets.tasks import make_task
+from test_speed_paths import CONFIGS, _model
+
+needs_fused = pytest.mark.skipif(not fused.available(), reason=f"fused CPU step unavailable: {fused.unavailable_reason()}")
+
+# The fast-path configurations (LSTM 1+1 heads; 2 read + 3 write heads, shifts -2..2;
+# feedforward without shifts) and a learned initial memory.
+FUSED_CONFIGS = CONFIGS + [dict(memory_size=12, word_size=5, controller_size=16, memory_init="learned")]
+TIGHT = dict(rtol=1e-10, atol=1e-12)
+
+
+def _inputs(batch=3, steps=7, size=5, seed=1, dtype=torch.float64):
+    return torch.randint(0, 2, (batch, steps, size), generator=torch.Generator().manual_seed(seed)).to(dtype)
+
+
+def _run(model, x, use_fused, state=None, record=None):
+    model.fused = use_fused
+    return model(x, state=state, record=record)
+
+
+def _state_loss(logits, state: NTMState):
+    """A loss that reaches every part of the final state as well as the logits."""
+    loss = logits.sin().sum() + state.memory.sum() + state.weights.pow(2).sum() + state.reads.cos().sum()
+    return loss + sum(part.pow(2).sum() for part in state.controller)
+
+
+def _grads(model, x, use_fused):
+    model.zero_grad(set_to_none=True)
+    x = x.clone().requires_grad_(True)
+    logits, state = _run(model, x, use_fused)
+    _state_loss(logits, state).backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    grads["<inputs>"] = x.grad
+    return grads
+
+
+def _graph_size(t: torch.Tensor) -> int:
+    """Autograd nodes behind ``t``: the eager path builds dozens per time step, the
+    fused one a few per sequence, so this tells which path ran."""
+    seen, stack = set(), [t.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is not None and fn not in seen:
+            seen.add(fn)
+            stack.extend(next_fn for next_fn, _ in fn.next_functions)
+    return len(seen)
+
+
+def _assert_states_close(a: NTMState, b: NTMState, **tol):
+    for name in ("memory", "weights", "reads"):
+        torch.testing.assert_close(getattr(a, name), getattr(b, name), **tol, msg=lambda m, name=name: f"state.{name}: {m}")
+    assert len(a.controller) == len(b.controller)
+    for x, y in zip(a.controller, b.controller):
+        torch.testing.assert_close(x, y, **tol)
+
+
+def _assert_records_close(a: dict, b: dict, **tol):
+    assert set(a) == set(b)
+    for key in b:
+        if isinstance(b[key], torch.Tensor):
+            assert a[key].shape == b[key].shape, key
+            torch.testing.assert_close(a[key], b[key], **tol, msg=lambda m, key=key: f"record[{key!r}]: {m}")
+        else:
+            assert a[key] == b[key], key
+
+
+@needs_fused
+@pytest.mark.parametrize("kw", FUSED_CONFIGS)
+@pytest.mark.parametrize("batch", [3, 19])
+def test_fused_matches_eager_in_float64(kw, batch):
+    # The kernels cut the batch into blocks of one vector register (8 doubles): 3 is a
+    # remainder only, 19 two full blocks and a remainder.
+    model = _model(kw)
+    x = _inputs(batch=batch)
+    rec_f, rec_e = {}, {}
+    logits_f, state_f = _run(model, x, True, record=rec_f)
+    logits_e, state_e = _run(model, x, False, record=rec_e)
+    assert _graph_size(logits_f) < _graph_size(logits_e) / 2  # the fused path did run
+    torch.testing.assert_close(logits_f, logits_e, **TIGHT)
+    _assert_states_close(state_f, state_e, **TIGHT)
+    _assert_records_close(rec_f, rec_e, **TIGHT)
+    grads_f, grads_e = _grads(model, x, True), _grads(model, x, False)
+    assert set(grads_f) == set(grads_e) == {name for name, _ in model.named_parameters()} | {"<inputs>"}
+    for name in grads_e:
+        torch.testing.assert_close(grads_f[name], grads_e[name], **TIGHT, msg=lambda m, name=name: f"grad of {name}: {m}")
+
+
+@needs_fused
+@pytest.mark.parametrize("batch", [1, 4, 37])
+def test_fused_matches_eager_in_float32_at_paper_size(batch):
+    # Graves et al.'s copy set-up: 128 x 20 memory, LSTM 100, 9 inputs; 41 steps.
+    # Measured here: logits differ by <= 1.2e-7, gradients by <= 1.2e-5 (|g| up to ~50).
+    # Batch 1 runs the kernel compiled for one sequence; 37 = two blocks of 16 floats
+    # and a remainder.
+    task = make_task(TaskConfig(name="copy", width=8, min_len=20, max_len=20))
+    x, y, _ = task.sample(batch, torch.Generator().manual_seed(0), length=20)
+    torch.manual_seed(0)
+    model = NTM(task.input_size, task.output_size, memory_size=128, word_size=20, controller_size=100)
+    results = {}
+    for use_fused in (True, False):
+        model.zero_grad(set_to_none=True)
+        logits, state = _run(model, x, use_fused)
+        (F.binary_cross_entropy_with_logits(logits, y, reduction="sum") + state.memory.sum()).backward()
+        results[use_fused] = logits.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
+    (logits_f, grads_f), (logits_e, grads_e) = results[True], results[False]
+    assert logits_f.dtype == torch.float32
+    torch.testing.assert_close(logits_f, logits_e, rtol=1e-4, atol=1e-5)
+    for name in grads_e:
+        torch.testing.assert_close(grads_f[name], grads_e[name], rtol=1e-3, atol=1e-4, msg=lambda m, name=name: f"grad of {name}: {m}")
+
+
+@needs_fused
+@pytest.mark.parametrize("kw", FUSED_CONFIGS[:2])
+def test_continuing_from_a_state_equals_one_call(kw):
+    """Two halves, the second started from the first's final state: the same logits
+    and the same gradients (through the state handed over) as one call."""
+    model = _model(kw)
+    x = _inputs(steps=9)
+    model.fused = True
+    model.zero_grad(set_to_none=True)
+    whole, state_whole = model(x)
+    _state_loss(whole, state_whole).backward()
+    grads_whole = {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    model.zero_grad(set_to_none=True)
+    first, mid = model(x[:, :4])
+    second, state_end = model(x[:, 4:], state=mid)
+    torch.testing.assert_close(torch.cat([first, second], 1), whole, **TIGHT)
+    _assert_states_close(state_end, state_whole, **TIGHT)
+    _state_loss(torch.cat([first, second], 1), state_end).backward()
+    for name, grad in grads_whole.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad, **TIGHT, msg=lambda m, name=name: f"grad of {name}: {m}")
+
+
+@needs_fused
+@pytest.mark.parametrize("kw", FUSED_CONFIGS[:2])
+def test_gradients_reach_a_given_initial_state(kw):
+    """A state passed in with requires_grad gets the same gradients on both paths."""
+    model = _model(kw)
+    x = _inputs()
+    g = torch.Generator().manual_seed(2)
+    base = model.initial_state(x.shape[0], dtype=x.dtype)
+    start = NTMState(
+        torch.randn(base.memory.shape, generator=g, dtype=x.dtype),
+        torch.softmax(torch.randn(base.weights.shape, generator=g, dtype=x.dtype), -1),
+        torch.randn(base.reads.shape, generator=g, dtype=x.dtype),
+        tuple(torch.randn(c.shape, generator=g, dtype=x.dtype) for c in base.controller),
+    )
+    grads = {}
+    for use_fused in (True, False):
+        leaves = [t.clone().requires_grad_(True) for t in (start.memory, start.weights, start.reads, *start.controller)]
+        state = NTMState(leaves[0], leaves[1], leaves[2], tuple(leaves[3:]))
+        logits, final = _run(model, x, use_fused, state=state)
+        _state_loss(logits, final).backward()
+        grads[use_fused] = [leaf.grad for leaf in leaves]
+    for got, want in zip(grads[True], grads[False]):
+        torch.testing.assert_close(got, want, **TIGHT)
+
+
+@needs_fused
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+def test_forward_without_grad_equals_forward_with_grad(mode):
+    model = _model(FUSED_CONFIGS[1])
+    model.fused = True
+    x = _inputs()
+    rec, rec_ng = {}, {}
+    logits, state = model(x, record=rec)
+    assert logits.requires_grad
+    with torch.no_grad() if mode == "no_grad" else torch.inference_mode():
+        logits_ng, state_ng = model(x, record=rec_ng)
+    assert not logits_ng.requires_grad
+    torch.testing.assert_close(logits_ng, logits.detach(), **TIGHT)
+    _assert_states_close(state_ng, state, **TIGHT)
+    _assert_records_close(rec_ng, rec, **TIGHT)
+
+
+# ----------------------------------------------------------------- training
+def _tiny_run(**train):
+    return RunConfig(
+        model=ModelConfig(memory_size=8, word_size=4, controller_size=16),
+        task=TaskConfig(name="copy", width=3, min_len=1, max_len=4),
+        train=TrainConfig(batch_size=4, seed=3, val_samples=8, **train),
+    )
+
+
+def _trained(steps=4, baseline=False, **train):
+    from ntm_widgets.training.trainer import Trainer
+
+    trainer = Trainer(_tiny_run(**train), baseline=baseline)
+    metrics = [trainer.train_step() for _ in range(steps)]
+    return trainer, metrics
+
+
+@needs_fused
+def test_trainer_with_fused_step_is_deterministic():
+    a, _ = _trained(fused=True)
+    b, _ = _trained(fused=True)
+    assert a.model.fused is True
+    state_a, state_b = a.model.state_dict(), b.model.state_dict()
+    assert set(state_a) == set(state_b)
+    for name in state_a:
+        assert torch.equal(state_a[name], state_b[name]), name
+
+
+def test_trainer_follows_the_fused_setting():
+    eager, metrics = _trained(fused=False)
+    assert eager.model.fused is False
+    assert all(m["loss"] is not None and torch.isfinite(torch.tensor(m["loss"])) for m in metrics)
+    eager.update(fused=True)
+    eager.train_step()
+    assert eager.model.fused is True
+    baseline, metrics = _trained(steps=1, baseline=True, fused=True)  # no fused step: ignored
+    assert not hasattr(baseline.model, "fused") and metrics[0]["loss"] is not None
+
+
+def test_fused_setting_is_validated_and_old_configs_load():
+    with pytest.raises(ConfigError, match="fused must be true or false") as err:
+        TrainConfig(fused="yes")
+    assert err.value.field == "fused"
+    saved = TrainConfig().to_dict()
+    del saved["fused"]  # a config saved before the setting existed
+    assert TrainConfig.from_dict(saved).fused is True
+    assert RunConfig.from_dict({"train": saved}).train.fused is True
+
+
+# ---------------------------------------------------------------- fallbacks
+CHILD = r"""
+import json, warnings
+import torch
+from ntm_widgets.core import fused
+from ntm_widgets.core.ntm import NTM
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    torch.manual_seed(0)
+    model = NTM(5, 4, memory_size=12, word_size=5, controller_size=16)
+    logits, _ = model(torch.ones(2, 3, 5))
+    available = fused.available()
+print(json.dumps({"available": available, "reason": fused.unavailable_reason(), "logits": logits.tolist(),
+                  "warnings": [f"{w.category.__name__}: {w.message}" for w in caught]}))
+"""
+
+
+def _child(**env):
+    full = {k: v for k, v in os.environ.items() if k not in ("NTM_WIDGETS_FUSED", "CC")}
+    full.update(env)
+    proc = subprocess.run([sys.executable, "-c", CHILD], env=full, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _eager_logits():
+    torch.manual_seed(0)
+    model = NTM(5, 4, memory_size=12, word_size=5, controller_size=16)
+    model.fused = False
+    with torch.no_grad():
+        return model(torch.ones(2, 3, 5))[0]
+
+
+def test_turned_off_by_environment_runs_eager_without_warning():
+    result = _child(NTM_WIDGETS_FUSED="0")
+    assert result["available"] is False
+    assert "NTM_WIDGETS_FUSED" in result["reason"]
+    assert not [w for w in result["warnings"] if w.startswith("RuntimeWarning")], result["warnings"]
+    torch.testing.assert_close(torch.tensor(result["logits"]), _eager_logits(), rtol=1e-5, atol=1e-6)
+
+
+def test_without_a_compiler_warns_and_runs_eager(tmp_path):
+    result = _child(CC="/nonexistent/cc", NTM_WIDGETS_CACHE=str(tmp_path / "cache"))
+    assert result["available"] is False
+    assert "compiler" in result["reason"].lower(), result["reason"]
+    assert any(w.startswith("RuntimeWarning") and "fused" in w for w in result["warnings"]), result["warnings"]
+    torch.testing.assert_close(torch.tensor(result["logits"]), _eager_logits(), rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------- CLI
+def test_fused_flags_reach_the_config():
+    from ntm_widgets.cli import build_parser, config_from_args, demo_config
+
+    parser = build_parser()
+    assert config_from_args(parser.parse_args(["train", "--steps", "1"])).train.fused is True
+    assert config_from_args(parser.parse_args(["train", "--steps", "1", "--no-fused"])).train.fused is False
+    assert parser.parse_args(["demo"]).fused is True and parser.parse_args(["demo", "--no-fused"]).fused is False
+    assert demo_config("quick", fused=False).train.fused is False and demo_config("paper").train.fused is True
+    assert parser.parse_args(["bench"]).fused is True and parser.parse_args(["bench", "--no-fused"]).fused is False
+
+
+@pytest.mark.parametrize("flag", ["--no-fused", None])
+def test_bench_reports_whether_the_fused_step_ran(capsys, flag):
+    from ntm_widgets.cli import main
+
+    argv = ["bench", "--batch-size", "2", "--length", "3", "--steps", "2", "--memory-size", "16", "--word-size", "4",
+            "--controller-size", "16", "--json"]
+    code = main(argv + ([flag] if flag else []))
+    out, _ = capsys.readouterr()
+    assert code == 0
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["fused"] is (flag is None and fused.available())
+    assert result["train_seq_per_s"] > 0
+
+
+def test_bench_inference_reports_whether_the_fused_step_ran():
+    from ntm_widgets.bench import bench_inference
+
+    for use_fused in (False, True):
+        result = bench_inference(length=2, repeats=1, memory_size=16, word_size=4, controller_size=16, fused=use_fused)
+        assert result["fused"] is (use_fused and fused.available())
