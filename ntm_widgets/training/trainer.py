@@ -25,6 +25,7 @@ from ..core.ntm import NTM, LSTMBaseline
 from ..tasks import make_task
 from .checkpoint import load_checkpoint, save_checkpoint, write_json
 from .metrics import bit_errors, evaluate_lengths, masked_loss, validate
+from .optim import Adam
 
 Callback = Callable[[Dict], None]
 # Training batches averaged to decide that a full validation is worth running.
@@ -85,7 +86,9 @@ class Trainer:
         t = self.cfg.train
         params = self.model.parameters()
         if t.optimizer == "adam":
-            return torch.optim.Adam(params, lr=t.lr)
+            # Same algorithm as torch.optim.Adam, without its ~1.2 s first-use import of
+            # torch._dynamo (see optim.py); checkpoints are interchangeable.
+            return Adam(params, lr=t.lr)
         # The paper: RMSProp with momentum 0.9 (Graves et al. 2014, section 4).
         return torch.optim.RMSprop(params, lr=t.lr, momentum=t.momentum, alpha=0.95, eps=1e-6)
 
