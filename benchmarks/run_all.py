@@ -38,14 +38,17 @@ def emit(figure: str, **fields) -> None:
 
 
 def speed(args) -> None:
+    # The default path (the fused C step where it builds), then the others to compare.
+    variants = [("", dict())] + ([("_eager", dict(fused=False))] if args.eager else [])
+    variants += [("_compiled", dict(compile=True))] if args.compile else []
     for batch, target in ((32, 2000.0), (1, 150.0)):
-        for compiled in (False, True) if args.compile else (False,):
-            r = bench_train(batch_size=batch, length=20, steps=args.train_steps, threads=args.threads, device=args.device, compile=compiled)
-            emit(f"train_b{batch}_len20" + ("_compiled" if compiled else ""), target=f">= {target:g} seq/s",
-                 met=r["train_seq_per_s"] >= target, **r)
+        for suffix, kw in variants:
+            r = bench_train(batch_size=batch, length=20, steps=args.train_steps, threads=args.threads, device=args.device, **kw)
+            emit(f"train_b{batch}_len20{suffix}", target=f">= {target:g} seq/s", met=r["train_seq_per_s"] >= target, **r)
     for trace in (False, True):
-        r = bench_inference(length=120, trace=trace, threads=args.threads, device=args.device)
-        emit("inference_len120" + ("_trace" if trace else ""), target="<= 10 ms (with trace)", met=r["ms"] <= 10.0, **r)
+        for suffix, kw in variants[:2]:
+            r = bench_inference(length=120, trace=trace, threads=args.threads, device=args.device, **kw)
+            emit("inference_len120" + ("_trace" if trace else "") + suffix, target="<= 10 ms (with trace)", met=r["ms"] <= 10.0, **r)
     for n, m in ((48, 12), (64, 16), (24, 6)):
         r = bench_rebuild(memory_size=n, word_size=m, device=args.device)
         emit("playground_rebuild_first_step", target="<= 1 s", met=r["first_step_s"] <= 1.0, **r)
@@ -159,6 +162,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True, help="also time the torch.compile path")
+    p.add_argument("--eager", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time the eager PyTorch path (the default is the fused C step)")
     p.add_argument("--out", default=None, help="folder for the run folders (default: a temporary one)")
     args = p.parse_args()
     if args.quick:

@@ -87,10 +87,22 @@ def _assert_records_close(a: dict, b: dict, **tol):
             assert a[key] == b[key], key
 
 
+@pytest.fixture(params=["blas", "python"])
+def time_loop(request, monkeypatch):
+    """Both drivers of the time loop: one C call per sequence with torch's own BLAS for
+    the products (where it is found), and the Python loop with torch.addmm."""
+    if request.param == "blas":
+        fused.library()
+        if fused._gemm is None:
+            pytest.skip("no BLAS gemm found in torch's libraries")
+    monkeypatch.setattr(fused, "use_blas", request.param == "blas")
+    return request.param
+
+
 @needs_fused
 @pytest.mark.parametrize("kw", FUSED_CONFIGS)
 @pytest.mark.parametrize("batch", [3, 19])
-def test_fused_matches_eager_in_float64(kw, batch):
+def test_fused_matches_eager_in_float64(kw, batch, time_loop):
     # The kernels cut the batch into blocks of one vector register (8 doubles): 3 is a
     # remainder only, 19 two full blocks and a remainder.
     model = _model(kw)
@@ -110,7 +122,7 @@ def test_fused_matches_eager_in_float64(kw, batch):
 
 @needs_fused
 @pytest.mark.parametrize("batch", [1, 4, 37])
-def test_fused_matches_eager_in_float32_at_paper_size(batch):
+def test_fused_matches_eager_in_float32_at_paper_size(batch, time_loop):
     # Graves et al.'s copy set-up: 128 x 20 memory, LSTM 100, 9 inputs; 41 steps.
     # Measured here: logits differ by <= 1.2e-7, gradients by <= 1.2e-5 (|g| up to ~50).
     # Batch 1 runs the kernel compiled for one sequence; 37 = two blocks of 16 floats

@@ -53,6 +53,8 @@ _SIGNATURES = {
     "ntm_mem_bwd": [_I] * 6 + [_P] * 11,
     "lstm_fwd": [_I] + [_P] * 4,
     "lstm_bwd": [_I] + [_P] * 6,
+    "ntm_seq_fwd": [_P] + [_I] * 10 + [_P] * 12,
+    "ntm_seq_bwd": [_P] + [_I] * 9 + [_P] * 16,
 }
 
 
@@ -125,12 +127,52 @@ def library():
                         fn = getattr(lib, name + suffix)
                         fn.argtypes = args
                         fn.restype = _I if name.startswith("ntm_") else None
+                global _gemm
+                _gemm = _find_gemm()
                 _lib = lib
             except Exception as exc:  # no compiler, a failed build, a library that will not load
                 _error = str(exc)
                 warnings.warn(f"ntm-widgets: the fused CPU step is unavailable, using eager PyTorch (slower): {exc}", RuntimeWarning, stacklevel=2)
         _tried = True
     return _lib
+
+
+_gemm = None  # {dtype: address of cblas_sgemm / cblas_dgemm}, or None
+# False: drive the time loop from Python (as without a BLAS to call); tests compare both.
+use_blas = os.environ.get("NTM_WIDGETS_FUSED_BLAS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _find_gemm():
+    """The Fortran sgemm_ / dgemm_ of the BLAS that torch itself loaded (MKL in the
+    Linux wheels), checked on a small product against torch; None if absent or wrong.
+    With them each sequence is one C call (ntm_seq_fwd / _bwd), not four per step."""
+    lib_dir = Path(torch.__file__).resolve().parent / "lib"
+    for name in ("libtorch_cpu.so", "libtorch_cpu.dylib"):
+        path = lib_dir / name
+        if not path.exists():
+            continue
+        try:
+            lib = ctypes.CDLL(str(path))
+            found = {torch.float32: ctypes.cast(lib.sgemm_, ctypes.c_void_p).value,
+                     torch.float64: ctypes.cast(lib.dgemm_, ctypes.c_void_p).value}
+        except (OSError, AttributeError):
+            return None
+        for dtype, address in found.items():
+            scalar = ctypes.c_float if dtype == torch.float32 else ctypes.c_double
+            ip, sp = ctypes.POINTER(ctypes.c_int), ctypes.POINTER(scalar)
+            proto = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, ip, ip, ip, sp, _P, ip, _P, ip, sp, _P, ip)
+            # column-major: C (4 x 2) = A (4 x 3) B (3 x 2) + C, i.e. row-major C^T = B^T A^T
+            a = torch.arange(12, dtype=dtype).reshape(3, 4) - 5  # A, column-major
+            b = torch.arange(6, dtype=dtype).reshape(2, 3) / 3  # B, column-major
+            c = torch.ones(2, 4, dtype=dtype)
+            i = ctypes.c_int
+            proto(address)(b"N", b"N", ctypes.byref(i(4)), ctypes.byref(i(2)), ctypes.byref(i(3)), ctypes.byref(scalar(1.0)),
+                           a.data_ptr(), ctypes.byref(i(4)), b.data_ptr(), ctypes.byref(i(3)), ctypes.byref(scalar(1.0)), c.data_ptr(),
+                           ctypes.byref(i(4)))
+            if not torch.allclose(c, b @ a + 1.0):
+                return None
+        return found
+    return None
 
 
 def available() -> bool:
@@ -163,6 +205,9 @@ class _Kernels:
         self.mem_bwd = getattr(lib, "ntm_mem_bwd" + mem)
         self.lstm_fwd = getattr(lib, "lstm_fwd" + sfx)
         self.lstm_bwd = getattr(lib, "lstm_bwd" + sfx)
+        self.seq_fwd = getattr(lib, "ntm_seq_fwd" + mem)
+        self.seq_bwd = getattr(lib, "ntm_seq_bwd" + mem)
+        self.gemm = _gemm[dtype] if (_gemm and use_blas) else None
 
 
 def supports(inputs: torch.Tensor) -> bool:
@@ -197,7 +242,9 @@ def _run_forward(d: Dims, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, keep_all:
     mem = xg.new_empty(n_mem, N, M, B)
     mem[0] = mem0
     norms = xg.new_empty(n_mem, N, B)
-    torch.linalg.vector_norm(mem[0], dim=1, out=norms[0])
+    # Row norms from mem0 as given: a (B, N, M) tensor seen as (N, M, B), so the sum
+    # runs over its contiguous last axis (over the buffer's middle axis it is ~50x slower).
+    norms[0] = torch.linalg.vector_norm(mem0.detach(), dim=1)
     w = xg.new_empty(n_mem, H, N, B)
     w[0] = w0
     raw = xg.new_empty(T, P, B)
@@ -217,6 +264,11 @@ def _run_forward(d: Dims, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, keep_all:
     if cs is not None:
         pc, sc = cs.data_ptr(), C * B * isz
     pcos = cos.data_ptr() if cos is not None else None
+    if k.gemm is not None:
+        w_rec, wp, bp, xg = (t.contiguous() for t in (w_rec, wp, bp, xg))
+        _check(k.seq_fwd(k.gemm, T, B, N, M, R, W, K, C, int(d.lstm), int(keep_all), xg.data_ptr(), w_rec.data_ptr(), wp.data_ptr(),
+                         bp.data_ptr(), pX, pmem, pn, pw, praw, pacts, cs.data_ptr() if cs is not None else None, pcos))
+        return X, mem, norms, w, raw, acts, cs, cos, (T if keep_all else T % 2)
     for t in range(T):
         if d.lstm:
             torch.addmm(xs[t], w_rec, Xs[t], out=gates[t])
@@ -274,7 +326,11 @@ class _FusedSequence(torch.autograd.Function):
         sraw, sacts, hoff = P * B * isz, G * B * isz, RM * B * isz
         if d.lstm:
             pc, sc, pgc = cs.data_ptr(), C * B * isz, gc.data_ptr()
-        for t in range(T - 1, -1, -1):
+        if k.gemm is not None:
+            w_rec_c, wp_c = w_rec.contiguous(), wp.contiguous()
+            _check(k.seq_bwd(k.gemm, T, B, N, M, R, W, K, C, int(d.lstm), w_rec_c.data_ptr(), wp_c.data_ptr(), X.data_ptr(), pmem, pn, pw,
+                             praw, pacts, cs.data_ptr() if d.lstm else None, pcos, pgX, pgm, pgw, pgc if d.lstm else None, pgraw, pgg))
+        for t in range(T - 1, -1, -1) if k.gemm is None else ():
             _check(k.mem_bwd(B, N, M, R, W, K, praw + t * sraw, pmem + t * smem, pn + t * sn, pw + t * sw,
                              pmem + (t + 1) * smem, pn + (t + 1) * sn, pcos + t * sw, pgX + (t + 1) * sX, pgm, pgw,
                              pgraw + t * sraw))
@@ -313,7 +369,14 @@ def forward(model, inputs: torch.Tensor, state, record: Optional[dict]):
         state = model.initial_state(B, inputs.device, inputs.dtype)
     wp, bp, w_rec = model._weights()  # (C, P), (P,), (R*M + C, G)
     # Batch innermost: the kernels vectorise over the batch (see fused_body.h).
-    xg = model._input_proj(inputs).permute(1, 2, 0).contiguous()  # (T, G, B)
+    # The controller's input pre-activations for the whole sequence, (T, G, B): one
+    # batched product straight into the kernels' layout (no transposing copy).
+    ctrl = model.controller
+    if d.lstm:
+        w_in, b_in = ctrl.cell.weight_ih[:, : model.input_size], ctrl.cell.bias_ih + ctrl.cell.bias_hh
+    else:
+        w_in, b_in = ctrl.layer.weight[:, : model.input_size], ctrl.layer.bias
+    xg = torch.matmul(w_in, inputs.permute(1, 2, 0)).add_(b_in.unsqueeze(1))
     reads0 = state.reads.reshape(B, -1).t()
     if d.lstm:
         h0, c0 = (s.t() for s in state.controller)

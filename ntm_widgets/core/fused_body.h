@@ -512,3 +512,80 @@ void FN(lstm_bwd)(int n, const REAL *acts, const REAL *c_prev, const REAL *c_new
     }
 }
 
+
+/* ------------------------------------------------------------------ whole sequences
+ * The loops of fused.py's _run_forward / _FusedSequence.backward in C, with the matrix
+ * products done by the BLAS torch itself loaded (its Fortran sgemm_ / dgemm_, looked
+ * up and checked by fused.py), so a sequence is one call from Python instead of four
+ * per step. Shapes as in fused.py: J = R*M + C, G = 4C (LSTM) or C, P head parameters. */
+typedef void (*FN(gemm_t))(const char *ta, const char *tb, const int *m, const int *n, const int *k, const REAL *alpha,
+                           const REAL *a, const int *lda, const REAL *b, const int *ldb, const REAL *beta, REAL *c, const int *ldc);
+
+/* Row-major C (m x n) = op(A) op(B) + C; A is m x k after op, ta: 'N' or 'T'. A row-major
+ * matrix is its transpose in column-major order, so this asks for C^T = op(B)^T op(A)^T. */
+static void FN(gemm_rm)(FN(gemm_t) gemm, char ta, char tb, int m, int n, int k, const REAL *a, int lda, const REAL *b, int ldb,
+                        REAL *c, int ldc) {
+    const REAL one = 1;
+    gemm(&tb, &ta, &n, &m, &k, &one, b, &ldb, a, &lda, &one, c, &ldc);
+}
+
+int FN(ntm_seq_fwd)(void *gemm_ptr, int T, int B, int N, int M, int R, int W, int K, int C, int lstm, int keep_all,
+                    const REAL *xg, const REAL *w_rec, const REAL *wp, const REAL *bp, REAL *X, REAL *mem, REAL *norms, REAL *w,
+                    REAL *raw, REAL *acts, REAL *cs, REAL *cos) {
+    FN(gemm_t) gemm = (FN(gemm_t))gemm_ptr;
+    int H = R + W, S = 2 * K + 1, RM = R * M, J = RM + C, G = lstm ? 4 * C : C;
+    int P = (H + W) * M + 3 * H + W * M + H * S;
+    size_t XB = (size_t)J * B, GB = (size_t)G * B, PB = (size_t)P * B, NMB = (size_t)N * M * B, NB = (size_t)N * B;
+    size_t HNB = (size_t)H * N * B, CB = (size_t)C * B;
+    for (int t = 0; t < T; t++) {
+        REAL *gates = acts + t * GB, *Xt = X + t * XB, *Xn = X + (t + 1) * XB, *h = Xn + (size_t)RM * B;
+        memcpy(gates, xg + t * GB, sizeof(REAL) * GB);
+        if (lstm) {
+            FN(gemm_rm)(gemm, 'N', 'N', G, B, J, w_rec, J, Xt, B, gates, B);
+            FN(lstm_fwd)(C * B, gates, cs + t * CB, cs + (t + 1) * CB, h);
+        } else {
+            FN(gemm_rm)(gemm, 'N', 'N', G, B, RM, w_rec, RM, Xt, B, gates, B);
+            NTM_SIMD
+            for (size_t f = 0; f < CB; f++) h[f] = TANH(gates[f]);
+        }
+        REAL *rt = raw + t * PB;
+        for (int p = 0; p < P; p++) {
+            REAL v = bp[p];
+            for (int b = 0; b < B; b++) rt[(size_t)p * B + b] = v;
+        }
+        FN(gemm_rm)(gemm, 'N', 'N', P, B, C, wp, C, h, B, rt, B);
+        int i = keep_all ? t : t % 2, j = keep_all ? t + 1 : (t + 1) % 2;
+        int rc = FN(ntm_mem_fwd)(B, N, M, R, W, K, rt, mem + i * NMB, norms + i * NB, w + i * HNB, mem + j * NMB, norms + j * NB,
+                                 w + j * HNB, Xn, cos ? cos + t * HNB : NULL);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int FN(ntm_seq_bwd)(void *gemm_ptr, int T, int B, int N, int M, int R, int W, int K, int C, int lstm, const REAL *w_rec,
+                    const REAL *wp, const REAL *X, const REAL *mem, const REAL *norms, const REAL *w, const REAL *raw,
+                    const REAL *acts, const REAL *cs, const REAL *cos, REAL *gX, REAL *g_mem, REAL *g_w, REAL *gc, REAL *g_raw,
+                    REAL *g_gates) {
+    FN(gemm_t) gemm = (FN(gemm_t))gemm_ptr;
+    int H = R + W, S = 2 * K + 1, RM = R * M, J = RM + C, G = lstm ? 4 * C : C;
+    int P = (H + W) * M + 3 * H + W * M + H * S;
+    size_t XB = (size_t)J * B, GB = (size_t)G * B, PB = (size_t)P * B, NMB = (size_t)N * M * B, NB = (size_t)N * B;
+    size_t HNB = (size_t)H * N * B, CB = (size_t)C * B;
+    for (int t = T - 1; t >= 0; t--) {
+        REAL *gXn = gX + (t + 1) * XB, *gh = gXn + (size_t)RM * B, *grt = g_raw + t * PB, *gg = g_gates + t * GB;
+        int rc = FN(ntm_mem_bwd)(B, N, M, R, W, K, raw + t * PB, mem + t * NMB, norms + t * NB, w + t * HNB, mem + (t + 1) * NMB,
+                                 norms + (t + 1) * NB, cos + t * HNB, gXn, g_mem, g_w, grt);
+        if (rc) return rc;
+        FN(gemm_rm)(gemm, 'T', 'N', C, B, P, wp, C, grt, B, gh, B); /* gh += wp^T g_raw */
+        if (lstm) {
+            FN(lstm_bwd)(C * B, acts + t * GB, cs + t * CB, cs + (t + 1) * CB, gh, gc, gg);
+            FN(gemm_rm)(gemm, 'T', 'N', J, B, G, w_rec, J, gg, B, gX + t * XB, B);
+        } else {
+            const REAL *h = X + (t + 1) * XB + (size_t)RM * B;
+            NTM_SIMD
+            for (size_t f = 0; f < CB; f++) gg[f] = gh[f] * ((REAL)1 - h[f] * h[f]);
+            FN(gemm_rm)(gemm, 'T', 'N', RM, B, G, w_rec, RM, gg, B, gX + t * XB, B);
+        }
+    }
+    return 0;
+}

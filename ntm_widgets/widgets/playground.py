@@ -35,6 +35,7 @@ import numpy as np
 import traitlets
 
 from ..config import CONTROLLERS, RESTART_AFTER, TASKS, ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from ..core import fused
 from ..training.trainer import Trainer
 from .curves import ImageCurves, LiveCurves
 
@@ -152,6 +153,10 @@ class Playground(widgets.VBox):
         if renderer not in ("canvas", "image"):
             raise ConfigError("renderer", f"renderer must be 'canvas' or 'image', got {renderer!r}")
         cfg = as_run_config(config)
+        if cfg.train.fused:
+            # Build (or load) the fused CPU step while the widget is drawn, not at the
+            # first Train click: the first build on a machine takes a second or two.
+            threading.Thread(target=fused.library, name="ntm-fused-build", daemon=True).start()
         super().__init__(**kwargs)
         self.add_class("ntm-playground")
         self.renderer = renderer
