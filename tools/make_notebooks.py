@@ -75,7 +75,7 @@ NB01 = [
     cells in order. The other notebooks explain each piece.
 
     *Run time:* quick mode (`CI` or `NTM_QUICK` set) a few seconds; full mode about
-    a minute on a laptop CPU.
+    ten seconds on a laptop CPU.
     """),
     code("""
     import os
@@ -105,7 +105,7 @@ NB01 = [
     print(pg.status)
     """),
     md("""
-    In full mode (1,500 steps, about a minute on a laptop CPU) the bit error falls to
+    In full mode (1,500 steps, a few seconds on a laptop CPU) the bit error falls to
     about zero: the model copies every sequence of length 1 to 8 perfectly. In quick
     mode it has only just started and still guesses.
 
@@ -652,8 +652,8 @@ NB04 = [
     is to see it learn exactly that, and to measure the difference.
 
     *Run time:* quick mode a few seconds (the numbers then mean nothing); full mode
-    about 3 minutes on a laptop CPU (the NTM learns in under a minute, the LSTM
-    baseline takes about a minute and a half, then the evaluation).
+    about a minute on a laptop CPU (the NTM learns in a few seconds, the LSTM
+    baseline takes about 40 seconds, then the evaluation).
     """),
     code(QUICK_CELL + """
     import time
@@ -691,7 +691,8 @@ NB04 = [
     the long ones (their errors grow with length). Starting again from fresh weights gets
     out of that dead end: `TrainConfig(restart_after=1200)` does it automatically when the
     error is still above one bit after 1,200 steps, and the Playground and `ntm-widgets
-    train` do it by default. The seed used here learns without a restart.
+    train` do it by default. The seed used here (8) learns without a restart; in our
+    runs seed 0 learned too but generalised much less far (see the end).
     """),
     code("""
     if QUICK:
@@ -704,7 +705,8 @@ NB04 = [
         task = TaskConfig(name="copy", width=8, min_len=1, max_len=8)
         budget = dict(steps=5_000, target_bits=0.01)
         eval_lengths = [4, 8, 12, 16, 24, 32, 48, 63, 64, 80]
-    cfg = RunConfig(model=model, task=task, train=TrainConfig(batch_size=32, lr=1e-2, seed=SEED, val_samples=200, val_every=100))
+    COPY_SEED = 8  # learns without a restart and generalises well in our runs (see the text above)
+    cfg = RunConfig(model=model, task=task, train=TrainConfig(batch_size=32, lr=1e-2, seed=COPY_SEED, val_samples=200, val_every=100))
     print(cfg.model)
     print(cfg.task)
     """),
@@ -850,9 +852,10 @@ NB04 = [
     both.pivot(index="length", columns="model", values="mean").round(2)
     """),
     md("""
-    In full mode the NTM's error stays near zero for lengths far beyond 8, because the
-    write-along, read-along program does not care about the length; the odd wrong bit
-    comes from small addressing slips that add up over long sequences. The LSTM
+    In full mode the NTM's error stays low for lengths far beyond 8 (in our run about
+    2 wrong bits at length 24 and under 10 at 48, out of 192 and 384), because the
+    write-along, read-along program does not care about the length; the wrong bits
+    come from small addressing slips that add up over long sequences. The LSTM
     learns the lengths it trained on and then fails: beyond its training range it
     outputs roughly random bits for the extra vectors (about 4 wrong bits per
     vector). Graves et al. (2014, figures 3-6) show the same contrast at larger scale.
@@ -864,6 +867,10 @@ NB04 = [
 
     Training an NTM is sensitive to its seed and learning rate (Collier & Beel 2018
     report the same): with another seed it may take longer, or generalise less far.
+    With seed 0 this configuration learned the copy just as fast but made 27 wrong
+    bits at length 24: it had found a program that only works for short sequences.
+    Tiny differences in floating-point rounding (another BLAS, another CPU) are
+    enough to send a seed down another path, so your numbers may differ from ours.
     """ + REFS),
 ]
 NB05 = [
@@ -883,8 +890,8 @@ NB05 = [
       step to the next item by location: both kinds of addressing, one after the other.
 
     *Run time:* quick mode a few seconds (the models barely train, so the replays are
-    a blur). Full mode trains repeat copy for 1,500 steps (under a minute) and
-    associative recall for 6,000 (about 4 minutes) on a laptop CPU: enough to see the
+    a blur). Full mode trains repeat copy for 1,500 steps (a few seconds) and
+    associative recall for 6,000 (about half a minute) on a laptop CPU: enough to see the
     repeat-copy pattern, not enough for associative recall, as you will see. The paper
     trained far longer.
     """),
@@ -904,9 +911,9 @@ NB05 = [
     torch.set_num_threads(1)
 
 
-    def train(task_cfg, model_cfg, steps):
+    def train(task_cfg, model_cfg, steps, seed=SEED):
         # Adam at 1e-2 (as for copy in notebook 4); stop early below 0.1 wrong bits.
-        cfg = RunConfig(model=model_cfg, task=task_cfg, train=TrainConfig(batch_size=32, lr=1e-2, seed=SEED, val_samples=200, val_every=250))
+        cfg = RunConfig(model=model_cfg, task=task_cfg, train=TrainConfig(batch_size=32, lr=1e-2, seed=seed, val_samples=200, val_every=250))
         trainer = Trainer(cfg)
         budget = dict(steps=20) if QUICK else dict(steps=steps, target_bits=0.1)
 
@@ -952,7 +959,9 @@ NB05 = [
     code("""
     small = dict(controller_size=32, word_size=6) if QUICK else dict(controller_size=100, word_size=8)
     # A feedforward controller has no state of its own: whatever it repeats must come from memory.
-    repeat = train(repeat_task, ModelConfig(memory_size=16 if QUICK else 32, controller="feedforward", **small), steps=1_500)
+    # Seed 5: in our runs seeds 0-5 ended 1,500 steps at 6.5 to 24 wrong bits per sequence,
+    # and this one, the best, shows the read-back pattern clearly.
+    repeat = train(repeat_task, ModelConfig(memory_size=16 if QUICK else 32, controller="feedforward", **small), steps=1_500, seed=5)
     # The repeat count is drawn with the sequence: take the first seed that asks for
     # 3 or more repeats, so the read head has to go round several times.
     for seed in range(SEED, SEED + 100):
@@ -982,9 +991,10 @@ NB05 = [
     learned to repeat short sequences from the LSTM's own state. Its write head
     stored the vectors, but its read head never went back to them. A feedforward
     controller remembers nothing between steps, so it has to use the memory. In our
-    full-mode run the read-back pattern appeared after about 1,500 steps (under a
-    minute); at this learning rate longer training was unstable, so we stop there,
-    with a few wrong bits per sequence left.
+    full-mode run the read-back pattern appeared within 1,500 steps (a few seconds),
+    with about 6.5 wrong bits per sequence left; other seeds are slower (with seed 0 the
+    write head had not yet started to move), and at this learning rate longer training
+    did not bring the error much lower, so we stop there.
 
     ## Associative recall
 
@@ -1027,7 +1037,7 @@ NB05 = [
     unpacks that row into 3 output vectors.
 
     **What our full-mode run shows.** Associative recall takes far longer to learn
-    than copy. After 6,000 steps (about 5 minutes) our model is down to about 3 wrong
+    than copy. After 6,000 steps (about half a minute) our model is down to about 3 wrong
     bits in an answer of 18 (guessing gets 9 wrong), but the replay shows it has not
     found the memory strategy yet: its write head stays on one row and its read head
     wanders over a few rows, so it is squeezing what it can into its LSTM's own state.
@@ -1056,7 +1066,7 @@ NB06 = [
 
     *Run time:* quick mode a few seconds (a 2 x 2 grid of 5-step runs, whose numbers
     mean nothing). Full mode trains 9 models of up to 3,000 steps each, two at a time
-    on a 2-core laptop, then one more: about 4 minutes.
+    on a 2-core laptop, then one more: under a minute.
     """),
     code(QUICK_CELL + """
     import matplotlib.pyplot as plt
@@ -1100,7 +1110,7 @@ NB06 = [
     """),
     md("""
     **Reading the picture (full mode).** In our run only the models with rows of
-    width M = 8 converged within the 3,000-step budget, in 15 to 25 seconds whatever
+    width M = 8 converged within the 3,000-step budget, in about a second whatever
     the number of rows: the copy only uses as many rows as the sequence is long, so
     spare rows cost little. With M = 4 and M = 16 none converged; they ended at 1 to 2
     wrong bits per sequence. Rows of 4 numbers are narrower than the 8-bit vectors to
@@ -1153,10 +1163,12 @@ NB06 = [
     plt.show()
     """),
     md("""
-    Up to 16, twice the longest training sequence, the model copies almost
-    perfectly. Past the red line the error climbs steeply: each extra vector
-    overwrites an earlier one, whose 8 bits then come out as whatever replaced them
-    (about 4 wrong on average for random bits).
+    Up to 12, longer than any training sequence, the model copies almost perfectly.
+    At 16 the sequence fills every row, and the write head's step during the
+    delimiter wraps onto the first vector (in our run about 9 wrong bits, one vector's
+    worth). Past the red line the error climbs steeply: each extra vector overwrites
+    an earlier one, whose 8 bits then come out as whatever replaced them (about 4
+    wrong on average for random bits).
 
     ## What to remember
 
