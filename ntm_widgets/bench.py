@@ -21,7 +21,7 @@ from typing import Dict, Optional
 
 import torch
 
-from .config import RESTART_AFTER, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from .config import RESTART_AFTER, ModelConfig, RunConfig, TaskConfig, TrainConfig, resolve_fused_threads
 
 
 def _clock():
@@ -63,6 +63,7 @@ def bench_train(
     seed: int = 0,
     compile: bool = False,
     fused: bool = True,
+    fused_threads: Optional[int] = None,
 ) -> Dict:
     """Training throughput of the default trainer on copy sequences of one length.
 
@@ -83,7 +84,7 @@ def bench_train(
         model=ModelConfig(memory_size=memory_size, word_size=word_size, controller_size=controller_size),
         task=TaskConfig(name="copy", width=width, min_len=length, max_len=length),
         train=TrainConfig(batch_size=batch_size, seed=seed, threads=threads if threads is not None else TrainConfig.threads,
-                          compile=compile, fused=fused),
+                          compile=compile, fused=fused, fused_threads=fused_threads),
     )
     w0, c0 = _clock()
     trainer = Trainer(cfg, device=dev)
@@ -114,6 +115,7 @@ def bench_train(
         "controller_size": controller_size,
         "compile": compile,
         "fused": _fused_used(fused and not compile, dev),
+        "fused_threads": resolve_fused_threads(fused_threads) if _fused_used(fused and not compile, dev) else None,
         **_env(threads, dev),
     }
 

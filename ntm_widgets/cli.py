@@ -54,6 +54,7 @@ FIELD_FLAGS = {
     "threads": "--threads",
     "compile": "--compile",
     "fused": "--fused",
+    "fused_threads": "--fused-threads",
 }
 
 
@@ -121,6 +122,7 @@ def _lengths_type(text: str) -> List[int]:
 # converge within 60 s either way; with restarts 8 of 10 within 180 s (benchmarks/NOTES.md).
 # `--resume` continues with the settings saved in the run, these included.
 TRAIN_RESTART_AFTER = RESTART_AFTER
+FUSED_THREADS_HELP = "threads the fused step splits each batch over (at least 16 sequences each; default: 2, or 1 on a 1-CPU machine)"
 FUSED_HELP = ("the fused C step on the CPU: ~2.5x faster training, ~10x at batch 1; eager PyTorch without "
               "a C compiler or with --no-fused (default on)")
 
@@ -157,6 +159,7 @@ def _add_model_task_args(p: argparse.ArgumentParser, defaults) -> None:
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=tr.compile,
                    help="torch.compile the step: ~2x faster steps after a compile wait of tens of seconds (default off)")
     g.add_argument("--fused", action=argparse.BooleanOptionalAction, default=tr.fused, help=FUSED_HELP)
+    g.add_argument("--fused-threads", type=_int_type(1), default=tr.fused_threads, help=FUSED_THREADS_HELP)
     g.add_argument("--val-samples", type=_int_type(), default=tr.val_samples, help="fresh sequences per validation")
 
 
@@ -204,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_int_type(1), default=None, help="torch intra-op threads (default 1)")
     p.add_argument("--compile", action="store_true", help="measure the torch.compile'd step (first step includes compiling)")
     p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=defaults.train.fused, help=FUSED_HELP)
+    p.add_argument("--fused-threads", type=_int_type(1), default=defaults.train.fused_threads, help=FUSED_THREADS_HELP)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
 
@@ -222,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                    help="torch.compile the step (faster steps after a compile wait; default off)")
     p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=defaults.train.fused, help=FUSED_HELP)
+    p.add_argument("--fused-threads", type=_int_type(1), default=defaults.train.fused_threads, help=FUSED_THREADS_HELP)
     p.add_argument("--json", action="store_true")
 
     try:
@@ -250,7 +255,7 @@ def config_from_args(args):
         train=TrainConfig().replace(
             batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, clip=args.clip, seed=args.seed,
             steps=args.steps, time_limit=args.time_limit, target_bits=args.target_bits, curriculum=args.curriculum,
-            threads=args.threads, val_samples=args.val_samples, compile=args.compile, fused=args.fused, length_power=args.length_power,
+            threads=args.threads, val_samples=args.val_samples, compile=args.compile, fused=args.fused, fused_threads=args.fused_threads, length_power=args.length_power,
             restart_after=args.restart_after or None, restart_bits=args.restart_bits,
         ),
     )
@@ -397,7 +402,7 @@ def cmd_bench(args) -> Dict:
     result = bench_train(
         batch_size=args.batch_size, length=args.length, steps=args.steps, memory_size=args.memory_size,
         word_size=args.word_size, controller_size=args.controller_size, threads=args.threads, device=args.device,
-        compile=args.compile, fused=args.fused,
+        compile=args.compile, fused=args.fused, fused_threads=args.fused_threads,
     )
     if not args.json:
         print(f"training: {result['train_seq_per_s']:.1f} sequences/s at batch {args.batch_size}, length {args.length} "
@@ -413,17 +418,19 @@ DEMO_PRESETS = ("quick", "paper")
 DEMO_LENGTHS = {"quick": [8, 16, 32, 48, 64], "paper": [10, 20, 40, 80, 120]}
 
 
-def demo_config(preset: str, seed: int = 0, val_samples: int = 1000, compile: bool = False, fused: bool = True):
+def demo_config(preset: str, seed: int = 0, val_samples: int = 1000, compile: bool = False, fused: bool = True,
+                fused_threads=None):
     from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 
     if preset == "paper":
-        return RunConfig(train=TrainConfig(seed=seed, val_samples=val_samples, compile=compile, fused=fused,
+        return RunConfig(train=TrainConfig(seed=seed, val_samples=val_samples, compile=compile, fused=fused, fused_threads=fused_threads,
                                            restart_after=TRAIN_RESTART_AFTER))
     if preset == "quick":
         return RunConfig(
             model=ModelConfig(memory_size=64, word_size=8, controller_size=64),
             task=TaskConfig(name="copy", width=8, min_len=1, max_len=8),
             train=TrainConfig(batch_size=32, lr=1e-2, seed=seed, val_samples=val_samples, compile=compile, fused=fused,
+                              fused_threads=fused_threads,
                               restart_after=RESTART_AFTER),
         )
     raise ValueError(f"preset must be one of {DEMO_PRESETS}, got {preset!r}")
@@ -442,7 +449,8 @@ def cmd_demo(args) -> Dict:
 
     start = time.perf_counter()
     out = Path(args.out)
-    cfg = demo_config(args.preset, seed=args.seed, val_samples=args.val_samples, compile=args.compile, fused=args.fused)
+    cfg = demo_config(args.preset, seed=args.seed, val_samples=args.val_samples, compile=args.compile, fused=args.fused,
+                      fused_threads=args.fused_threads)
     lengths = args.lengths or DEMO_LENGTHS[args.preset]
     if not args.json:
         print(f"Training an NTM on the copy task (memory {cfg.model.memory_size} x {cfg.model.word_size}, "

@@ -188,6 +188,11 @@ class TrainConfig(_Config):
     # eager path. Without a C compiler it falls back to eager PyTorch (with a warning).
     # A compiled step (compile=True) takes precedence.
     fused: bool = True
+    # Threads the fused step splits each batch over (independent sequences, one part
+    # per thread, 16 sequences at least per part). None: min(2, CPUs), as measured on a
+    # 2-core machine: batch 32 forward + backward 16.1 -> 9.3 ms with two threads.
+    # Sweeps run one part per trial unless this is set (they run trials side by side).
+    fused_threads: Optional[int] = None
 
     def __post_init__(self):
         _int(self, "batch_size", 1, 65_536)
@@ -213,6 +218,17 @@ class TrainConfig(_Config):
             _int(self, "threads", 1, 1024)
         _bool(self, "compile")
         _bool(self, "fused")
+        if self.fused_threads is not None:
+            _int(self, "fused_threads", 1, 64)
+
+
+def resolve_fused_threads(value: Optional[int]) -> int:
+    """TrainConfig.fused_threads with None resolved: min(2, CPUs)."""
+    if value is not None:
+        return value
+    import os
+
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 @dataclass

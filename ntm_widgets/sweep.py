@@ -192,6 +192,8 @@ def run_trial(payload: Dict) -> Dict:
         # thread makes a trial's numbers the same in every backend.
         torch.set_num_threads(int(payload.get("threads") or 1))
         cfg = RunConfig.from_dict(payload["config"])
+        if cfg.train.fused_threads is None:  # trials run side by side: one thread each
+            cfg = RunConfig(model=cfg.model, task=cfg.task, train=cfg.train.replace(fused_threads=int(payload.get("threads") or 1)))
         trainer = Trainer(cfg)
         summary = trainer.run()
         bits = summary["bits_per_seq"]

@@ -16,6 +16,7 @@ BAD = [
     (TrainConfig, "val_every", 0), (TrainConfig, "curriculum", "yes"), (TrainConfig, "curriculum_start", 0),
     (TrainConfig, "curriculum_threshold", 0.0), (TrainConfig, "threads", 0), (TrainConfig, "compile", "yes"),
     (TrainConfig, "fused", "yes"), (TrainConfig, "fused", 1),
+    (TrainConfig, "fused_threads", 0), (TrainConfig, "fused_threads", 65), (TrainConfig, "fused_threads", 1.5),
     (TrainConfig, "length_power", -1.0), (TrainConfig, "length_power", 9.0), (TrainConfig, "length_power", float("nan")),
     (TrainConfig, "restart_after", 0), (TrainConfig, "restart_after", 1.5), (TrainConfig, "restart_bits", 0.0),
 ]

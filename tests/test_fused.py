@@ -340,3 +340,76 @@ def test_bench_inference_reports_whether_the_fused_step_ran():
     for use_fused in (False, True):
         result = bench_inference(length=2, repeats=1, memory_size=16, word_size=4, controller_size=16, fused=use_fused)
         assert result["fused"] is (use_fused and fused.available())
+
+
+# ------------------------------------------------------------ parallel batch parts
+@needs_fused
+@pytest.mark.parametrize("kw", FUSED_CONFIGS)
+def test_batch_split_over_threads_gives_the_same_results(kw, time_loop):
+    """fused_threads = 2 cuts a batch of 40 into two parts of 20 run on two threads:
+    the same logits, final state and gradients (parameters, inputs, initial state)."""
+    model = _model(kw)
+    x = _inputs(batch=40)
+    state0 = model.initial_state(40, dtype=torch.float64)
+    results = {}
+    for threads in (1, 2):
+        model.fused, model.fused_threads = True, threads
+        model.zero_grad(set_to_none=True)
+        xx = x.clone().requires_grad_(True)
+        memory0 = state0.memory.detach().clone().requires_grad_(True)
+        logits, state = model(xx, state=state0._replace(memory=memory0))
+        _state_loss(logits, state).backward()
+        grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+        results[threads] = logits.detach(), state, grads, xx.grad, memory0.grad
+    (l1, s1, g1, x1, m1), (l2, s2, g2, x2, m2) = results[1], results[2]
+    torch.testing.assert_close(l2, l1, **TIGHT)
+    _assert_states_close(s2, s1, **TIGHT)
+    for name in g1:
+        torch.testing.assert_close(g2[name], g1[name], **TIGHT, msg=lambda m, name=name: f"grad of {name}: {m}")
+    torch.testing.assert_close(x2, x1, **TIGHT)
+    torch.testing.assert_close(m2, m1, **TIGHT)
+
+
+def test_parts_are_never_smaller_than_a_vector_register():
+    assert fused.chunks_for(32, 2) == 2
+    assert fused.chunks_for(31, 2) == 1  # two parts of 15 and 16 would waste vector lanes
+    assert fused.chunks_for(1, 8) == 1
+    assert fused.chunks_for(128, 3) == 3
+    assert fused.chunks_for(64, 1) == 1
+
+
+def test_fused_threads_reach_the_model_and_sweeps_use_one():
+    from ntm_widgets.cli import build_parser, config_from_args
+    from ntm_widgets.config import resolve_fused_threads
+    from ntm_widgets.training.trainer import Trainer
+
+    parser = build_parser()
+    assert config_from_args(parser.parse_args(["train", "--steps", "1"])).train.fused_threads is None
+    assert config_from_args(parser.parse_args(["train", "--steps", "1", "--fused-threads", "3"])).train.fused_threads == 3
+    assert resolve_fused_threads(None) == min(2, os.cpu_count() or 1) and resolve_fused_threads(5) == 5
+    trainer = Trainer(RunConfig(model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(max_len=4),
+                                train=TrainConfig(batch_size=4, fused_threads=3)))
+    assert trainer.model.fused_threads == 3
+    trainer.update(fused_threads=1)
+    trainer.train_step()
+    assert trainer.model.fused_threads == 1
+
+    from ntm_widgets.sweep import run_trial
+
+    seen = {}
+    original = Trainer.__init__
+
+    def spy(self, cfg=None, *args, **kwargs):
+        seen["fused_threads"] = cfg.train.fused_threads
+        original(self, cfg, *args, **kwargs)
+
+    import ntm_widgets.training.trainer as trainer_module
+
+    trainer_module.Trainer.__init__ = spy
+    try:
+        cfg = RunConfig(model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(max_len=4),
+                        train=TrainConfig(batch_size=4, steps=2, val_samples=4))
+        run_trial({"config": cfg.to_dict(), "eval_lengths": [], "samples": 4, "eval_seed": 0, "threads": 1})
+    finally:
+        trainer_module.Trainer.__init__ = original
+    assert seen["fused_threads"] == 1

@@ -284,71 +284,149 @@ def _run_forward(d: Dims, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, keep_all:
     return X, mem, norms, w, raw, acts, cs, cos, last
 
 
+def _backward_chunk(d: Dims, bufs, w_rec, wp, gY, g_mem_last, g_w_last, g_c_last, need):
+    """The backward of one chunk of the batch (all of it when not split): returns
+    the gradients of _FusedSequence's inputs, weight gradients as this chunk's
+    share. ``need``: which weight gradients to compute (w_rec, wp, bp)."""
+    X, mem, norms, w, raw, acts, cs, cos = bufs
+    T, G, B = acts.shape
+    k = _Kernels(library(), X.dtype, B)
+    N, M, R, W, K, C = d.N, d.M, d.R, d.W, d.K, d.C
+    RM, H, P = R * M, R + W, raw.shape[1]
+    isz = X.element_size()
+    gX = X.new_zeros(T + 1, RM + C, B)
+    if gY is not None:
+        gX[1:] = gY
+
+    def start(g, *shape):
+        return g.clone(memory_format=torch.contiguous_format) if g is not None else X.new_zeros(*shape)
+
+    g_mem, g_w = start(g_mem_last, N, M, B), start(g_w_last, H, N, B)
+    gc = start(g_c_last, C, B) if d.lstm else None
+    g_raw = X.new_empty(T, P, B)
+    g_gates = X.new_empty(T, G, B)
+    wpT, w_recT = wp.t(), w_rec.t()
+    gXs, g_raws, g_gts = gX.unbind(0), g_raw.unbind(0), g_gates.unbind(0)
+    ghv, grv, hv = gX[:, RM:].unbind(0), gX[:, :RM].unbind(0), X[:, RM:].unbind(0)
+    pgX, pmem, pn, pw, praw, pcos = gX.data_ptr(), mem.data_ptr(), norms.data_ptr(), w.data_ptr(), raw.data_ptr(), cos.data_ptr()
+    pgm, pgw, pgraw, pacts, pgg = g_mem.data_ptr(), g_w.data_ptr(), g_raw.data_ptr(), acts.data_ptr(), g_gates.data_ptr()
+    sX, smem, sn, sw = (RM + C) * B * isz, N * M * B * isz, N * B * isz, H * N * B * isz
+    sraw, sacts, hoff = P * B * isz, G * B * isz, RM * B * isz
+    if d.lstm:
+        pc, sc, pgc = cs.data_ptr(), C * B * isz, gc.data_ptr()
+    if k.gemm is not None:
+        w_rec_c, wp_c = w_rec.contiguous(), wp.contiguous()
+        _check(k.seq_bwd(k.gemm, T, B, N, M, R, W, K, C, int(d.lstm), w_rec_c.data_ptr(), wp_c.data_ptr(), X.data_ptr(), pmem, pn, pw,
+                         praw, pacts, cs.data_ptr() if d.lstm else None, pcos, pgX, pgm, pgw, pgc if d.lstm else None, pgraw, pgg))
+    for t in range(T - 1, -1, -1) if k.gemm is None else ():
+        _check(k.mem_bwd(B, N, M, R, W, K, praw + t * sraw, pmem + t * smem, pn + t * sn, pw + t * sw,
+                         pmem + (t + 1) * smem, pn + (t + 1) * sn, pcos + t * sw, pgX + (t + 1) * sX, pgm, pgw,
+                         pgraw + t * sraw))
+        ghv[t + 1].addmm_(wpT, g_raws[t])
+        if d.lstm:
+            k.lstm_bwd(C * B, pacts + t * sacts, pc + t * sc, pc + (t + 1) * sc, pgX + (t + 1) * sX + hoff, pgc, pgg + t * sacts)
+            gXs[t].addmm_(w_recT, g_gts[t])
+        else:
+            h = hv[t + 1]
+            torch.mul(ghv[t + 1], 1.0 - h * h, out=g_gts[t])
+            grv[t].addmm_(w_recT, g_gts[t])
+    # Weight gradients: one product each over all time steps and sequences.
+    rec_in = X[:T] if d.lstm else X[:T, :RM]
+    grad_w_rec = _sum_outer(g_gates, rec_in) if need[0] else None
+    grad_wp = _sum_outer(g_raw, X[1:, RM:]) if need[1] else None
+    grad_bp = g_raw.sum((0, 2)).unsqueeze(1) if need[2] else None
+    grad_h0 = gX[0, RM:] if d.lstm else None
+    return g_gates, grad_w_rec, grad_wp, grad_bp, g_mem, g_w, gX[0, :RM], grad_h0, gc
+
+
+
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _map(fn, items):
+    """fn over items, in parallel threads when there are several (the C calls and
+    torch's kernels release the GIL)."""
+    global _pool
+    if len(items) == 1:
+        return [fn(items[0])]
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < len(items):
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="ntm-fused")
+    return list(_pool.map(fn, items))
+
+
+def chunks_for(batch: int, threads: int) -> int:
+    """How many parts of the batch to run in parallel: at most ``threads``, and no
+    part smaller than 16 sequences (a vector register's worth, see fused_body.h)."""
+    return max(1, min(threads, batch // 16))
+
+
+def _split(t, bounds):
+    """Slices of a tensor whose last axis is the batch, made contiguous."""
+    return [t[..., lo:hi].contiguous() if t.numel() else t for lo, hi in bounds]
+
+
 class _FusedSequence(torch.autograd.Function):
-    """The whole recurrent loop as one autograd node with a hand-written backward."""
+    """The whole recurrent loop as one autograd node with a hand-written backward.
+
+    With ``chunks`` > 1 the batch is cut into that many parts, whose sequences are
+    independent, and each part runs forward and backward on its own thread."""
 
     @staticmethod
-    def forward(ctx, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, d: Dims):
-        X, mem, norms, w, raw, acts, cs, cos, last = _run_forward(d, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, keep_all=True)
-        ctx.d = d
-        ctx.bufs = (X, mem, norms, w, raw, acts, cs, cos)
+    def forward(ctx, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, d: Dims, chunks: int = 1):
+        B = xg.shape[2]
+        bounds = [(B * i // chunks, B * (i + 1) // chunks) for i in range(chunks)]
+        if chunks == 1:
+            parts = [(xg, mem0, w0, reads0, h0, c0)]
+        else:
+            parts = list(zip(*(_split(t, bounds) for t in (xg, mem0, w0, reads0, h0, c0))))
+
+        def run(part):
+            px, pm, pw0, pr, ph, pc = part
+            with torch.no_grad():  # grad mode is per thread; the workers' default is on
+                return _run_forward(d, px, w_rec, wp, bp, pm, pw0, pr, ph, pc, keep_all=True)
+
+        results = _map(run, parts)
+        ctx.d, ctx.bounds = d, bounds
+        ctx.bufs = [r[:8] for r in results]
         ctx.save_for_backward(w_rec, wp)
-        c_last = cs[last] if cs is not None else X.new_zeros(0)
-        return X[1:], mem[last], w[last], c_last
+        last = results[0][8]
+        outs = [(X[1:], mem[last], w[last], cs[last] if cs is not None else X.new_zeros(0)) for X, mem, _, w, _, _, cs, _, _ in results]
+        if chunks == 1:
+            return outs[0]
+        return tuple(torch.cat(o, dim=-1) if o[0].numel() else o[0] for o in zip(*outs))
 
     @staticmethod
     def backward(ctx, gY, g_mem_last, g_w_last, g_c_last):
-        d = ctx.d
-        X, mem, norms, w, raw, acts, cs, cos = ctx.bufs
+        d, bounds = ctx.d, ctx.bounds
         w_rec, wp = ctx.saved_tensors
-        T, G, B = acts.shape
-        k = _Kernels(library(), X.dtype, B)
-        N, M, R, W, K, C = d.N, d.M, d.R, d.W, d.K, d.C
-        RM, H, P = R * M, R + W, raw.shape[1]
-        isz = X.element_size()
-        gX = X.new_zeros(T + 1, RM + C, B)
-        if gY is not None:
-            gX[1:] = gY
+        need = ctx.needs_input_grad[1:4]
+        grads_in = []
+        for i, (lo, hi) in enumerate(bounds):
+            cut = (lambda g: g) if len(bounds) == 1 else (lambda g: None if g is None else g[..., lo:hi])
+            grads_in.append((ctx.bufs[i], cut(gY), cut(g_mem_last), cut(g_w_last), cut(g_c_last) if d.lstm else None))
 
-        def start(g, *shape):
-            return g.clone(memory_format=torch.contiguous_format) if g is not None else X.new_zeros(*shape)
+        def run(item):
+            bufs, gy, gm, gw, gc = item
+            with torch.no_grad():
+                return _backward_chunk(d, bufs, w_rec, wp, gy, gm, gw, gc, need)
 
-        g_mem, g_w = start(g_mem_last, N, M, B), start(g_w_last, H, N, B)
-        gc = start(g_c_last, C, B) if d.lstm else None
-        g_raw = X.new_empty(T, P, B)
-        g_gates = X.new_empty(T, G, B)
-        wpT, w_recT = wp.t(), w_rec.t()
-        gXs, g_raws, g_gts = gX.unbind(0), g_raw.unbind(0), g_gates.unbind(0)
-        ghv, grv, hv = gX[:, RM:].unbind(0), gX[:, :RM].unbind(0), X[:, RM:].unbind(0)
-        pgX, pmem, pn, pw, praw, pcos = gX.data_ptr(), mem.data_ptr(), norms.data_ptr(), w.data_ptr(), raw.data_ptr(), cos.data_ptr()
-        pgm, pgw, pgraw, pacts, pgg = g_mem.data_ptr(), g_w.data_ptr(), g_raw.data_ptr(), acts.data_ptr(), g_gates.data_ptr()
-        sX, smem, sn, sw = (RM + C) * B * isz, N * M * B * isz, N * B * isz, H * N * B * isz
-        sraw, sacts, hoff = P * B * isz, G * B * isz, RM * B * isz
-        if d.lstm:
-            pc, sc, pgc = cs.data_ptr(), C * B * isz, gc.data_ptr()
-        if k.gemm is not None:
-            w_rec_c, wp_c = w_rec.contiguous(), wp.contiguous()
-            _check(k.seq_bwd(k.gemm, T, B, N, M, R, W, K, C, int(d.lstm), w_rec_c.data_ptr(), wp_c.data_ptr(), X.data_ptr(), pmem, pn, pw,
-                             praw, pacts, cs.data_ptr() if d.lstm else None, pcos, pgX, pgm, pgw, pgc if d.lstm else None, pgraw, pgg))
-        for t in range(T - 1, -1, -1) if k.gemm is None else ():
-            _check(k.mem_bwd(B, N, M, R, W, K, praw + t * sraw, pmem + t * smem, pn + t * sn, pw + t * sw,
-                             pmem + (t + 1) * smem, pn + (t + 1) * sn, pcos + t * sw, pgX + (t + 1) * sX, pgm, pgw,
-                             pgraw + t * sraw))
-            ghv[t + 1].addmm_(wpT, g_raws[t])
-            if d.lstm:
-                k.lstm_bwd(C * B, pacts + t * sacts, pc + t * sc, pc + (t + 1) * sc, pgX + (t + 1) * sX + hoff, pgc, pgg + t * sacts)
-                gXs[t].addmm_(w_recT, g_gts[t])
-            else:
-                h = hv[t + 1]
-                torch.mul(ghv[t + 1], 1.0 - h * h, out=g_gts[t])
-                grv[t].addmm_(w_recT, g_gts[t])
-        # Weight gradients: one product each over all time steps and sequences.
-        rec_in = X[:T] if d.lstm else X[:T, :RM]
-        grad_w_rec = _sum_outer(g_gates, rec_in) if ctx.needs_input_grad[1] else None
-        grad_wp = _sum_outer(g_raw, X[1:, RM:]) if ctx.needs_input_grad[2] else None
-        grad_bp = g_raw.sum((0, 2)).unsqueeze(1) if ctx.needs_input_grad[3] else None
-        grad_h0 = gX[0, RM:] if d.lstm else None
-        return g_gates, grad_w_rec, grad_wp, grad_bp, g_mem, g_w, gX[0, :RM], grad_h0, gc, None
+        results = _map(run, grads_in)
+        if len(results) == 1:
+            return (*results[0], None, None)
+        merged = []
+        for j, parts in enumerate(zip(*results)):
+            if parts[0] is None:
+                merged.append(None)
+            elif j in (1, 2, 3):  # weight gradients: sum of the parts' shares
+                merged.append(torch.stack(parts).sum(0))
+            else:  # per-sequence gradients: put the batch back together
+                merged.append(torch.cat(parts, dim=-1))
+        return (*merged, None, None)
 
 
 def _sum_outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -384,7 +462,8 @@ def forward(model, inputs: torch.Tensor, state, record: Optional[dict]):
         h0 = c0 = xg.new_zeros(0)
     tensors = (xg, w_rec.t(), wp.t(), bp.unsqueeze(1), state.memory.permute(1, 2, 0), state.weights.permute(1, 2, 0), reads0, h0, c0)
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        Y, mem_last, w_last, c_last = _FusedSequence.apply(*tensors, d)
+        chunks = chunks_for(B, getattr(model, "fused_threads", 1))
+        Y, mem_last, w_last, c_last = _FusedSequence.apply(*tensors, d, chunks)
         mem_all = w_all = raw = None
     else:
         X, mem_all, _, w_all, raw, _, cs, _, last = _run_forward(d, *tensors, keep_all=record is not None)

@@ -294,6 +294,9 @@ class NTM(nn.Module):
         self._compiled_step = None  # set by compile_step(); never saved
         # Use the fused C step on the CPU when it can be built (see core/fused.py).
         self.fused = True
+        # Parts of a batch the fused step trains on parallel threads (the trainer sets
+        # it from TrainConfig.fused_threads); see fused.chunks_for.
+        self.fused_threads = 1
         perm, self._groups = self._param_layout()
         self._sizes = (num_read_heads, num_write_heads, word_size, 2 * shift_range + 1)
         # Not saved: derived from the sizes, so checkpoints keep the per-head layout.

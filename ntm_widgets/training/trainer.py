@@ -20,7 +20,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 
 import torch
 
-from ..config import RunConfig, TaskConfig, TrainConfig
+from ..config import RunConfig, TaskConfig, TrainConfig, resolve_fused_threads
 from ..core.ntm import NTM, LSTMBaseline
 from ..tasks import make_task
 from .checkpoint import load_checkpoint, save_checkpoint, write_json
@@ -97,6 +97,7 @@ class Trainer:
         # step, when there is one, is used instead (NTM.forward prefers it).
         if hasattr(self.model, "fused"):
             self.model.fused = self.cfg.train.fused
+            self.model.fused_threads = resolve_fused_threads(self.cfg.train.fused_threads)
 
     def update(self, **changes) -> None:
         """Queue changes to training or task settings, applied at the next step boundary.
@@ -130,7 +131,7 @@ class Trainer:
         self.cfg = RunConfig(model=self.cfg.model, task=self.cfg.task.replace(**task_fields), train=self.cfg.train.replace(**train_fields))
         if task_fields:
             self.task = make_task(self.cfg.task)
-        if "fused" in train_fields:
+        if "fused" in train_fields or "fused_threads" in train_fields:
             self._set_fused()
         if "lr" in train_fields or "momentum" in train_fields:
             for group in self.optimizer.param_groups:
