@@ -359,9 +359,10 @@ def test_batch_split_over_threads_gives_the_same_results(kw, time_loop):
         memory0 = state0.memory.detach().clone().requires_grad_(True)
         logits, state = model(xx, state=state0._replace(memory=memory0))
         _state_loss(logits, state).backward()
-        grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+        grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
         results[threads] = logits.detach(), state, grads, xx.grad, memory0.grad
     (l1, s1, g1, x1, m1), (l2, s2, g2, x2, m2) = results[1], results[2]
+    assert set(g1) == set(g2) and len(g1) >= 6 and m1 is not None
     torch.testing.assert_close(l2, l1, **TIGHT)
     _assert_states_close(s2, s1, **TIGHT)
     for name in g1:
