@@ -414,3 +414,4 @@ def test_fused_threads_reach_the_model_and_sweeps_use_one():
     finally:
         trainer_module.Trainer.__init__ = original
     assert seen["fused_threads"] == 1
+

@@ -345,6 +345,16 @@ _pool = None
 _pool_lock = threading.Lock()
 
 
+def _forget_pool() -> None:
+    # A forked child has none of the parent's threads: start a new pool there.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _map(fn, items):
     """fn over items, in parallel threads when there are several (the C calls and
     torch's kernels release the GIL)."""
