@@ -123,7 +123,7 @@ def _lengths_type(text: str) -> List[int]:
 # `--resume` continues with the settings saved in the run, these included.
 TRAIN_RESTART_AFTER = RESTART_AFTER
 FUSED_THREADS_HELP = "threads the fused step splits each batch over (at least 16 sequences each; default: 2, or 1 on a 1-CPU machine)"
-FUSED_HELP = ("the fused C step on the CPU: ~2.5x faster training, ~10x at batch 1; eager PyTorch without "
+FUSED_HELP = ("the fused C step on the CPU: ~4-5x faster training at batch 32, ~8x at batch 1; eager PyTorch without "
               "a C compiler or with --no-fused (default on)")
 
 def _add_model_task_args(p: argparse.ArgumentParser, defaults) -> None:

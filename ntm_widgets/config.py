@@ -183,9 +183,9 @@ class TrainConfig(_Config):
     # torch.compile the NTM step (issue 3): ~2-3x faster steps on CPU, but the first
     # step waits for compilation (tens of seconds cold, a few with a warm cache).
     compile: bool = False
-    # The fused C step on the CPU (core/fused.py, issue 3): ~2.5x faster training at
-    # batch 32 and ~10x at batch 1 and for inference on a 2-core CPU, same maths as the
-    # eager path. Without a C compiler it falls back to eager PyTorch (with a warning).
+    # The fused C step on the CPU (core/fused.py, issue 3): on a 2-core CPU ~4x faster
+    # training at batch 32 on one thread (~5x on two, see fused_threads), ~8x at batch 1
+    # and for inference; same maths as the eager path. Without a C compiler it falls back to eager PyTorch (with a warning).
     # A compiled step (compile=True) takes precedence.
     fused: bool = True
     # Threads the fused step splits each batch over (independent sequences, one part
