@@ -228,7 +228,8 @@ def resolve_fused_threads(value: Optional[int]) -> int:
         return value
     import os
 
-    return max(1, min(2, os.cpu_count() or 1))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(2, cpus))
 
 
 @dataclass

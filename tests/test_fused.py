@@ -387,7 +387,8 @@ def test_fused_threads_reach_the_model_and_sweeps_use_one():
     parser = build_parser()
     assert config_from_args(parser.parse_args(["train", "--steps", "1"])).train.fused_threads is None
     assert config_from_args(parser.parse_args(["train", "--steps", "1", "--fused-threads", "3"])).train.fused_threads == 3
-    assert resolve_fused_threads(None) == min(2, os.cpu_count() or 1) and resolve_fused_threads(5) == 5
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert resolve_fused_threads(None) == min(2, cpus) and resolve_fused_threads(5) == 5
     trainer = Trainer(RunConfig(model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(max_len=4),
                                 train=TrainConfig(batch_size=4, fused_threads=3)))
     assert trainer.model.fused_threads == 3
@@ -415,3 +416,58 @@ def test_fused_threads_reach_the_model_and_sweeps_use_one():
         trainer_module.Trainer.__init__ = original
     assert seen["fused_threads"] == 1
 
+
+
+# ------------------------------------------------------------ edges (from review)
+@needs_fused
+def test_double_backward_refuses_instead_of_dropping_terms():
+    model = _model(FUSED_CONFIGS[0])
+    model.fused = True
+    logits, _ = model(_inputs())
+    (grad,) = torch.autograd.grad(logits.pow(2).sum(), [model.head_proj.weight], create_graph=True)
+    with pytest.raises(RuntimeError):
+        torch.autograd.grad(grad.pow(2).sum(), [model.head_proj.weight])
+
+
+@needs_fused
+def test_an_empty_batch_gives_empty_results_like_eager():
+    model = _model(FUSED_CONFIGS[0])
+    x = _inputs(batch=0)
+    logits_f, state_f = _run(model, x, True)
+    logits_e, state_e = _run(model, x, False)
+    assert logits_f.shape == logits_e.shape == (0, x.shape[1], 4)
+    assert state_f.memory.shape == state_e.memory.shape
+
+
+@needs_fused
+def test_the_final_state_does_not_hold_the_step_buffers():
+    """A kept final state is its own small tensors, not views into every step's memory."""
+    model = _model(FUSED_CONFIGS[0])
+    model.fused = True
+    for batch in (1, 3):
+        _, state = model(_inputs(batch=batch, steps=9))
+        _assert_own_storage(state)
+
+
+def _assert_own_storage(state):
+    for part in (state.memory, state.weights, state.reads, *state.controller):
+        assert part.untyped_storage().nbytes() == part.numel() * part.element_size()
+
+
+def test_first_use_under_autocast_and_a_compiler_with_arguments_still_build(tmp_path):
+    """The BLAS check runs outside autocast; CC may carry arguments (e.g. "ccache gcc")."""
+    code = (
+        "import torch\n"
+        "from ntm_widgets.core import fused\n"
+        "with torch.autocast('cpu', dtype=torch.bfloat16):\n"
+        "    ok = fused.available()\n"
+        "print(ok, fused.available(), fused.unavailable_reason())\n"
+    )
+    env = dict(os.environ, NTM_WIDGETS_CACHE=str(tmp_path), CC="env cc")
+    env.pop("NTM_WIDGETS_FUSED", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    if "no C compiler" in out.stdout:
+        pytest.skip("no C compiler here")
+    assert out.stdout.split()[:2] == ["True", "True"], out.stdout + out.stderr[-2000:]
+    assert list(tmp_path.glob("fused-*.so"))

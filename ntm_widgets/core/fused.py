@@ -23,6 +23,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import shlex
 import subprocess
 import tempfile
 import threading
@@ -80,12 +81,12 @@ def _cpu_id() -> str:
 
 
 def _build() -> Path:
-    cc = os.environ.get("CC", "cc")
+    cc = shlex.split(os.environ.get("CC") or "cc")  # "ccache gcc" is a compiler too
     sources = b"".join((_HERE / name).read_bytes() for name in _SOURCES)
     try:
-        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise RuntimeError(f"no C compiler ({cc}): {exc}") from None
+        version = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError, IndexError) as exc:
+        raise RuntimeError(f"no C compiler ({' '.join(cc)}): {exc}") from None
     key = hashlib.sha256(sources + version.encode() + repr(_BUILDS).encode() + _cpu_id().encode()).hexdigest()[:16]
     target = cache_dir() / f"fused-{key}{'.dll' if os.name == 'nt' else '.so'}"
     if target.exists():
@@ -97,7 +98,7 @@ def _build() -> Path:
     try:
         for flags in _BUILDS:
             at = flags.index("@")
-            cmd = [cc, *flags[:at], "-o", tmp, str(_HERE / "fused.c"), *flags[at + 1 :]]
+            cmd = [*cc, *flags[:at], "-o", tmp, str(_HERE / "fused.c"), *flags[at + 1 :]]
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
             if proc.returncode == 0:
                 os.replace(tmp, target)
@@ -128,7 +129,11 @@ def library():
                         fn.argtypes = args
                         fn.restype = _I if name.startswith("ntm_") else None
                 global _gemm
-                _gemm = _find_gemm()
+                try:  # without torch's BLAS the Python time loop runs; the kernels still do
+                    with torch.autocast("cpu", enabled=False), torch.no_grad():
+                        _gemm = _find_gemm()
+                except Exception:
+                    _gemm = None
                 _lib = lib
             except Exception as exc:  # no compiler, a failed build, a library that will not load
                 _error = str(exc)
@@ -211,7 +216,8 @@ class _Kernels:
 
 
 def supports(inputs: torch.Tensor) -> bool:
-    return inputs.device.type == "cpu" and inputs.dtype in (torch.float32, torch.float64) and inputs.shape[1] > 0 and available()
+    return (inputs.device.type == "cpu" and inputs.dtype in (torch.float32, torch.float64) and inputs.shape[0] > 0
+            and inputs.shape[1] > 0 and available())
 
 
 def _check(rc: int) -> None:
@@ -411,6 +417,7 @@ class _FusedSequence(torch.autograd.Function):
         return tuple(torch.cat(o, dim=-1) if o[0].numel() else o[0] for o in zip(*outs))
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # the hand-written backward is not itself differentiable
     def backward(ctx, gY, g_mem_last, g_w_last, g_c_last):
         d, bounds = ctx.d, ctx.bounds
         w_rec, wp = ctx.saved_tensors
@@ -483,9 +490,14 @@ def forward(model, inputs: torch.Tensor, state, record: Optional[dict]):
     # Y (T, R*M + C, B) holds [reads; h] per step; the output layer takes [h, reads].
     w_out = model.out.weight
     logits = F.linear(Y.permute(2, 0, 1), torch.cat([w_out[:, C:], w_out[:, :C]], dim=1), model.out.bias)
-    reads_last = Y[-1, :RM].t().reshape(B, d.R, d.M)
-    ctrl = (Y[-1, RM:].t(), c_last.t()) if d.lstm else ()
-    final = NTMState(mem_last.permute(2, 0, 1), w_last.permute(2, 0, 1), reads_last, ctrl)
+    # The final state as tensors of its own (not views that would keep every step's
+    # buffers alive for as long as someone holds the state).
+    def own(t):
+        return t.clone(memory_format=torch.contiguous_format)
+
+    reads_last = own(Y[-1, :RM].t()).view(B, d.R, d.M)
+    ctrl = (own(Y[-1, RM:].t()), own(c_last.t())) if d.lstm else ()
+    final = NTMState(own(mem_last.permute(2, 0, 1)), own(w_last.permute(2, 0, 1)), reads_last, ctrl)
     if record is not None:
         if mem_all is None:  # recorded with gradients: rerun the loop without them
             with torch.no_grad():

@@ -526,6 +526,7 @@ typedef void (*FN(gemm_t))(const char *ta, const char *tb, const int *m, const i
 static void FN(gemm_rm)(FN(gemm_t) gemm, char ta, char tb, int m, int n, int k, const REAL *a, int lda, const REAL *b, int ldb,
                         REAL *c, int ldc) {
     const REAL one = 1;
+    if (m <= 0 || n <= 0 || k <= 0) return; /* nothing to add (e.g. no read heads) */
     gemm(&tb, &ta, &n, &m, &k, &one, b, &ldb, a, &lda, &one, c, &ldc);
 }
 

@@ -468,7 +468,7 @@ class NTM(nn.Module):
         collected into it as tensors with a time axis (B, T, ...); with ``record=None``
         nothing is kept.
         """
-        if self.fused and self._compiled_step is None and fused.supports(inputs):
+        if getattr(self, "fused", True) and self._compiled_step is None and fused.supports(inputs):
             return fused.forward(self, inputs, state, record)
         batch, steps = inputs.shape[0], inputs.shape[1]
         if state is None:
