@@ -1,21 +1,29 @@
-"""The fused CPU step (issue 3): the NTM's memory part as compiled C, matmuls in PyTorch.
+"""The fused CPU step (issue 3): the NTM's recurrent loop as compiled C.
 
 Why. On a CPU one NTM time step in eager PyTorch is ~100 tiny tensor operations
 (forward and backward), each costing a few microseconds of dispatch and autograd
 bookkeeping, and the memory-sized ones each making a separate pass over B x N x M
-values. Here each time step is four calls: the controller's matmul, one C call for the
-LSTM cell's pointwise part, the head projection's matmul, and one C call that does the
-head activations, the addressing of every head (eq. 5-9), the write (eq. 3-4), the row
-norms and the reads (eq. 2) in one pass per sequence. The backward is written by hand
-(the same derivation as ``ntm._AddressHeads``) and runs as one autograd node for the
-whole sequence; weight gradients are one matmul each over all time steps.
+values. Here one C call per time step does the head activations, the addressing of
+every head (eq. 5-9), the write (eq. 3-4), the row norms and the reads (eq. 2), and
+another the LSTM cell's pointwise part; the data are laid out batch innermost so every
+loop vectorises over the batch (fused_body.h). The backward is written by hand (the same
+derivation as ``ntm._AddressHeads``) and runs as one autograd node for the whole
+sequence; weight gradients are one matmul each over all time steps.
+
+The time loop itself runs in C too (``ntm_seq_fwd`` / ``ntm_seq_bwd``), calling the BLAS
+that torch loaded (``sgemm_`` / ``dgemm_`` from libtorch_cpu, checked on load) for the
+controller and head products: one call from Python per sequence. Where that BLAS is not
+found the loop runs in Python with ``torch.addmm`` (``use_blas = False`` forces it). A
+batch of 32 or more can be cut into parts trained on parallel threads
+(``NTM.fused_threads``, ``chunks_for``): the sequences are independent.
 
 How. ``fused.c`` / ``fused_body.h`` ship with the package and are compiled on first use
-with the system's C compiler (``$CC``, else ``cc``; about a second) into a per-user cache
-(``$NTM_WIDGETS_CACHE``, else ``~/.cache/ntm-widgets``), keyed by the source, compiler
-and CPU. Without a compiler, or with ``NTM_WIDGETS_FUSED=0``, ``available()`` is False
-and the NTM runs its eager PyTorch path: same maths (tests/test_fused.py checks forward,
-recorded traces and every gradient against it in float64), different rounding in float32.
+with the system's C compiler (``$CC``, else ``cc``; one to two seconds) into a per-user
+cache (``$NTM_WIDGETS_CACHE``, else ``~/.cache/ntm-widgets``), keyed by the source,
+compiler and CPU. Without a compiler, or with ``NTM_WIDGETS_FUSED=0``, ``available()``
+is False and the NTM runs its eager PyTorch path: same maths (tests/test_fused.py checks
+forward, recorded traces and every gradient against it in float64), different rounding
+in float32.
 """
 from __future__ import annotations
 
