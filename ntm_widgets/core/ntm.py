@@ -27,6 +27,10 @@ few operations as it can while computing exactly the equations above:
 
 The reference functions in ``addressing`` and ``memory`` define the maths; tests check
 that this path agrees with them in float64 (tests/test_speed_paths.py).
+
+On the CPU, ``forward`` runs the fused C step instead (``fused.py``; ``model.fused``,
+default True, when it can be built), which computes the same maths about 4-8x faster;
+``step`` and compiled or CUDA runs use the PyTorch path here.
 """
 from __future__ import annotations
 
