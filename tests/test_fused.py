@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -463,6 +464,11 @@ def test_first_use_under_autocast_and_a_compiler_with_arguments_still_build(tmp_
         "    ok = fused.available()\n"
         "print(ok, fused.available(), fused.unavailable_reason())\n"
     )
+    # Builds of an older source: one stale (pruned after a new build), one recent (kept).
+    stale, recent = tmp_path / "fused-0000000000000000.so", tmp_path / "fused-1111111111111111.so"
+    stale.write_bytes(b"old"), recent.write_bytes(b"new")
+    month_ago = time.time() - 30 * 86400
+    os.utime(stale, (month_ago, month_ago))
     env = dict(os.environ, NTM_WIDGETS_CACHE=str(tmp_path), CC="env cc")
     env.pop("NTM_WIDGETS_FUSED", None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
@@ -470,4 +476,5 @@ def test_first_use_under_autocast_and_a_compiler_with_arguments_still_build(tmp_
     if "no C compiler" in out.stdout:
         pytest.skip("no C compiler here")
     assert out.stdout.split()[:2] == ["True", "True"], out.stdout + out.stderr[-2000:]
-    assert list(tmp_path.glob("fused-*.so"))
+    assert len(list(tmp_path.glob("fused-*.so"))) == 2  # the new build and the recent one
+    assert recent.exists() and not stale.exists()

@@ -110,11 +110,30 @@ def _build() -> Path:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
             if proc.returncode == 0:
                 os.replace(tmp, target)
+                _prune(target)
                 return target
         raise RuntimeError(f"compiling the fused step failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+STALE_DAYS = 7
+
+
+def _prune(keep: Path) -> None:
+    """Remove other builds (older versions of the source) and leftovers of killed builds
+    not touched for STALE_DAYS, so the cache does not grow with every upgrade. Recent
+    ones stay: another environment on this machine may still be using them."""
+    import time
+
+    cutoff = time.time() - STALE_DAYS * 86400
+    for old in list(keep.parent.glob("fused-*")) + list(keep.parent.glob("*.so.tmp")):
+        try:
+            if old != keep and old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:
+            pass
 
 
 def library():
