@@ -100,6 +100,7 @@ def bench_train(
     _sync(dev)
     w3, c3 = _clock()
     wall, cpu = (w3 - w2) / steps, (c3 - c2) / steps
+    used_fused = _fused_used(fused and not compile, dev)
     return {
         "train_seq_per_s": batch_size / wall,
         "step_ms": wall * 1e3,
@@ -114,8 +115,8 @@ def bench_train(
         "word_size": word_size,
         "controller_size": controller_size,
         "compile": compile,
-        "fused": _fused_used(fused and not compile, dev),
-        "fused_threads": resolve_fused_threads(fused_threads) if _fused_used(fused and not compile, dev) else None,
+        "fused": used_fused,
+        "fused_threads": resolve_fused_threads(fused_threads) if used_fused else None,
         **_env(threads, dev),
     }
 

@@ -185,8 +185,9 @@ class TrainConfig(_Config):
     compile: bool = False
     # The fused C step on the CPU (core/fused.py, issue 3): on a 2-core CPU ~4x faster
     # training at batch 32 on one thread (~5x on two, see fused_threads), ~8x at batch 1
-    # and for inference; same maths as the eager path. Without a C compiler it falls back to eager PyTorch (with a warning).
-    # A compiled step (compile=True) takes precedence.
+    # and for inference; same maths as the eager path. Without a C compiler it falls
+    # back to eager PyTorch (with a warning). A compiled step (compile=True) takes
+    # precedence.
     fused: bool = True
     # Threads the fused step splits each batch over (independent sequences, one part
     # per thread, 16 sequences at least per part). None: min(2, CPUs), as measured on a

@@ -35,6 +35,7 @@ import shlex
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import NamedTuple, Optional
@@ -125,8 +126,6 @@ def _prune(keep: Path) -> None:
     """Remove other builds (older versions of the source) and leftovers of killed builds
     not touched for STALE_DAYS, so the cache does not grow with every upgrade. Recent
     ones stay: another environment on this machine may still be using them."""
-    import time
-
     cutoff = time.time() - STALE_DAYS * 86400
     for old in list(keep.parent.glob("fused-*")) + list(keep.parent.glob("*.so.tmp")):
         try:
@@ -169,7 +168,7 @@ def library():
     return _lib
 
 
-_gemm = None  # {dtype: address of cblas_sgemm / cblas_dgemm}, or None
+_gemm = None  # {dtype: address of torch's BLAS sgemm_ / dgemm_}, or None (see _find_gemm)
 # False: drive the time loop from Python (as without a BLAS to call); tests compare both.
 use_blas = os.environ.get("NTM_WIDGETS_FUSED_BLAS", "1").strip().lower() not in ("0", "false", "no", "off")
 
@@ -287,21 +286,21 @@ def _run_forward(d: Dims, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, keep_all:
     cs = xg.new_empty(T + 1, C, B) if d.lstm else None
     if cs is not None:
         cs[0] = c0
-    xs, Xs, raws, gates = xg.unbind(0), X.unbind(0), raw.unbind(0), acts.unbind(0)
-    hv = X[:, RM:].unbind(0)
-    rv = X[:, :RM].unbind(0)
     pX, pmem, pn, pw = X.data_ptr(), mem.data_ptr(), norms.data_ptr(), w.data_ptr()
     praw, pacts = raw.data_ptr(), acts.data_ptr()
-    sX, smem, sn, sw = (RM + C) * B * isz, N * M * B * isz, N * B * isz, H * N * B * isz
-    sraw, sacts, hoff = P * B * isz, G * B * isz, RM * B * isz
-    if cs is not None:
-        pc, sc = cs.data_ptr(), C * B * isz
+    pc = cs.data_ptr() if cs is not None else None
     pcos = cos.data_ptr() if cos is not None else None
-    if k.gemm is not None:
+    last = T if keep_all else T % 2
+    if k.gemm is not None:  # the whole loop in C
         w_rec, wp, bp, xg = (t.contiguous() for t in (w_rec, wp, bp, xg))
         _check(k.seq_fwd(k.gemm, T, B, N, M, R, W, K, C, int(d.lstm), int(keep_all), xg.data_ptr(), w_rec.data_ptr(), wp.data_ptr(),
-                         bp.data_ptr(), pX, pmem, pn, pw, praw, pacts, cs.data_ptr() if cs is not None else None, pcos))
-        return X, mem, norms, w, raw, acts, cs, cos, (T if keep_all else T % 2)
+                         bp.data_ptr(), pX, pmem, pn, pw, praw, pacts, pc, pcos))
+        return X, mem, norms, w, raw, acts, cs, cos, last
+    # The loop in Python: per-step views and byte strides for the kernels.
+    xs, Xs, raws, gates = xg.unbind(0), X.unbind(0), raw.unbind(0), acts.unbind(0)
+    hv, rv = X[:, RM:].unbind(0), X[:, :RM].unbind(0)
+    sX, smem, sn, sw = (RM + C) * B * isz, N * M * B * isz, N * B * isz, H * N * B * isz
+    sraw, sacts, hoff, sc = P * B * isz, G * B * isz, RM * B * isz, C * B * isz
     for t in range(T):
         if d.lstm:
             torch.addmm(xs[t], w_rec, Xs[t], out=gates[t])
@@ -313,45 +312,22 @@ def _run_forward(d: Dims, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, keep_all:
         i, j = (t, t + 1) if keep_all else (t % 2, (t + 1) % 2)
         _check(k.mem_fwd(B, N, M, R, W, K, praw + t * sraw, pmem + i * smem, pn + i * sn, pw + i * sw,
                          pmem + j * smem, pn + j * sn, pw + j * sw, pX + (t + 1) * sX, pcos and pcos + t * sw))
-    last = T if keep_all else T % 2
     return X, mem, norms, w, raw, acts, cs, cos, last
 
 
-def _backward_chunk(d: Dims, bufs, w_rec, wp, gY, g_mem_last, g_w_last, g_c_last, need):
-    """The backward of one chunk of the batch (all of it when not split): returns
-    the gradients of _FusedSequence's inputs, weight gradients as this chunk's
-    share. ``need``: which weight gradients to compute (w_rec, wp, bp)."""
-    X, mem, norms, w, raw, acts, cs, cos = bufs
-    T, G, B = acts.shape
-    k = _Kernels(library(), X.dtype, B)
+def _backward_loop(d: Dims, k: "_Kernels", X, gX, g_raw, g_gates, w_rec, wp, ptrs) -> None:
+    """The backward time loop driven from Python (no BLAS found to call from C)."""
+    pgX, pmem, pn, pw, praw, pcos, pgm, pgw, pgraw, pacts, pgg, pc, pgc = ptrs
+    T, G, B = g_gates.shape
     N, M, R, W, K, C = d.N, d.M, d.R, d.W, d.K, d.C
-    RM, H, P = R * M, R + W, raw.shape[1]
+    RM, H, P = R * M, R + W, g_raw.shape[1]
     isz = X.element_size()
-    gX = X.new_zeros(T + 1, RM + C, B)
-    if gY is not None:
-        gX[1:] = gY
-
-    def start(g, *shape):
-        return g.clone(memory_format=torch.contiguous_format) if g is not None else X.new_zeros(*shape)
-
-    g_mem, g_w = start(g_mem_last, N, M, B), start(g_w_last, H, N, B)
-    gc = start(g_c_last, C, B) if d.lstm else None
-    g_raw = X.new_empty(T, P, B)
-    g_gates = X.new_empty(T, G, B)
+    sX, smem, sn, sw = (RM + C) * B * isz, N * M * B * isz, N * B * isz, H * N * B * isz
+    sraw, sacts, hoff, sc = P * B * isz, G * B * isz, RM * B * isz, C * B * isz
     wpT, w_recT = wp.t(), w_rec.t()
     gXs, g_raws, g_gts = gX.unbind(0), g_raw.unbind(0), g_gates.unbind(0)
     ghv, grv, hv = gX[:, RM:].unbind(0), gX[:, :RM].unbind(0), X[:, RM:].unbind(0)
-    pgX, pmem, pn, pw, praw, pcos = gX.data_ptr(), mem.data_ptr(), norms.data_ptr(), w.data_ptr(), raw.data_ptr(), cos.data_ptr()
-    pgm, pgw, pgraw, pacts, pgg = g_mem.data_ptr(), g_w.data_ptr(), g_raw.data_ptr(), acts.data_ptr(), g_gates.data_ptr()
-    sX, smem, sn, sw = (RM + C) * B * isz, N * M * B * isz, N * B * isz, H * N * B * isz
-    sraw, sacts, hoff = P * B * isz, G * B * isz, RM * B * isz
-    if d.lstm:
-        pc, sc, pgc = cs.data_ptr(), C * B * isz, gc.data_ptr()
-    if k.gemm is not None:
-        w_rec_c, wp_c = w_rec.contiguous(), wp.contiguous()
-        _check(k.seq_bwd(k.gemm, T, B, N, M, R, W, K, C, int(d.lstm), w_rec_c.data_ptr(), wp_c.data_ptr(), X.data_ptr(), pmem, pn, pw,
-                         praw, pacts, cs.data_ptr() if d.lstm else None, pcos, pgX, pgm, pgw, pgc if d.lstm else None, pgraw, pgg))
-    for t in range(T - 1, -1, -1) if k.gemm is None else ():
+    for t in range(T - 1, -1, -1):
         _check(k.mem_bwd(B, N, M, R, W, K, praw + t * sraw, pmem + t * smem, pn + t * sn, pw + t * sw,
                          pmem + (t + 1) * smem, pn + (t + 1) * sn, pcos + t * sw, pgX + (t + 1) * sX, pgm, pgw,
                          pgraw + t * sraw))
@@ -363,6 +339,37 @@ def _backward_chunk(d: Dims, bufs, w_rec, wp, gY, g_mem_last, g_w_last, g_c_last
             h = hv[t + 1]
             torch.mul(ghv[t + 1], 1.0 - h * h, out=g_gts[t])
             grv[t].addmm_(w_recT, g_gts[t])
+
+
+def _backward_chunk(d: Dims, bufs, w_rec, wp, gY, g_mem_last, g_w_last, g_c_last, need):
+    """The backward of one chunk of the batch (all of it when not split): returns
+    the gradients of _FusedSequence's inputs, weight gradients as this chunk's
+    share. ``need``: which weight gradients to compute (w_rec, wp, bp)."""
+    X, mem, norms, w, raw, acts, cs, cos = bufs
+    T, G, B = acts.shape
+    k = _Kernels(library(), X.dtype, B)
+    N, M, R, W, K, C = d.N, d.M, d.R, d.W, d.K, d.C
+    RM, H, P = R * M, R + W, raw.shape[1]
+    gX = X.new_zeros(T + 1, RM + C, B)
+    if gY is not None:
+        gX[1:] = gY
+
+    def start(g, *shape):
+        return g.clone(memory_format=torch.contiguous_format) if g is not None else X.new_zeros(*shape)
+
+    g_mem, g_w = start(g_mem_last, N, M, B), start(g_w_last, H, N, B)
+    gc = start(g_c_last, C, B) if d.lstm else None
+    g_raw = X.new_empty(T, P, B)
+    g_gates = X.new_empty(T, G, B)
+    pgX, pmem, pn, pw, praw, pcos = gX.data_ptr(), mem.data_ptr(), norms.data_ptr(), w.data_ptr(), raw.data_ptr(), cos.data_ptr()
+    pgm, pgw, pgraw, pacts, pgg = g_mem.data_ptr(), g_w.data_ptr(), g_raw.data_ptr(), acts.data_ptr(), g_gates.data_ptr()
+    pc, pgc = (cs.data_ptr(), gc.data_ptr()) if d.lstm else (None, None)
+    if k.gemm is not None:  # the whole loop in C
+        w_rec_c, wp_c = w_rec.contiguous(), wp.contiguous()
+        _check(k.seq_bwd(k.gemm, T, B, N, M, R, W, K, C, int(d.lstm), w_rec_c.data_ptr(), wp_c.data_ptr(), X.data_ptr(), pmem, pn, pw,
+                         praw, pacts, pc, pcos, pgX, pgm, pgw, pgc, pgraw, pgg))
+    else:
+        _backward_loop(d, k, X, gX, g_raw, g_gates, w_rec, wp, (pgX, pmem, pn, pw, praw, pcos, pgm, pgw, pgraw, pacts, pgg, pc, pgc))
     # Weight gradients: one product each over all time steps and sequences.
     rec_in = X[:T] if d.lstm else X[:T, :RM]
     grad_w_rec = _sum_outer(g_gates, rec_in) if need[0] else None
@@ -370,8 +377,6 @@ def _backward_chunk(d: Dims, bufs, w_rec, wp, gY, g_mem_last, g_w_last, g_c_last
     grad_bp = g_raw.sum((0, 2)).unsqueeze(1) if need[2] else None
     grad_h0 = gX[0, RM:] if d.lstm else None
     return g_gates, grad_w_rec, grad_wp, grad_bp, g_mem, g_w, gX[0, :RM], grad_h0, gc
-
-
 
 
 _pool = None
@@ -481,7 +486,7 @@ def _sum_outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def forward(model, inputs: torch.Tensor, state, record: Optional[dict]):
     """``NTM.forward`` on the fused path: same arguments, same results."""
-    from .ntm import NTMState, _head_forward
+    from .ntm import NTMState, _head_forward, head_record
 
     d = Dims(model.memory_size, model.word_size, model.num_read_heads, model.num_write_heads, model.shift_range,
              model.controller.hidden_size,
@@ -493,11 +498,7 @@ def forward(model, inputs: torch.Tensor, state, record: Optional[dict]):
     # Batch innermost: the kernels vectorise over the batch (see fused_body.h).
     # The controller's input pre-activations for the whole sequence, (T, G, B): one
     # batched product straight into the kernels' layout (no transposing copy).
-    ctrl = model.controller
-    if d.lstm:
-        w_in, b_in = ctrl.cell.weight_ih[:, : model.input_size], ctrl.cell.bias_ih + ctrl.cell.bias_hh
-    else:
-        w_in, b_in = ctrl.layer.weight[:, : model.input_size], ctrl.layer.bias
+    w_in, b_in = model._input_weights()
     xg = torch.matmul(w_in, inputs.permute(1, 2, 0)).add_(b_in.unsqueeze(1))
     reads0 = state.reads.reshape(B, -1).t()
     if d.lstm:
@@ -536,14 +537,11 @@ def forward(model, inputs: torch.Tensor, state, record: Optional[dict]):
         def bt(x):  # (B*T, ...) -> (B, T, ...)
             return x.reshape(B, T, *x.shape[1:]).contiguous()
 
+        record.update({key: bt(value) for key, value in head_record(beta_r, beta_w, g_r, g_w, s_r, s_w, gamma_r, gamma_w).items()})
         record.update(
             memory=mem_all[1:].permute(3, 0, 1, 2).contiguous(),
             weights=w_all[1:].permute(3, 0, 1, 2).contiguous(),
             erase=bt(erase), add=bt(add),
-            beta=bt(torch.cat([beta_r, beta_w], dim=1).squeeze(-1)),
-            g=bt(torch.cat([g_r, g_w], dim=1).squeeze(-1)),
-            s=bt(torch.cat([s_r, s_w], dim=1).flip(-1)),
-            gamma=bt(torch.cat([gamma_r, gamma_w], dim=1).squeeze(-1)),
             reads=Y[:, :RM].permute(2, 0, 1).reshape(B, T, d.R, d.M).contiguous(),
             head_kinds=[h.kind for h in model.heads],
         )

@@ -163,6 +163,17 @@ class _AddressHeads(torch.autograd.Function):
         return grad_memory, grad_mem_norm, grad_key, grad_beta, grad_g, grad_s, grad_gamma, grad_wprev
 
 
+def head_record(beta_r, beta_w, g_r, g_w, s_r, s_w, gamma_r, gamma_w) -> Dict[str, torch.Tensor]:
+    """The recorded head parameters (RECORD_KEYS beta, g, s, gamma), read heads first,
+    from ``_head_activations``' per-kind outputs; shifts back in offset order -k..k."""
+    return {
+        "beta": torch.cat([beta_r, beta_w], dim=1).squeeze(-1),
+        "g": torch.cat([g_r, g_w], dim=1).squeeze(-1),
+        "s": torch.cat([s_r, s_w], dim=1).flip(-1),
+        "gamma": torch.cat([gamma_r, gamma_w], dim=1).squeeze(-1),
+    }
+
+
 def _lstm_pointwise(gates: torch.Tensor, c_prev: torch.Tensor):
     """nn.LSTMCell's pointwise part (gate order i, f, g, o) as one autograd node."""
     if torch.is_grad_enabled() and (gates.requires_grad or c_prev.requires_grad):
@@ -371,13 +382,17 @@ class NTM(nn.Module):
             w_rec = ctrl.layer.weight[:, self.input_size :].t()  # (R*M, C)
         return wp, bp, w_rec
 
-    def _input_proj(self, x: torch.Tensor) -> torch.Tensor:
-        """The controller's input-dependent pre-activations, for any leading shape."""
+    def _input_weights(self):
+        """The input part of the controller's first layer: weight (G, input_size) and bias (G,)."""
         ctrl = self.controller
         if self.controller_kind == "lstm":
             cell = ctrl.cell
-            return F.linear(x, cell.weight_ih[:, : self.input_size], cell.bias_ih + cell.bias_hh)
-        return F.linear(x, ctrl.layer.weight[:, : self.input_size], ctrl.layer.bias)
+            return cell.weight_ih[:, : self.input_size], cell.bias_ih + cell.bias_hh
+        return ctrl.layer.weight[:, : self.input_size], ctrl.layer.bias
+
+    def _input_proj(self, x: torch.Tensor) -> torch.Tensor:
+        """The controller's input-dependent pre-activations, for any leading shape."""
+        return F.linear(x, *self._input_weights())
 
     def _core_step(self, xg, memory, mem_norm, w_read, w_write, reads, ctrl, weights, record):
         """One step after the input projection, on the loop's own state.
@@ -414,10 +429,8 @@ class NTM(nn.Module):
             record["weights"].append(torch.cat([w_read, w_write], dim=1))
             record["erase"].append(erase)
             record["add"].append(add)
-            record["beta"].append(torch.cat([beta_r, beta_w], dim=1).squeeze(-1))
-            record["g"].append(torch.cat([g_r, g_w], dim=1).squeeze(-1))
-            record["s"].append(torch.cat([s_r, s_w], dim=1).flip(-1))
-            record["gamma"].append(torch.cat([gamma_r, gamma_w], dim=1).squeeze(-1))
+            for key, value in head_record(beta_r, beta_w, g_r, g_w, s_r, s_w, gamma_r, gamma_w).items():
+                record[key].append(value)
             record["reads"].append(read_vecs)
         return h, memory, mem_norm, w_read, w_write, read_vecs.flatten(1), ctrl
 
