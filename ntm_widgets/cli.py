@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .config import RESTART_AFTER
+from .config import PRESETS, RESTART_AFTER
 
 EXIT_USAGE = 2
 
@@ -31,6 +31,14 @@ FIELD_FLAGS = {
     "num_read_heads": "--read-heads",
     "num_write_heads": "--write-heads",
     "shift_range": "--shift-range",
+    "select_lengths": "--select-lengths",
+    "select_bits": "--select-bits",
+    "select_max_bits": "--select-max-bits",
+    "select_steps": "--select-steps",
+    "select_every": "--select-every",
+    "select_samples": "--select-samples",
+    "polish_lr": "--polish-lr",
+    "ema": "--ema",
     "memory_init": "--memory-init",
     "name": "--task",
     "width": "--width",
@@ -116,58 +124,73 @@ def _lengths_type(text: str) -> List[int]:
     return values
 
 
+def _select_lengths_type(text: str) -> List[int]:
+    if text.strip().lower() in ("0", "none", "off"):
+        return [0]
+    return _lengths_type(text)
+
+
 # ------------------------------------------------------------------ parsers
-# `ntm-widgets train` restarts a run still above --restart-bits after this many steps of
-# an attempt (TrainConfig's own default is never). Paper configuration, seeds 0-9: 3 of 10
-# converge within 60 s either way; with restarts 8 of 10 within 180 s (benchmarks/NOTES.md).
-# `--resume` continues with the settings saved in the run, these included.
-TRAIN_RESTART_AFTER = RESTART_AFTER
-# `ntm-widgets train` clips the global gradient norm at 1, not TrainConfig's 10: over 60
-# seeds of the paper's copy configuration (with restarts) it converged in fewer steps for
-# 41 of them (2 ties), median 1,867 steps against 2,142, and 29 against 24 seeds needed no
-# restart (benchmarks/NOTES.md). Not measured on the smaller Playground configuration,
-# whose default stays 10.
-TRAIN_CLIP = 1.0
 FUSED_THREADS_HELP = "threads the fused step splits each batch over (at least 16 sequences each; default: 2, or 1 on a 1-CPU machine)"
 FUSED_HELP = ("the fused C step on the CPU: ~4-5x faster training at batch 32, ~8x at batch 1; eager PyTorch without "
               "a C compiler or with --no-fused (default on)")
 
+# Flags that set config fields: (flag, section, field, argparse keywords). Every default
+# is None ("not given"): the config comes from --preset (or RunConfig's defaults) and a
+# flag given beside it overrides that field alone.
+CONFIG_FLAGS = [
+    ("--memory-size", "model", "memory_size", dict(type=_int_type(), help="N, memory rows")),
+    ("--word-size", "model", "word_size", dict(type=_int_type(), help="M, row width")),
+    ("--controller", "model", "controller", dict(choices=["lstm", "feedforward"])),
+    ("--controller-size", "model", "controller_size", dict(type=_int_type())),
+    ("--read-heads", "model", "num_read_heads", dict(type=_int_type())),
+    ("--write-heads", "model", "num_write_heads", dict(type=_int_type())),
+    ("--shift-range", "model", "shift_range", dict(type=_int_type(0), help="shift offsets -k..k")),
+    ("--memory-init", "model", "memory_init", dict(choices=["constant", "learned", "random"])),
+    ("--task", "task", "name", dict(choices=["copy", "repeat_copy", "associative_recall", "priority_sort"])),
+    ("--width", "task", "width", dict(type=_int_type(), help="bits per vector")),
+    ("--min-len", "task", "min_len", dict(type=_int_type())),
+    ("--max-len", "task", "max_len", dict(type=_int_type())),
+    ("--min-repeats", "task", "min_repeats", dict(type=_int_type(), help="repeat copy only")),
+    ("--max-repeats", "task", "max_repeats", dict(type=_int_type(), help="repeat copy only")),
+    ("--batch-size", "train", "batch_size", dict(type=_int_type())),
+    ("--optimizer", "train", "optimizer", dict(choices=["adam", "rmsprop"])),
+    ("--lr", "train", "lr", dict(type=_float_type())),
+    ("--clip", "train", "clip", dict(type=_float_type(), help="clip the global gradient norm at this value")),
+    ("--seed", "train", "seed", dict(type=_int_type())),
+    ("--curriculum", "train", "curriculum", dict(action=argparse.BooleanOptionalAction)),
+    ("--length-power", "train", "length_power", dict(type=_float_type(0.0), help="draw training lengths with P(L) ~ L**p; 0 is uniform")),
+    ("--restart-after", "train", "restart_after", dict(type=_int_type(0), help="start again from fresh weights if still above --restart-bits after this many steps (0: never)")),
+    ("--restart-bits", "train", "restart_bits", dict(type=_float_type(0.0, open_lo=True), help="training bits/seq above which a run counts as stuck")),
+    ("--threads", "train", "threads", dict(type=_int_type(), help="torch intra-op threads (the step is many small ops)")),
+    ("--compile", "train", "compile", dict(action=argparse.BooleanOptionalAction, help="torch.compile the step: ~2x faster steps after a compile wait of tens of seconds")),
+    ("--fused", "train", "fused", dict(action=argparse.BooleanOptionalAction, help=FUSED_HELP)),
+    ("--fused-threads", "train", "fused_threads", dict(type=_int_type(1), help=FUSED_THREADS_HELP)),
+    ("--val-samples", "train", "val_samples", dict(type=_int_type(), help="fresh sequences per validation")),
+    ("--steps", "train", "steps", dict(type=_int_type(0), help="optimiser steps (default: until the stopping rule or time limit)")),
+    ("--time-limit", "train", "time_limit", dict(type=_float_type(0.0, open_lo=True), help="seconds")),
+    ("--target-bits", "train", "target_bits", dict(type=_float_type(0.0), help="the training lengths are learned below this validation bits/seq")),
+    ("--select-lengths", "train", "select_lengths", dict(type=_select_lengths_type, help="after --target-bits, polish and select the model on these longer lengths (none: off)")),
+    ("--select-bits", "train", "select_bits", dict(type=_float_type(0.0), help="done when the mean wrong bits at every selection length are <= this")),
+    ("--select-max-bits", "train", "select_max_bits", dict(type=_float_type(0.0), help="... and no selection sequence has more wrong bits than this")),
+    ("--select-steps", "train", "select_steps", dict(type=_int_type(1), help="polish steps per attempt before it restarts (or stops)")),
+    ("--select-every", "train", "select_every", dict(type=_int_type(1), help="steps between selection measurements")),
+    ("--select-samples", "train", "select_samples", dict(type=_int_type(1), help="fresh sequences per selection length")),
+    ("--polish-lr", "train", "polish_lr", dict(type=_float_type(0.0, open_lo=True), help="learning rate once the training lengths are learned")),
+    ("--ema", "train", "ema", dict(type=_float_type(0.0), help="average the weights during selection with this decay per step")),
+]
+
+
 def _add_model_task_args(p: argparse.ArgumentParser, defaults) -> None:
-    m, t, tr = defaults.model, defaults.task, defaults.train
-    g = p.add_argument_group("model")
-    g.add_argument("--memory-size", type=_int_type(), default=m.memory_size, help=f"N, memory rows (default {m.memory_size})")
-    g.add_argument("--word-size", type=_int_type(), default=m.word_size, help=f"M, row width (default {m.word_size})")
-    g.add_argument("--controller", choices=["lstm", "feedforward"], default=m.controller)
-    g.add_argument("--controller-size", type=_int_type(), default=m.controller_size)
-    g.add_argument("--read-heads", type=_int_type(), default=m.num_read_heads)
-    g.add_argument("--write-heads", type=_int_type(), default=m.num_write_heads)
-    g.add_argument("--memory-init", choices=["constant", "learned", "random"], default=m.memory_init)
-    g = p.add_argument_group("task")
-    g.add_argument("--task", choices=["copy", "repeat_copy", "associative_recall", "priority_sort"], default=t.name)
-    g.add_argument("--width", type=_int_type(), default=t.width, help="bits per vector (default 8)")
-    g.add_argument("--min-len", type=_int_type(), default=t.min_len)
-    g.add_argument("--max-len", type=_int_type(), default=t.max_len)
-    g = p.add_argument_group("training")
-    g.add_argument("--batch-size", type=_int_type(), default=tr.batch_size)
-    g.add_argument("--optimizer", choices=["adam", "rmsprop"], default=tr.optimizer)
-    g.add_argument("--lr", type=_float_type(), default=tr.lr)
-    g.add_argument("--clip", type=_float_type(), default=TRAIN_CLIP,
-                   help=f"clip the global gradient norm at this value (default {TRAIN_CLIP})")
-    g.add_argument("--seed", type=_int_type(), default=tr.seed)
-    g.add_argument("--curriculum", action=argparse.BooleanOptionalAction, default=tr.curriculum)
-    g.add_argument("--length-power", type=_float_type(0.0), default=tr.length_power,
-                   help=f"draw training lengths with P(L) ~ L**p; 0 is uniform (default {tr.length_power})")
-    g.add_argument("--restart-after", type=_int_type(0), default=TRAIN_RESTART_AFTER,
-                   help=f"start again from fresh weights if still above --restart-bits after this many steps "
-                        f"(default {TRAIN_RESTART_AFTER}; 0: never)")
-    g.add_argument("--restart-bits", type=_float_type(0.0, open_lo=True), default=tr.restart_bits,
-                   help=f"training bits/seq above which a run counts as stuck (default {tr.restart_bits})")
-    g.add_argument("--threads", type=_int_type(), default=tr.threads, help=f"torch intra-op threads (default {tr.threads}: the step is many small ops)")
-    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=tr.compile,
-                   help="torch.compile the step: ~2x faster steps after a compile wait of tens of seconds (default off)")
-    g.add_argument("--fused", action=argparse.BooleanOptionalAction, default=tr.fused, help=FUSED_HELP)
-    g.add_argument("--fused-threads", type=_int_type(1), default=tr.fused_threads, help=FUSED_THREADS_HELP)
-    g.add_argument("--val-samples", type=_int_type(), default=tr.val_samples, help="fresh sequences per validation")
+    groups = {}
+    for flag, section, name, kw in CONFIG_FLAGS:
+        if section not in groups:
+            groups[section] = p.add_argument_group({"model": "model", "task": "task", "train": "training"}[section])
+        value = getattr(getattr(defaults, section), name)
+        help_text = kw.get("help", "")
+        help_text = f"{help_text} (default {value})" if help_text else f"default {value}"
+        groups[section].add_argument(flag, dest=name if section != "task" or name != "name" else "task", default=None,
+                                     **{**kw, "help": help_text})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,10 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("train", help="train a model and write a run folder")
+    p.add_argument("--preset", choices=list(PRESETS), default=None,
+                   help="a whole recipe with its own stopping rule (paper: Graves et al.'s copy configuration; "
+                        "quick: 64 x 8, lengths 1-8); flags given beside it override it")
     _add_model_task_args(p, defaults)
-    p.add_argument("--steps", type=_int_type(0), default=None, help="optimiser steps (default: until target or time limit)")
-    p.add_argument("--time-limit", type=_float_type(0.0, open_lo=True), default=None, help="seconds")
-    p.add_argument("--target-bits", type=_float_type(0.0), default=None, help="stop when validation bits/seq fall below this")
     p.add_argument("--out", default=None, help="run folder (default runs/<task>-seed<S>)")
     p.add_argument("--resume", action="store_true", help="continue the run already in --out")
     p.add_argument("--device", default="cpu")
@@ -250,22 +273,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ------------------------------------------------------------------- verbs
 def config_from_args(args):
-    from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+    """The RunConfig of ``train``'s flags: the preset (or RunConfig's defaults) with every
+    flag that was given replacing its field. Selection lengths follow a changed training
+    range or memory unless given."""
+    from .config import RunConfig, preset, select_lengths_for
 
-    return RunConfig(
-        model=ModelConfig().replace(
-            memory_size=args.memory_size, word_size=args.word_size, controller=args.controller,
-            controller_size=args.controller_size, num_read_heads=args.read_heads,
-            num_write_heads=args.write_heads, memory_init=args.memory_init,
-        ),
-        task=TaskConfig().replace(name=args.task, width=args.width, min_len=args.min_len, max_len=args.max_len),
-        train=TrainConfig().replace(
-            batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, clip=args.clip, seed=args.seed,
-            steps=args.steps, time_limit=args.time_limit, target_bits=args.target_bits, curriculum=args.curriculum,
-            threads=args.threads, val_samples=args.val_samples, compile=args.compile, fused=args.fused, fused_threads=args.fused_threads, length_power=args.length_power,
-            restart_after=args.restart_after or None, restart_bits=args.restart_bits,
-        ),
-    )
+    name = getattr(args, "preset", None)
+    task = args.task or "copy"
+    base = preset(name, task) if name else RunConfig()
+    data = base.to_dict()
+    if not name:
+        data["task"]["name"] = task
+    for flag, section, field, _ in CONFIG_FLAGS:
+        value = getattr(args, "task" if (section, field) == ("task", "name") else field, None)
+        if value is None:
+            continue
+        if field == "restart_after":
+            value = value or None
+        if field == "select_lengths":
+            value = tuple(value) if value and value != [0] else None
+        data[section][field] = value
+    if name and args.select_lengths is None and (args.max_len is not None or args.memory_size is not None):
+        data["train"]["select_lengths"] = select_lengths_for(data["task"]["max_len"], data["model"]["memory_size"])
+    return RunConfig.from_dict(data)
 
 
 def _progress(args, total=None, desc="train"):
@@ -301,18 +331,25 @@ class _StopOnSignal:
 
 def _train(trainer, args, steps=None, time_limit=None, target_bits=None) -> Dict:
     bar = _progress(args, total=steps)
+    fit = {}
 
     def on_step(record):
+        if "select_bits" in record and "at" not in fit:
+            fit["at"] = time.perf_counter()  # the training lengths were learned (first time)
         if bar is not None:
             bar.update(1)
             post = {"loss": f"{record['loss']:.4f}" if record["loss"] is not None else "nan", "bits": f"{record['bits_per_seq']:.2f}"}
             if trainer.last_val is not None:
                 post["val"] = f"{trainer.last_val:.3f}"
+            if trainer.last_select is not None:
+                post["longer"] = f"{trainer.last_select['bits']:.2f}"
             bar.set_postfix(post, refresh=False)
 
     with _StopOnSignal() as stop:
         try:
-            return trainer.run(steps=steps, callbacks=[on_step], stop_event=stop, time_limit=time_limit, target_bits=target_bits)
+            summary = trainer.run(steps=steps, callbacks=[on_step], stop_event=stop, time_limit=time_limit, target_bits=target_bits)
+            summary["fit_at"] = fit.get("at")
+            return summary
         finally:
             if bar is not None:
                 bar.close()
@@ -333,6 +370,9 @@ def cmd_train(args) -> Dict:
             raise UsageError("ntm-widgets train: give at least one of --steps, --time-limit, --target-bits (otherwise it would never stop)")
         trainer = Trainer(cfg, device=args.device)
     summary = _train(trainer, args, steps=args.steps, time_limit=args.time_limit, target_bits=args.target_bits)
+    if not summary["converged"] and trainer.use_best():
+        # Selection did not finish: keep its best candidate, not the last weights.
+        summary["selected"] = True
     if not summary["converged"] and trainer.step_count > 0:
         # The last validation may be stale (or absent): measure the model being saved.
         summary["bits_per_seq"] = trainer.last_val = trainer.validate()
@@ -349,11 +389,23 @@ def cmd_train(args) -> Dict:
         "restarts": summary["restarts"],
         "run_dir": str(out),
     }
+    if trainer.cfg.train.select_lengths is not None:
+        # Whole-process seconds until the training lengths were first learned (< target_bits).
+        result["fit_seconds"] = None if summary["fit_at"] is None else round(summary["fit_at"] - start, 3)
+        # What the stopping rule measured on the longer lengths (the kept candidate's).
+        best = trainer.best
+        result["select"] = None if best is None else {
+            "lengths": {str(k): v for k, v in best["lengths"].items()}, "bits": best["bits"], "worst": best["worst"],
+            "step": best["step"], "attempt": best["attempt"]}
     if not args.json:
         state = "converged" if result["converged"] else f"stopped ({result['stopped_by']})"
         bits = "n/a" if result["bits_per_seq"] is None else f"{result['bits_per_seq']:.3f}"
         print(f"{state} after {result['steps']} steps, {result['sequences']} sequences, {result['seconds']:.1f} s; "
               f"validation bit errors per sequence: {bits}{_restart_text(result['restarts'])}; run saved in {out}")
+        if result.get("select"):
+            sel = result["select"]
+            at = ", ".join(f"{k}: {v:.2f}" for k, v in sel["lengths"].items())
+            print(f"selected on longer lengths (mean wrong bits {at}; worst sequence {sel['worst']:.0f})")
     return result
 
 
@@ -417,30 +469,22 @@ def cmd_bench(args) -> Dict:
     return result
 
 
-# The demo's presets. "quick": a 64 x 8 memory learning lengths 1-8 (converges in
-# ~6-11 s for most seeds here, Adam 1e-2; see benchmarks/NOTES.md). "paper": Graves et
-# al.'s copy configuration (128 x 20, LSTM 100, lengths 1-20) on the default recipe,
-# which converges within a minute for some seeds and takes minutes for others.
-DEMO_PRESETS = ("quick", "paper")
+# The demo's presets are config.preset's: "quick" (64 x 8 memory, lengths 1-8, learns
+# in seconds) and "paper" (Graves et al.'s 128 x 20, LSTM 100, lengths 1-20).
+DEMO_PRESETS = PRESETS
 DEMO_LENGTHS = {"quick": [8, 16, 32, 48, 64], "paper": [10, 20, 40, 80, 120]}
 
 
 def demo_config(preset: str, seed: int = 0, val_samples: int = 1000, compile: bool = False, fused: bool = True,
                 fused_threads=None):
-    from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+    """The demo's RunConfig: a preset of ``config.preset`` with the demo's own settings."""
+    from .config import RunConfig, preset as make_preset
 
-    if preset == "paper":
-        return RunConfig(train=TrainConfig(seed=seed, val_samples=val_samples, compile=compile, fused=fused, fused_threads=fused_threads,
-                                           restart_after=TRAIN_RESTART_AFTER, clip=TRAIN_CLIP))
-    if preset == "quick":
-        return RunConfig(
-            model=ModelConfig(memory_size=64, word_size=8, controller_size=64),
-            task=TaskConfig(name="copy", width=8, min_len=1, max_len=8),
-            train=TrainConfig(batch_size=32, lr=1e-2, seed=seed, val_samples=val_samples, compile=compile, fused=fused,
-                              fused_threads=fused_threads,
-                              restart_after=RESTART_AFTER),
-        )
-    raise ValueError(f"preset must be one of {DEMO_PRESETS}, got {preset!r}")
+    if preset not in DEMO_PRESETS:
+        raise ValueError(f"preset must be one of {DEMO_PRESETS}, got {preset!r}")
+    cfg = make_preset(preset)
+    train = cfg.train.replace(seed=seed, val_samples=val_samples, compile=compile, fused=fused, fused_threads=fused_threads)
+    return RunConfig(model=cfg.model, task=cfg.task, train=train)
 
 
 def _restart_text(restarts: int) -> str:
@@ -461,10 +505,13 @@ def cmd_demo(args) -> Dict:
     lengths = args.lengths or DEMO_LENGTHS[args.preset]
     if not args.json:
         print(f"Training an NTM on the copy task (memory {cfg.model.memory_size} x {cfg.model.word_size}, "
-              f"lengths {cfg.task.min_len}-{cfg.task.max_len}) until < {args.target_bits} bit errors per sequence "
+              f"lengths {cfg.task.min_len}-{cfg.task.max_len}) until < {args.target_bits} bit errors per sequence, "
+              f"then until it copies lengths {', '.join(map(str, cfg.train.select_lengths or ()))} too, "
               f"or {args.time_limit:.0f} s ...", file=sys.stderr)
     trainer = Trainer(cfg)
     summary = _train(trainer, args, time_limit=args.time_limit, target_bits=args.target_bits)
+    if not trainer.converged:
+        trainer.use_best()  # selection's best candidate, when it got that far
     if summary["bits_per_seq"] is None:
         trainer.last_val = trainer.validate()
     trainer.save_run(out)

@@ -12,6 +12,7 @@ next step boundary through ``update``; a ``threading.Event`` stops within one st
 """
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import time
@@ -80,6 +81,15 @@ class Trainer:
         self.restarts = 0  # fresh starts so far (TrainConfig.restart_after)
         self._attempt_start = 0  # step at which the current attempt began
         self._attempt_checked = False  # this attempt was judged (once, at restart_after)
+        # Selection (TrainConfig.select_lengths): "fit" until the training lengths are
+        # learned, then "select" (polish and measure on longer lengths).
+        self.stage = "fit"
+        self._select_start = 0  # step at which this attempt entered selection
+        self._select_last = 0  # step of the last selection measurement
+        self.last_select: Optional[Dict] = None  # the last measurement: bits, worst, step
+        self.best: Optional[Dict] = None  # best candidate: bits, worst, step, attempt, model state
+        self._attempt_select_best = math.inf
+        self.ema_model = None  # averaged weights during selection (TrainConfig.ema)
 
     # ----------------------------------------------------------------- settings
     def _make_optimizer(self):
@@ -145,7 +155,8 @@ class Trainer:
         self._apply_pending()
         t0 = time.perf_counter()
         cfg = self.cfg.train
-        batch = self.task.sample(cfg.batch_size, self.generator, max_len=self.curriculum_max, length_power=cfg.length_power)
+        power = cfg.polish_length_power if self.stage == "select" and cfg.polish_length_power is not None else cfg.length_power
+        batch = self.task.sample(cfg.batch_size, self.generator, max_len=self.curriculum_max, length_power=power)
         x, y, m = (t.to(self.device) for t in batch)
         self.model.train()
         logits, _ = self.model(x)
@@ -157,6 +168,8 @@ class Trainer:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
             if torch.isfinite(norm):
                 self.optimizer.step()
+                if self.ema_model is not None:
+                    self._update_ema()
             else:
                 event = "nonfinite"
         else:
@@ -195,7 +208,7 @@ class Trainer:
         """Once per attempt, when it is restart_after steps old (or older, if the setting
         was lowered mid-run): is the mean of its last (up to 20) batches above restart_bits?"""
         after = self.cfg.train.restart_after
-        if after is None or self.converged or self._attempt_checked or self.step_count - self._attempt_start < after:
+        if after is None or self.converged or self.stage == "select" or self._attempt_checked or self.step_count - self._attempt_start < after:
             return False
         self._attempt_checked = True
         recent = self._recent
@@ -203,6 +216,7 @@ class Trainer:
 
     def _restart(self) -> None:
         """Fresh weights and optimizer state, in place (widgets holding the model keep it)."""
+        self._leave_select()
         self.restarts += 1
         self._attempt_start = self.step_count
         self._attempt_checked = False
@@ -234,6 +248,90 @@ class Trainer:
         if self._running_bits < self.cfg.train.curriculum_threshold and self.step_count % 10 == 0:
             self.curriculum_max = min(self.cfg.task.max_len, self.curriculum_max + max(1, self.curriculum_max // 4))
             self._running_bits = None
+
+    # ------------------------------------------------------------ selection
+    def _set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _enter_select(self) -> None:
+        """The training lengths are learned: polish, and measure on longer lengths."""
+        t = self.cfg.train
+        self.stage = "select"
+        self._select_start = self._select_last = self.step_count
+        self._attempt_select_best = math.inf  # this attempt's best selection bits
+        if t.polish_lr is not None:
+            self._set_lr(t.polish_lr)
+        if t.ema is not None:
+            self.ema_model = copy.deepcopy(self.model)
+            self.ema_model.requires_grad_(False)
+            for name in ("fused", "fused_threads"):
+                if hasattr(self.model, name):
+                    setattr(self.ema_model, name, getattr(self.model, name))
+
+    def _leave_select(self) -> None:
+        self.stage = "fit"
+        self.ema_model = None
+        self.last_select = None
+        self._set_lr(self.cfg.train.lr)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.cfg.train.ema
+        for avg, p in zip(self.ema_model.parameters(), self.model.parameters()):
+            avg.lerp_(p, 1.0 - decay)
+
+    def selected_model(self):
+        """The model selection measures: the averaged weights when TrainConfig.ema is on."""
+        return self.ema_model if self.ema_model is not None else self.model
+
+    def measure_select(self, samples: Optional[int] = None, salt: int = 1) -> Dict:
+        """Wrong bits on fresh sequences of each selection length (never the same ones twice)."""
+        t = self.cfg.train
+        seed = (t.seed * 1_000_003 + 7 * self.step_count + salt) % (2**63)
+        table = evaluate_lengths(self.selected_model(), self.task, t.select_lengths, samples or t.select_samples, seed, device=self.device)
+        return {
+            "bits": max(v["mean"] for v in table.values()),
+            "worst": max(v["max"] for v in table.values()),
+            "step": self.step_count,
+            "lengths": {int(k): v["mean"] for k, v in table.items()},
+        }
+
+    def _select_check(self, record: Dict) -> Optional[str]:
+        """Measure the candidate; keep it if best; say "converged", "give_up" or None."""
+        t = self.cfg.train
+        self._select_last = self.step_count
+        def meets(m):
+            return m["bits"] <= t.select_bits and (t.select_max_bits is None or m["worst"] <= t.select_max_bits)
+
+        m = self.measure_select()
+        if meets(m) and t.select_confirm:
+            # The confirmation decides, and its (larger) sample is the candidate's score.
+            m = {**self.measure_select(t.select_confirm, salt=2), "confirmed": True}
+        self.last_select = m
+        self._attempt_select_best = min(self._attempt_select_best, m["bits"])
+        record["select_bits"] = m["bits"]
+        record["select_worst"] = m["worst"]
+        if self.best is None or (m["bits"], m["worst"]) < (self.best["bits"], self.best["worst"]):
+            state = {k: v.detach().clone() for k, v in self.selected_model().state_dict().items()}
+            self.best = {**m, "attempt": self.restarts, "model": state}
+        if meets(m):
+            return "converged"
+        age = self.step_count - self._select_start
+        if age >= t.select_steps:
+            return "give_up"
+        if t.select_early_steps is not None and age >= t.select_early_steps:
+            if self._attempt_select_best > t.select_early_bits:
+                return "give_up"
+        return None
+
+    def use_best(self) -> bool:
+        """Load the best selection candidate into the model (True if there was one)."""
+        if self.best is None:
+            return False
+        with torch.no_grad():
+            self.model.load_state_dict(self.best["model"])
+        return True
 
     # ---------------------------------------------------------------- loops
     def validate(self, samples: Optional[int] = None) -> float:
@@ -283,7 +381,8 @@ class Trainer:
                 reason = "time_limit"
                 break
             record = self.train_step()
-            if target_bits is not None:
+            verdict = None
+            if target_bits is not None and self.stage == "fit":
                 due = self.step_count - last_val_step >= self.cfg.train.val_every
                 promising = self._promising(target_bits) and self.step_count - last_val_step >= VAL_WINDOW
                 if due or promising:
@@ -291,7 +390,26 @@ class Trainer:
                     last_val_step = self.step_count
                     record["val_bits_per_seq"] = self.last_val
                     if self.last_val < target_bits and (self.curriculum_max is None or self.curriculum_max >= self.cfg.task.max_len):
-                        self.converged = True
+                        if self.cfg.train.select_lengths is None:
+                            self.converged = True
+                        else:
+                            self._enter_select()
+                            verdict = self._select_check(record)
+            elif target_bits is not None and self.stage == "select" and self.step_count - self._select_last >= self.cfg.train.select_every:
+                verdict = self._select_check(record)
+            if verdict == "converged":
+                self.converged = True
+                self.use_best()
+            elif verdict == "give_up" and self.cfg.train.restart_after is not None:
+                self._restart()
+                record["restarts"] = self.restarts
+                record["event"] = "restart"
+                last_val_step = self.step_count
+            elif verdict == "give_up":
+                reason = "select_steps"
+                for cb in callbacks:
+                    cb(record)
+                break
             for cb in callbacks:
                 cb(record)
             if self.converged and target_bits is not None:
@@ -333,6 +451,13 @@ class Trainer:
             "restarts": self.restarts,
             "attempt_start": self._attempt_start,
             "attempt_checked": self._attempt_checked,
+            "stage": self.stage,
+            "select_start": self._select_start,
+            "select_last": self._select_last,
+            "last_select": self.last_select,
+            "attempt_select_best": self._attempt_select_best,
+            "best": self.best,
+            "ema_model": None if self.ema_model is None else {k: v.detach().cpu() for k, v in self.ema_model.state_dict().items()},
         }
 
     def save(self, path) -> None:
@@ -359,6 +484,16 @@ class Trainer:
         trainer.restarts = data.get("restarts", 0)
         trainer._attempt_start = data.get("attempt_start", 0)
         trainer._attempt_checked = data.get("attempt_checked", False)
+        if data.get("stage") == "select":
+            trainer._enter_select()  # sets the polish lr and a fresh average, replaced below
+            if data.get("ema_model") is not None and trainer.ema_model is not None:
+                trainer.ema_model.load_state_dict(data["ema_model"])
+            trainer.optimizer.load_state_dict(data["optimizer"])
+        trainer._select_start = data.get("select_start", 0)
+        trainer._select_last = data.get("select_last", 0)
+        trainer.last_select = data.get("last_select")
+        trainer._attempt_select_best = data.get("attempt_select_best", math.inf)
+        trainer.best = data.get("best")
         since = [h for h in trainer.history if h["step"] > trainer._attempt_start]
         trainer._recent = [h["bits_per_seq"] for h in since[-VAL_WINDOW:]]
         return trainer

@@ -1,0 +1,143 @@
+"""Selection (TrainConfig.select_lengths): after the training lengths are learned, the
+run polishes, measures longer lengths, keeps the best candidate and stops, restarts or
+gives up by the rule; presets are one source for the CLI, demo and Playground."""
+import pytest
+import torch
+
+from ntm_widgets.config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig, preset, select_lengths_for
+from ntm_widgets.training import Trainer
+
+
+def tiny(seed=0, **train):
+    base = dict(batch_size=4, seed=seed, val_samples=20, target_bits=1e9, select_lengths=(6, 8), select_samples=10,
+                select_every=5, restart_after=None)
+    base.update(train)
+    return RunConfig(
+        model=ModelConfig(memory_size=8, word_size=4, controller_size=16),
+        task=TaskConfig(width=3, min_len=1, max_len=4),
+        train=TrainConfig(**base),
+    )
+
+
+def _records(trainer, **run):
+    out = []
+    summary = trainer.run(callbacks=[out.append], **run)
+    return summary, out
+
+
+def test_a_met_selection_rule_converges_with_the_measured_candidate():
+    trainer = Trainer(tiny(select_bits=1e9, polish_lr=1e-4))
+    summary, records = _records(trainer, time_limit=60)
+    assert summary["converged"] and summary["reason"] == "converged"
+    assert trainer.stage == "select"
+    measured = [r for r in records if "select_bits" in r]
+    assert len(measured) == 1 and measured[0]["step"] == trainer.step_count
+    assert set(trainer.best["lengths"]) == {6, 8}
+    assert trainer.best["bits"] == max(trainer.best["lengths"].values())
+    assert trainer.optimizer.param_groups[0]["lr"] == 1e-4  # polishing at polish_lr
+
+
+def test_an_unmet_rule_stops_after_select_steps_and_keeps_the_best_candidate():
+    trainer = Trainer(tiny(select_bits=0.0, select_max_bits=0.0, select_steps=20, select_every=5, lr=0.05))
+    summary, records = _records(trainer, time_limit=60)
+    assert not summary["converged"] and summary["reason"] == "select_steps"
+    measured = [r for r in records if "select_bits" in r]
+    assert len(measured) == 5  # on entering selection, then every 5 of its 20 steps
+    best = min(measured, key=lambda r: (r["select_bits"], r["select_worst"]))
+    assert trainer.best["step"] == best["step"] and trainer.best["bits"] == best["select_bits"]
+    last = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    assert trainer.use_best()
+    now = trainer.model.state_dict()
+    for name, value in trainer.best["model"].items():
+        assert torch.equal(now[name], value), name
+    if best["step"] != trainer.step_count:  # lr 0.05 moves the weights between checks
+        assert any(not torch.equal(last[k], now[k]) for k in now)
+
+
+def test_an_unmet_rule_restarts_when_restarts_are_on():
+    trainer = Trainer(tiny(select_bits=0.0, select_max_bits=0.0, select_steps=10, restart_after=10_000, polish_lr=1e-4, lr=2e-3))
+    summary, records = _records(trainer, steps=80)
+    assert trainer.restarts >= 1
+    restart = next(r for r in records if r["event"] == "restart")
+    assert restart.get("select_bits") is not None  # the check that gave up
+    assert trainer.best is not None and trainer.best["attempt"] <= trainer.restarts
+    if trainer.stage == "fit":
+        assert trainer.optimizer.param_groups[0]["lr"] == 2e-3  # back to the fitting lr
+
+
+def test_weight_average_is_what_selection_measures_and_keeps():
+    trainer = Trainer(tiny(select_bits=0.0, select_steps=15, ema=0.9, lr=0.05))
+    trainer.run(time_limit=60)
+    assert trainer.ema_model is not None and trainer.selected_model() is trainer.ema_model
+    avg = trainer.ema_model.state_dict()
+    live = trainer.model.state_dict()
+    assert any(not torch.equal(avg[k], live[k]) for k in live if avg[k].is_floating_point())
+
+
+def test_resume_in_the_selection_stage_is_exact(tmp_path):
+    cfg = tiny(seed=3, select_bits=0.0, select_steps=1000, ema=0.9, polish_lr=1e-3)
+    straight = Trainer(cfg)
+    straight.run(steps=60)
+    first = Trainer(cfg)
+    first.run(steps=40)
+    assert first.stage == "select"
+    first.save(tmp_path / "ck.pt")
+    resumed = Trainer.load(tmp_path / "ck.pt")
+    assert resumed.stage == "select" and resumed.best["step"] == first.best["step"]
+    assert resumed.optimizer.param_groups[0]["lr"] == 1e-3
+    resumed.run(steps=20)
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    for (name, a), (_, b) in zip(straight.ema_model.state_dict().items(), resumed.ema_model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_select_lengths_follow_the_training_range_and_memory():
+    assert select_lengths_for(20, 128) == (50, 112)  # never the paper's test lengths 40, 80, 120
+    assert select_lengths_for(8, 64) == (20, 48)
+    assert select_lengths_for(8, 32) == (20, 32)
+    assert select_lengths_for(8, 16) == (16,)  # capped by the memory
+    assert select_lengths_for(8, 8) == (8,)
+    with pytest.raises(ConfigError, match="select_lengths"):
+        TrainConfig(select_lengths=[10, -1])
+    assert TrainConfig(select_lengths=[10, 20]).select_lengths == (10, 20)  # JSON lists come back as tuples
+
+
+def test_presets_are_the_paper_and_quick_recipes():
+    paper, quick = preset("paper"), preset("quick")
+    assert (paper.model.memory_size, paper.model.word_size, paper.model.controller_size, paper.task.max_len) == (128, 20, 100, 20)
+    assert (quick.model.memory_size, quick.model.word_size, quick.task.max_len) == (64, 8, 8)
+    for cfg in (paper, quick):
+        assert cfg.train.target_bits is not None and cfg.train.select_lengths
+        assert all(n > cfg.task.max_len for n in cfg.train.select_lengths)
+        assert RunConfig.from_dict(cfg.to_dict()) == cfg
+    assert 80 not in paper.train.select_lengths and 120 not in paper.train.select_lengths  # the test lengths
+    with pytest.raises(ConfigError, match="preset"):
+        preset("huge")
+
+
+def test_cli_preset_with_overrides():
+    from ntm_widgets.cli import build_parser, config_from_args
+
+    parse = build_parser().parse_args
+    cfg = config_from_args(parse(["train", "--preset", "paper"]))
+    assert cfg == preset("paper")
+    cfg = config_from_args(parse(["train", "--preset", "paper", "--lr", "0.01", "--seed", "7"]))
+    assert cfg.train.lr == 0.01 and cfg.train.seed == 7 and cfg.train.select_lengths == (50, 112)
+    cfg = config_from_args(parse(["train", "--preset", "quick", "--max-len", "4", "--memory-size", "32"]))
+    assert cfg.task.max_len == 4 and cfg.train.select_lengths == (10, 32)
+    cfg = config_from_args(parse(["train", "--preset", "quick", "--select-lengths", "none"]))
+    assert cfg.train.select_lengths is None
+    plain = config_from_args(parse(["train", "--steps", "3"]))
+    assert plain.train.select_lengths is None and plain.train.steps == 3 and plain.model == ModelConfig()
+
+
+def test_a_hopeless_attempt_gives_up_early():
+    # Every measurement is above select_early_bits (a bits target of 0 on an untrained
+    # model), so the attempt gives up at select_early_steps, long before select_steps.
+    trainer = Trainer(tiny(select_bits=0.0, select_max_bits=0.0, select_steps=1000, select_early_steps=10,
+                           select_early_bits=0.0, select_every=5))
+    summary, records = _records(trainer, time_limit=60)
+    assert summary["reason"] == "select_steps"
+    measured = [r["step"] for r in records if "select_bits" in r]
+    assert measured[-1] - measured[0] == 10
