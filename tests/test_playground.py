@@ -46,12 +46,16 @@ def losses(p):
 
 def test_default_config_is_small_and_copy():
     c = DEFAULT_CONFIG
-    assert (c.model.memory_size, c.model.word_size, c.model.controller, c.model.controller_size) == (32, 8, "lstm", 64)
+    assert (c.model.memory_size, c.model.word_size, c.model.controller, c.model.controller_size) == (64, 8, "lstm", 64)
+    from ntm_widgets.config import preset
+
+    quick = preset("quick")  # one source: the demo's recipe, without its time limit
+    assert (c.model, c.task) == (quick.model, quick.task) and c.train == quick.train.replace(time_limit=None)
     assert (c.task.name, c.task.min_len, c.task.max_len) == ("copy", 1, 8)
     assert (c.train.batch_size, c.train.optimizer, c.train.lr) == (32, "adam", 1e-2)
     p = Playground()
     assert p.config == DEFAULT_CONFIG and p.config is not DEFAULT_CONFIG
-    assert repr(p) == "Playground(task='copy', N=32, M=8, steps=0)"
+    assert repr(p) == "Playground(task='copy', N=64, M=8, steps=0)"
 
 
 def test_css_classes_for_browser_tests(pg):
@@ -316,3 +320,17 @@ def test_a_restart_is_said_in_the_status():
     assert p.trainer.restarts == 1
     assert "restarted from fresh weights (attempt 2)" in p.status, p.status
     assert DEFAULT_CONFIG.train.restart_after == 1200
+
+
+def test_training_stops_when_the_stopping_rule_says_learned():
+    # A target every model meets: the rule says "learned" at its first validation
+    # (after VAL_WINDOW steps), Playground.train returns then, and the status says so.
+    cfg = {**TINY, "train": {**TINY["train"], "target_bits": 1e9, "select_lengths": [6], "select_bits": 1e9,
+                              "select_samples": 5, "select_confirm": 0}}
+    pg = Playground(config=cfg)
+    pg.train(200)
+    tr = pg.trainer
+    assert tr.converged and tr.step_count == 20
+    assert "learned" in pg.status and "length 6" in pg.status
+    pg.train(10)  # once learned, Train trains on
+    assert tr.step_count == 30

@@ -89,6 +89,7 @@ class Trainer:
         self.last_select: Optional[Dict] = None  # the last measurement: bits, worst, step
         self.best: Optional[Dict] = None  # best candidate: bits, worst, step, attempt, model state
         self._attempt_select_best = math.inf
+        self._last_val_step = 0  # step of the last validation on the training lengths
         self.ema_model = None  # averaged weights during selection (TrainConfig.ema)
 
     # ----------------------------------------------------------------- settings
@@ -367,7 +368,7 @@ class Trainer:
             raise ValueError("run() needs steps, time_limit, target_bits or a stop_event, or it would never end")
         start = time.perf_counter()
         end_step = None if steps is None else self.step_count + steps
-        last_val_step = self.step_count
+        self._last_val_step = self.step_count
         callbacks = list(callbacks)
         reason = "steps"
         while True:
@@ -381,41 +382,52 @@ class Trainer:
                 reason = "time_limit"
                 break
             record = self.train_step()
-            verdict = None
-            if target_bits is not None and self.stage == "fit":
-                due = self.step_count - last_val_step >= self.cfg.train.val_every
-                promising = self._promising(target_bits) and self.step_count - last_val_step >= VAL_WINDOW
-                if due or promising:
-                    self.last_val = self.validate()
-                    last_val_step = self.step_count
-                    record["val_bits_per_seq"] = self.last_val
-                    if self.last_val < target_bits and (self.curriculum_max is None or self.curriculum_max >= self.cfg.task.max_len):
-                        if self.cfg.train.select_lengths is None:
-                            self.converged = True
-                        else:
-                            self._enter_select()
-                            verdict = self._select_check(record)
-            elif target_bits is not None and self.stage == "select" and self.step_count - self._select_last >= self.cfg.train.select_every:
-                verdict = self._select_check(record)
-            if verdict == "converged":
-                self.converged = True
-                self.use_best()
-            elif verdict == "give_up" and self.cfg.train.restart_after is not None:
-                self._restart()
-                record["restarts"] = self.restarts
-                record["event"] = "restart"
-                last_val_step = self.step_count
-            elif verdict == "give_up":
-                reason = "select_steps"
-                for cb in callbacks:
-                    cb(record)
-                break
+            verdict = self.after_step(record, target_bits)
             for cb in callbacks:
                 cb(record)
-            if self.converged and target_bits is not None:
-                reason = "converged"
+            if verdict is not None:
+                reason = verdict
                 break
         return self.summary(wall=time.perf_counter() - start, reason=reason)
+
+    def after_step(self, record: Dict, target_bits: Optional[float] = None) -> Optional[str]:
+        """The stopping rule, after a step: validation on the training lengths and then
+        selection on longer ones (TrainConfig.select_*). Adds what it measured to
+        ``record`` and returns "converged", "select_steps" (selection gave up and there
+        are no restarts) or None (go on). ``target_bits`` None: TrainConfig's."""
+        t = self.cfg.train
+        target_bits = t.target_bits if target_bits is None else target_bits
+        if target_bits is None:
+            return None
+        verdict = None
+        if self.stage == "fit":
+            due = self.step_count - self._last_val_step >= t.val_every
+            promising = self._promising(target_bits) and self.step_count - self._last_val_step >= VAL_WINDOW
+            if due or promising:
+                self.last_val = self.validate()
+                self._last_val_step = self.step_count
+                record["val_bits_per_seq"] = self.last_val
+                if self.last_val < target_bits and (self.curriculum_max is None or self.curriculum_max >= self.cfg.task.max_len):
+                    if t.select_lengths is None:
+                        self.converged = True
+                        return "converged"
+                    self._enter_select()
+                    verdict = self._select_check(record)
+        elif self.step_count - self._select_last >= t.select_every:
+            verdict = self._select_check(record)
+        if verdict == "converged":
+            self.converged = True
+            self.use_best()
+            return "converged"
+        if verdict == "give_up" and t.restart_after is not None:
+            self._restart()
+            record["restarts"] = self.restarts
+            record["event"] = "restart"
+            self._last_val_step = self.step_count
+            return None
+        if verdict == "give_up":
+            return "select_steps"
+        return None
 
     def summary(self, wall: Optional[float] = None, reason: str = "") -> Dict:
         return {

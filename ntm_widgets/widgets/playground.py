@@ -34,25 +34,21 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ..config import CONTROLLERS, RESTART_AFTER, TASKS, ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from ..config import CONTROLLERS, TASKS, ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig, preset
 from ..core import fused
 from ..training.trainer import Trainer
 from .curves import ImageCurves, LiveCurves
 
-# Small enough to learn copy in under a minute on a laptop CPU. Adam as in Collier &
-# Beel 2018 (arXiv:1807.08518), but lr 1e-2 rather than their 1e-3: for this small model
-# it reached < 0.1 bits/seq on fresh sequences in 677-968 steps of batch 32 (seeds 0,
-# 1, 3; seed 2 needed more), where 3e-3 took 1,450 to over 1,800 steps. Gradients stay
-# clipped (TrainConfig.clip). One torch thread: at this size the ops are too small to
-# split, and a second thread only adds contention.
-DEFAULT_CONFIG = RunConfig(
-    model=ModelConfig(memory_size=32, word_size=8, controller="lstm", controller_size=64, num_read_heads=1, num_write_heads=1),
-    task=TaskConfig(name="copy", width=8, min_len=1, max_len=8),
-    # restart_after: half of the seeds of this configuration stay stuck at ~2 bits/seq
-    # for thousands of steps; restarting those after 1,200 steps made 10 of 10 seeds
-    # converge within 60 s (benchmarks/NOTES.md).
-    train=TrainConfig(batch_size=32, optimizer="adam", lr=1e-2, seed=0, threads=1, restart_after=RESTART_AFTER),
-)
+def _default_config() -> RunConfig:
+    """The "quick" preset (config.preset: the demo's recipe, 64 x 8 memory, lengths 1-8,
+    Adam 1e-2), trained until its stopping rule says the copy is learned: below 0.1
+    wrong bits on the training lengths, then selected on longer lengths. No time limit:
+    Stop ends it sooner."""
+    quick = preset("quick")
+    return RunConfig(model=quick.model, task=quick.task, train=quick.train.replace(time_limit=None))
+
+
+DEFAULT_CONFIG = _default_config()
 
 # Settings a running Trainer takes at its next step boundary; any other change rebuilds.
 LIVE_FIELDS = ("lr", "batch_size", "min_len", "max_len")
@@ -480,6 +476,25 @@ class Playground(widgets.VBox):
         self._rate_mark = (time.perf_counter(), 0)
         self.seq_per_s = 0.0
 
+    def _step(self) -> bool:
+        """One training step and the config's stopping rule; True when it says done."""
+        tr = self._trainer
+        record = tr.train_step()
+        # Once learned, Train again means "keep training" until Stop.
+        verdict = None if tr.converged else tr.after_step(record)
+        self._record(record)
+        if verdict == "converged":
+            if tr.last_select is not None:
+                at = ", ".join(f"{n}: {b:.2g}" for n, b in tr.last_select["lengths"].items())
+                self._set_note(f"learned: it copies longer sequences too (wrong bits per sequence at length {at}); "
+                               "Train trains on", seconds=3600.0)
+            else:
+                self._set_note("learned: validation below the target; Train trains on", seconds=3600.0)
+        elif verdict == "select_steps":
+            self._set_note("selection gave up (no restarts set): kept its best candidate", seconds=3600.0)
+            tr.use_best()
+        return verdict is not None
+
     def _record(self, record: Dict) -> None:
         """Called after every step (in whatever thread trains): cheap, then throttled."""
         bits = record["bits_per_seq"]
@@ -523,7 +538,9 @@ class Playground(widgets.VBox):
         if self.seq_per_s > 0:
             parts.append(f"{self.seq_per_s:,.0f} seq/s")
         if self._bits_ema is not None:
-            parts.append(f"bit error {self._bits_ema:.3g}/seq")
+            parts.append(f"bit error {self._bits_ema:.2f}/seq")
+        if tr.stage == "select" and tr.last_select is not None and not tr.converged:
+            parts.append(f"longer lengths {tr.last_select['bits']:.2f}/seq")
         self.status = " \u00b7 ".join(parts)
 
     # ------------------------------------------------------------ training
@@ -557,7 +574,8 @@ class Playground(widgets.VBox):
                     if self._stop_event.is_set():
                         break
                     if not self._pause_requested:
-                        self._record(self._trainer.train_step())
+                        if self._step():
+                            break
                         continue
                 self._wait_paused()
         except Exception as exc:  # show it in the widget; never a traceback from a thread
@@ -648,7 +666,8 @@ class Playground(widgets.VBox):
         try:
             for _ in range(steps):
                 with self._step_lock:
-                    self._record(self._trainer.train_step())
+                    if self._step():
+                        break
         finally:
             self._refresh_status()  # rate over the whole call
             self.running = False
