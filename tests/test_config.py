@@ -22,8 +22,8 @@ BAD = [
     (TrainConfig, "select_lengths", ()), (TrainConfig, "select_lengths", (40, 0)), (TrainConfig, "select_lengths", 40),
     (TrainConfig, "select_samples", 0), (TrainConfig, "select_bits", -1.0), (TrainConfig, "select_max_bits", -1.0),
     (TrainConfig, "select_every", 0), (TrainConfig, "select_steps", 0), (TrainConfig, "polish_lr", 0.0),
-    (TrainConfig, "ema", 1.0), (TrainConfig, "ema", -0.5), (TrainConfig, "select_early_steps", 0),
-    (TrainConfig, "select_early_bits", -1.0), (TrainConfig, "select_confirm", -1), (TrainConfig, "polish_length_power", 9.0),
+    (TrainConfig, "ema", 1.0), (TrainConfig, "ema", -0.5), (TrainConfig, "select_early_steps", -1),
+    (TrainConfig, "select_early_bits", -1.0), (TrainConfig, "select_min_steps", -1), (TrainConfig, "select_confirm", -1), (TrainConfig, "polish_length_power", 9.0), (TrainConfig, "polish_blank_prob", 0.6),
 ]
 
 

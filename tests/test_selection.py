@@ -141,3 +141,14 @@ def test_a_hopeless_attempt_gives_up_early():
     assert summary["reason"] == "select_steps"
     measured = [r["step"] for r in records if "select_bits" in r]
     assert measured[-1] - measured[0] == 10
+
+
+def test_a_met_rule_polishes_select_min_steps_more_and_must_be_met_again():
+    trainer = Trainer(tiny(select_bits=1e9, select_min_steps=12, select_every=5))
+    summary, records = _records(trainer, time_limit=60)
+    measured = [r["step"] for r in records if "select_bits" in r]
+    # met at the first measurement; +5 and +10 are too soon; +15 meets it again and ends
+    assert summary["converged"] and measured[-1] - measured[0] == 15 and len(measured) == 4
+    now = trainer.model.state_dict()
+    assert trainer.best["step"] == measured[-1]  # the model kept is the one that met it last
+    assert all(torch.equal(now[k], v) for k, v in trainer.best["model"].items())

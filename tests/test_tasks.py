@@ -1,4 +1,5 @@
 """Task formats (Graves et al. 2014, section 4): delimiters, no input while answering."""
+import pytest
 import torch
 
 from ntm_widgets.config import TaskConfig
@@ -76,3 +77,21 @@ def test_length_power_favours_long_sequences_and_zero_is_uniform():
     assert torch.allclose(weighted, expected, atol=0.03), weighted
     # max_len (a curriculum) still caps the weighted draw.
     assert all(task.sample(1, g, max_len=2, length_power=2.0).inputs.shape[1] <= 5 for _ in range(50))
+
+
+def test_blank_prob_zeroes_whole_vectors_and_leaves_the_default_stream_alone():
+    from ntm_widgets.config import TaskConfig
+    from ntm_widgets.tasks import make_task
+
+    task = make_task(TaskConfig(name="copy", width=8, min_len=30, max_len=30))
+    plain = task.sample(64, torch.Generator().manual_seed(3))
+    again = task.sample(64, torch.Generator().manual_seed(3), blank_prob=0.0)
+    assert torch.equal(plain.inputs, again.inputs)  # blank_prob 0 draws nothing extra
+    blanked = task.sample(64, torch.Generator().manual_seed(3), blank_prob=0.5).inputs[:, :30, :8]
+    zero_rows = (blanked.sum(-1) == 0).float().mean().item()
+    assert 0.4 < zero_rows < 0.6  # whole vectors, about half of them
+    assert set(blanked.unique().tolist()) == {0.0, 1.0}
+    assert task.sample(4, torch.Generator().manual_seed(3), blank_prob=1.0).inputs[:, :30, :8].sum() == 0
+    assert task._blank_prob == 0.0  # per call, not sticky
+    with pytest.raises(ValueError, match="blank_prob"):
+        task.sample(4, torch.Generator(), blank_prob=1.5)

@@ -21,6 +21,8 @@ class Task:
 
     def __init__(self, cfg):
         self.cfg = cfg
+        # Probability that a drawn vector is all zeros instead (``sample(blank_prob=)``).
+        self._blank_prob = 0.0
 
     def sample_length(self, generator: torch.Generator, max_len: Optional[int] = None, length_power: float = 0.0) -> int:
         """A length from the configured range, capped by ``max_len``; uniform, or with
@@ -40,22 +42,36 @@ class Task:
         length: Optional[int] = None,
         max_len: Optional[int] = None,
         length_power: float = 0.0,
+        blank_prob: float = 0.0,
     ) -> Batch:
         """A batch whose sequences share one length, drawn from the configured range.
 
         ``length`` fixes it (for evaluation beyond the trained range); ``max_len`` caps
         the draw (a curriculum); ``length_power`` > 0 draws length L with probability
         proportional to L ** length_power (training favours long sequences), 0 uniformly.
+        ``blank_prob`` > 0 makes each data vector all zeros with that probability (it
+        stays a valid input of the task: random bits are all zero with p = 2 ** -width).
         """
         if length is None:
             length = self.sample_length(generator, max_len=max_len, length_power=length_power)
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
-        return self.build(batch_size, length, generator)
+        if not 0.0 <= blank_prob <= 1.0:
+            raise ValueError(f"blank_prob must be in [0, 1], got {blank_prob}")
+        self._blank_prob = blank_prob
+        try:
+            return self.build(batch_size, length, generator)
+        finally:
+            self._blank_prob = 0.0
 
     def build(self, batch_size: int, length: int, generator: torch.Generator) -> Batch:
         raise NotImplementedError
 
     def bits(self, batch_size: int, length: int, generator: torch.Generator) -> torch.Tensor:
-        """Random binary vectors (B, length, width), each bit 0 or 1 with p = 0.5."""
-        return torch.randint(0, 2, (batch_size, length, self.cfg.width), generator=generator).float()
+        """Random binary vectors (B, length, width), each bit 0 or 1 with p = 0.5 (and
+        each vector all zeros with the probability ``sample`` was given as blank_prob)."""
+        out = torch.randint(0, 2, (batch_size, length, self.cfg.width), generator=generator).float()
+        if self._blank_prob > 0:
+            keep = torch.rand(batch_size, length, 1, generator=generator) >= self._blank_prob
+            out = out * keep
+        return out

@@ -89,6 +89,7 @@ class Trainer:
         self.last_select: Optional[Dict] = None  # the last measurement: bits, worst, step
         self.best: Optional[Dict] = None  # best candidate: bits, worst, step, attempt, model state
         self._attempt_select_best = math.inf
+        self._first_pass: Optional[int] = None
         self._last_val_step = 0  # step of the last validation on the training lengths
         self.ema_model = None  # averaged weights during selection (TrainConfig.ema)
 
@@ -156,8 +157,10 @@ class Trainer:
         self._apply_pending()
         t0 = time.perf_counter()
         cfg = self.cfg.train
-        power = cfg.polish_length_power if self.stage == "select" and cfg.polish_length_power is not None else cfg.length_power
-        batch = self.task.sample(cfg.batch_size, self.generator, max_len=self.curriculum_max, length_power=power)
+        polishing = self.stage == "select"
+        power = cfg.polish_length_power if polishing and cfg.polish_length_power is not None else cfg.length_power
+        blank = cfg.polish_blank_prob if polishing else 0.0
+        batch = self.task.sample(cfg.batch_size, self.generator, max_len=self.curriculum_max, length_power=power, blank_prob=blank)
         x, y, m = (t.to(self.device) for t in batch)
         self.model.train()
         logits, _ = self.model(x)
@@ -261,6 +264,7 @@ class Trainer:
         self.stage = "select"
         self._select_start = self._select_last = self.step_count
         self._attempt_select_best = math.inf  # this attempt's best selection bits
+        self._first_pass = None  # step at which this attempt first met the rule
         if t.polish_lr is not None:
             self._set_lr(t.polish_lr)
         if t.ema is not None:
@@ -305,20 +309,25 @@ class Trainer:
         def meets(m):
             return m["bits"] <= t.select_bits and (t.select_max_bits is None or m["worst"] <= t.select_max_bits)
 
+        age = self.step_count - self._select_start
         m = self.measure_select()
-        if meets(m) and t.select_confirm:
+        may_end = self._first_pass is None or self.step_count - self._first_pass >= t.select_min_steps
+        if meets(m) and t.select_confirm and may_end:
             # The confirmation decides, and its (larger) sample is the candidate's score.
             m = {**self.measure_select(t.select_confirm, salt=2), "confirmed": True}
         self.last_select = m
         self._attempt_select_best = min(self._attempt_select_best, m["bits"])
         record["select_bits"] = m["bits"]
         record["select_worst"] = m["worst"]
-        if self.best is None or (m["bits"], m["worst"]) < (self.best["bits"], self.best["worst"]):
+        passed = meets(m) and may_end
+        if passed or self.best is None or (m["bits"], m["worst"]) < (self.best["bits"], self.best["worst"]):
             state = {k: v.detach().clone() for k, v in self.selected_model().state_dict().items()}
             self.best = {**m, "attempt": self.restarts, "model": state}
-        if meets(m):
+        if passed and self._first_pass is None and t.select_min_steps > 0:
+            self._first_pass = self.step_count  # met: polish select_min_steps more, then measure again
+            return None
+        if passed:
             return "converged"
-        age = self.step_count - self._select_start
         if age >= t.select_steps:
             return "give_up"
         if t.select_early_steps is not None and age >= t.select_early_steps:
@@ -468,6 +477,7 @@ class Trainer:
             "select_last": self._select_last,
             "last_select": self.last_select,
             "attempt_select_best": self._attempt_select_best,
+            "first_pass": self._first_pass,
             "best": self.best,
             "ema_model": None if self.ema_model is None else {k: v.detach().cpu() for k, v in self.ema_model.state_dict().items()},
         }
@@ -505,6 +515,7 @@ class Trainer:
         trainer._select_last = data.get("select_last", 0)
         trainer.last_select = data.get("last_select")
         trainer._attempt_select_best = data.get("attempt_select_best", math.inf)
+        trainer._first_pass = data.get("first_pass")
         trainer.best = data.get("best")
         since = [h for h in trainer.history if h["step"] > trainer._attempt_start]
         trainer._recent = [h["bits_per_seq"] for h in since[-VAL_WINDOW:]]
