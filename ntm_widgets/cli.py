@@ -38,6 +38,12 @@ FIELD_FLAGS = {
     "select_every": "--select-every",
     "select_samples": "--select-samples",
     "polish_lr": "--polish-lr",
+    "polish_length_power": "--polish-length-power",
+    "polish_blank_prob": "--polish-blank-prob",
+    "select_confirm": "--select-confirm",
+    "select_min_steps": "--select-min-steps",
+    "select_early_steps": "--select-early-steps",
+    "select_early_bits": "--select-early-bits",
     "ema": "--ema",
     "memory_init": "--memory-init",
     "name": "--task",
@@ -177,6 +183,12 @@ CONFIG_FLAGS = [
     ("--select-every", "train", "select_every", dict(type=_int_type(1), help="steps between selection measurements")),
     ("--select-samples", "train", "select_samples", dict(type=_int_type(1), help="fresh sequences per selection length")),
     ("--polish-lr", "train", "polish_lr", dict(type=_float_type(0.0, open_lo=True), help="learning rate once the training lengths are learned")),
+    ("--select-confirm", "train", "select_confirm", dict(type=_int_type(0), help="fresh sequences per selection length that must confirm a pass (0: none)")),
+    ("--select-min-steps", "train", "select_min_steps", dict(type=_int_type(0), help="after a first pass, polish this many more steps and pass again")),
+    ("--select-early-steps", "train", "select_early_steps", dict(type=_int_type(0), help="an attempt still above --select-early-bits this many steps into selection restarts")),
+    ("--select-early-bits", "train", "select_early_bits", dict(type=_float_type(0.0), help="see --select-early-steps")),
+    ("--polish-length-power", "train", "polish_length_power", dict(type=_float_type(0.0), help="--length-power while polishing")),
+    ("--polish-blank-prob", "train", "polish_blank_prob", dict(type=_float_type(0.0), help="while polishing, each input vector is all zeros with this probability")),
     ("--ema", "train", "ema", dict(type=_float_type(0.0), help="average the weights during selection with this decay per step")),
 ]
 
@@ -250,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quick: 64 x 8 memory, lengths 1-8, learns in seconds (default); "
                         "paper: Graves et al.'s 128 x 20, lengths 1-20, takes minutes")
     p.add_argument("--lengths", type=_lengths_type, default=None,
-                   help="generalisation lengths (default 8,16,32,48,64 quick; 10,20,40,80,120 paper)")
+                   help="generalisation lengths (default 8,16,24,32,40,64 quick; 10,20,40,80,120 paper)")
     p.add_argument("--samples", type=_int_type(1), default=100)
     p.add_argument("--val-samples", type=_int_type(1), default=1000, help="fresh sequences per validation (default 1000)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
@@ -472,7 +484,8 @@ def cmd_bench(args) -> Dict:
 # The demo's presets are config.preset's: "quick" (64 x 8 memory, lengths 1-8, learns
 # in seconds) and "paper" (Graves et al.'s 128 x 20, LSTM 100, lengths 1-20).
 DEMO_PRESETS = PRESETS
-DEMO_LENGTHS = {"quick": [8, 16, 32, 48, 64], "paper": [10, 20, 40, 80, 120]}
+# Lengths the demo reports: never the selection lengths (20, 48 quick; 50, 112 paper).
+DEMO_LENGTHS = {"quick": [8, 16, 24, 32, 40, 64], "paper": [10, 20, 40, 80, 120]}
 
 
 def demo_config(preset: str, seed: int = 0, val_samples: int = 1000, compile: bool = False, fused: bool = True,

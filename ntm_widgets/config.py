@@ -368,7 +368,7 @@ def _recipe(**changes) -> TrainConfig:
     # lengths (benchmarks/NOTES.md, issue 10).
     base = dict(target_bits=0.1, polish_lr=1e-3, polish_length_power=2.0, select_bits=0.2, select_max_bits=8.0,
                 select_confirm=400, select_steps=1500, select_min_steps=500, select_every=100, select_samples=100,
-                select_early_steps=0, select_early_bits=20.0, time_limit=300.0)
+                select_early_steps=0, select_early_bits=20.0, polish_blank_prob=0.1, time_limit=300.0)
     base.update(changes)
     return TrainConfig(**base)
 

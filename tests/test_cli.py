@@ -128,3 +128,23 @@ def test_train_says_when_it_restarted(capsys, tmp_path):
     code, out, _ = run(capsys, "train", *TINY, "--steps", "25", "--restart-after", "20", "--restart-bits", "0.000001",
                        "--out", str(tmp_path / "r"))
     assert code == 0 and "restarted from fresh weights 1 time (stuck runs)" in out, out
+
+
+def test_every_flag_named_in_errors_exists_on_train():
+    # A ConfigError names the flag the user typed (FIELD_FLAGS); each must be a real flag.
+    from ntm_widgets.cli import CONFIG_FLAGS, FIELD_FLAGS, build_parser
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    options = {o for a in train._actions for o in a.option_strings}
+    assert set(FIELD_FLAGS.values()) <= options, set(FIELD_FLAGS.values()) - options
+    assert {f for f, *_ in CONFIG_FLAGS} <= options
+
+
+def test_train_preset_json_reports_what_the_rule_measured(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "--preset", "quick", *TINY, "--select-lengths", "6", "--select-samples", "5",
+                       "--select-confirm", "0", "--target-bits", "1000", "--select-bits", "1000", "--select-min-steps", "0",
+                       "--out", str(tmp_path / "r"), "--json")
+    assert code == 0, out
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["converged"] and result["stopped_by"] == "converged"
+    assert set(result["select"]["lengths"]) == {"6"} and result["fit_seconds"] > 0
