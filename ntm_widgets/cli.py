@@ -255,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job: learn copy, show generalisation, draw a replay")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--time-limit", type=_float_type(0.0, open_lo=True), default=300.0, help="seconds of training at most (default 300)")
+    p.add_argument("--time-limit", type=_float_type(0.0, open_lo=True), default=None,
+                   help="seconds of training at most (default: the preset's, 60 s quick, 300 s paper)")
     p.add_argument("--target-bits", type=_float_type(0.0), default=0.1)
     p.add_argument("--seed", type=_int_type(0), default=0)
     p.add_argument("--preset", choices=list(DEMO_PRESETS), default="quick",
@@ -288,7 +289,7 @@ def config_from_args(args):
     """The RunConfig of ``train``'s flags: the preset (or RunConfig's defaults) with every
     flag that was given replacing its field. Selection lengths follow a changed training
     range or memory unless given."""
-    from .config import RunConfig, preset, select_lengths_for
+    from .config import RunConfig, preset, preset_select_lengths
 
     name = getattr(args, "preset", None)
     task = args.task or "copy"
@@ -306,7 +307,7 @@ def config_from_args(args):
             value = tuple(value) if value and value != [0] else None
         data[section][field] = value
     if name and args.select_lengths is None and (args.max_len is not None or args.memory_size is not None):
-        data["train"]["select_lengths"] = select_lengths_for(data["task"]["max_len"], data["model"]["memory_size"])
+        data["train"]["select_lengths"] = preset_select_lengths(name, data["task"]["max_len"], data["model"]["memory_size"])
     return RunConfig.from_dict(data)
 
 
@@ -484,7 +485,7 @@ def cmd_bench(args) -> Dict:
 # The demo's presets are config.preset's: "quick" (64 x 8 memory, lengths 1-8, learns
 # in seconds) and "paper" (Graves et al.'s 128 x 20, LSTM 100, lengths 1-20).
 DEMO_PRESETS = PRESETS
-# Lengths the demo reports: never the selection lengths (20, 48 quick; 50, 112 paper).
+# Lengths the demo reports: never the selection lengths (20 quick; 50, 112 paper).
 DEMO_LENGTHS = {"quick": [8, 16, 24, 32, 40, 64], "paper": [10, 20, 40, 80, 120]}
 
 
@@ -520,9 +521,9 @@ def cmd_demo(args) -> Dict:
         print(f"Training an NTM on the copy task (memory {cfg.model.memory_size} x {cfg.model.word_size}, "
               f"lengths {cfg.task.min_len}-{cfg.task.max_len}) until < {args.target_bits} bit errors per sequence, "
               f"then until it copies lengths {', '.join(map(str, cfg.train.select_lengths or ()))} too, "
-              f"or {args.time_limit:.0f} s ...", file=sys.stderr)
+              f"or {args.time_limit or cfg.train.time_limit:.0f} s ...", file=sys.stderr)
     trainer = Trainer(cfg)
-    summary = _train(trainer, args, time_limit=args.time_limit, target_bits=args.target_bits)
+    summary = _train(trainer, args, time_limit=args.time_limit or cfg.train.time_limit, target_bits=args.target_bits)
     if not trainer.converged:
         trainer.use_best()  # selection's best candidate, when it got that far
     if summary["bits_per_seq"] is None:

@@ -693,12 +693,13 @@ NB04 = [
       sequences in its own state and never learns to use the memory. A run still above
       one wrong bit per sequence after 1,200 steps starts again from fresh weights.
     * **Selection on longer sequences.** "Under 0.1 wrong bits on lengths 1-8" also
-      lets through models that copy 8 vectors and lose their place at 30. So once a run
+      lets through models that copy 8 vectors and lose their place at 20. So once a run
       fits the training lengths it keeps training at a lower learning rate, and every
-      100 steps copies fresh sequences of 20 and 40 vectors (`select_lengths`). It stops
-      when those are copied almost perfectly; a run that does not get there in 1,500
-      steps starts again, and the best candidate so far is kept. The lengths we test on
-      below are other ones (16, 24, 32, 48, ...), never the selection's.
+      100 steps copies fresh sequences of 20 vectors (`select_lengths`). It stops when
+      those are copied almost perfectly; an attempt that does not get there starts
+      again, the best candidate so far is kept, and after a minute the run stops with
+      it. The lengths we test on below are other ones (16, 24, 32, 48, ...), never the
+      selection's.
     """),
     code("""
     if QUICK:
@@ -708,7 +709,7 @@ NB04 = [
         eval_lengths = [2, 4, 8, 12, 16]
     else:
         quick = preset("quick")
-        cfg = RunConfig(model=quick.model, task=quick.task, train=quick.train.replace(seed=SEED, time_limit=240))
+        cfg = RunConfig(model=quick.model, task=quick.task, train=quick.train.replace(seed=SEED))
         eval_lengths = [4, 8, 12, 16, 24, 32, 48, 63, 64, 80]
     print(cfg.model)
     print(cfg.task)
@@ -892,7 +893,7 @@ NB04 = [
     """),
     md("""
     When the NTM has found the write-along, read-along program (the replay above
-    shows it, and selection on lengths 20 and 40 checks for it), its error stays low
+    shows it, and selection on length 20 checks for it), its error stays low
     for lengths far beyond 8, because that program does not care about the length. The
     LSTM learns the lengths it trained on and then fails: beyond its training range it
     outputs roughly random bits for the extra vectors (about 4 wrong bits per vector).
@@ -1055,8 +1056,7 @@ NB05 = [
     controller remembers nothing between steps, so it has to use the memory.
 
     The cell above counts what the replay shows. A model that has found the pattern
-    jumps back about once per pass (passes minus one jumps) and otherwise moves one
-    row per step; a model that has not yet found it moves its read head little or
+    jumps back about once per pass and otherwise moves one row per step; a model that has not yet found it moves its read head little or
     at random. At 1,500 steps some seeds have found it and others have not (on our
     machine the write head of some seeds had not started to move yet), which is why
     the cell trains three and keeps the best by validation; the paper trained far
@@ -1091,7 +1091,7 @@ NB05 = [
     write_rows = len(set(recall_trace.weights[:items_end, writer].argmax(-1).tolist()))
     print(f"validation: {recall.validate():.2f} wrong bits per answer of {recall_task.item_len * recall_task.width} "
           f"(guessing: {recall_task.item_len * recall_task.width / 2:.0f}); "
-          f"the write head used {write_rows} rows while 4 items arrived")
+          f"the write head used {write_rows} row(s) while 4 items arrived")
     ReplayPlayer(recall_trace)
     """),
     code("""

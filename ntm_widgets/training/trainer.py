@@ -328,7 +328,8 @@ class Trainer:
             return None
         if passed:
             return "converged"
-        if age >= t.select_steps:
+        pending = self._first_pass is not None and self.step_count - self._first_pass < t.select_min_steps
+        if age >= t.select_steps and not pending:  # a pass waiting for its second look gets it
             return "give_up"
         if t.select_early_steps is not None and age >= t.select_early_steps:
             if self._attempt_select_best > t.select_early_bits:
