@@ -909,7 +909,7 @@ NB04 = [
     seed down another path, so your numbers will differ from ours, and the cell above
     prints yours. This small model is the hard case: over seeds 0-9 on our 2-core
     machine most `quick` runs did not pass selection within the preset's minute and
-    made several wrong bits per sequence at 32 (`python benchmarks/generalise.py
+    made tens of wrong bits per sequence at 32 (`python benchmarks/generalise.py
     --only demo` measures it on yours; `benchmarks/NOTES.md` has ours). Graves et al.'s
     larger configuration (`preset("paper")`, `ntm-widgets train --preset paper`) learns
     the clean program far more often: most of its seeds copy 120 vectors with under one
