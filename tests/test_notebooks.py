@@ -84,3 +84,10 @@ def test_notebooks_match_their_generator():
         assert [(c.id, c.cell_type, c.source) for c in have.cells] == [(c.id, c.cell_type, c.source) for c in want.cells], (
             f"{name}.ipynb differs from tools/make_notebooks.py: run python tools/make_notebooks.py {name}"
         )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_markdown_cells_render_as_markdown(name):
+    # A markdown line indented by four spaces outside a list renders as a code block.
+    bad = [c.id for c in load(name).cells if c.cell_type == "markdown" and c.source.startswith("    ")]
+    assert not bad, f"{name}: markdown cells that would render as code: {bad}"

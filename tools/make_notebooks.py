@@ -53,10 +53,10 @@ QUICK_CELL = '''
 '''
 
 REFS = """
-**References.** A. Graves, G. Wayne, I. Danihelka, *Neural Turing Machines*, 2014,
-[arXiv:1410.5401](https://arxiv.org/abs/1410.5401).
-M. Collier, J. Beel, *Implementing Neural Turing Machines*, ICANN 2018,
-[arXiv:1807.08518](https://arxiv.org/abs/1807.08518).
+    **References.** A. Graves, G. Wayne, I. Danihelka, *Neural Turing Machines*, 2014,
+    [arXiv:1410.5401](https://arxiv.org/abs/1410.5401).
+    M. Collier, J. Beel, *Implementing Neural Turing Machines*, ICANN 2018,
+    [arXiv:1807.08518](https://arxiv.org/abs/1807.08518).
 """
 
 # --------------------------------------------------------------------------- 01
