@@ -22,54 +22,6 @@ from .config import PRESETS, RESTART_AFTER
 
 EXIT_USAGE = 2
 
-# Config field -> the flag that sets it, so a ConfigError names what the user typed.
-FIELD_FLAGS = {
-    "memory_size": "--memory-size",
-    "word_size": "--word-size",
-    "controller": "--controller",
-    "controller_size": "--controller-size",
-    "num_read_heads": "--read-heads",
-    "num_write_heads": "--write-heads",
-    "shift_range": "--shift-range",
-    "select_lengths": "--select-lengths",
-    "select_bits": "--select-bits",
-    "select_max_bits": "--select-max-bits",
-    "select_steps": "--select-steps",
-    "select_every": "--select-every",
-    "select_samples": "--select-samples",
-    "polish_lr": "--polish-lr",
-    "polish_length_power": "--polish-length-power",
-    "polish_blank_prob": "--polish-blank-prob",
-    "select_confirm": "--select-confirm",
-    "select_min_steps": "--select-min-steps",
-    "select_early_steps": "--select-early-steps",
-    "select_early_bits": "--select-early-bits",
-    "ema": "--ema",
-    "memory_init": "--memory-init",
-    "name": "--task",
-    "width": "--width",
-    "min_len": "--min-len",
-    "max_len": "--max-len",
-    "min_repeats": "--min-repeats",
-    "max_repeats": "--max-repeats",
-    "batch_size": "--batch-size",
-    "optimizer": "--optimizer",
-    "lr": "--lr",
-    "clip": "--clip",
-    "seed": "--seed",
-    "steps": "--steps",
-    "time_limit": "--time-limit",
-    "target_bits": "--target-bits",
-    "val_samples": "--val-samples",
-    "curriculum": "--curriculum",
-    "length_power": "--length-power",
-    "restart_after": "--restart-after",
-    "restart_bits": "--restart-bits",
-    "threads": "--threads",
-    "compile": "--compile",
-    "fused": "--fused",
-    "fused_threads": "--fused-threads",
-}
 
 
 class UsageError(Exception):
@@ -191,6 +143,9 @@ CONFIG_FLAGS = [
     ("--polish-blank-prob", "train", "polish_blank_prob", dict(type=_float_type(0.0), help="while polishing, each input vector is all zeros with this probability")),
     ("--ema", "train", "ema", dict(type=_float_type(0.0), help="average the weights during selection with this decay per step")),
 ]
+
+# Config field -> the flag that sets it, so a ConfigError names what the user typed.
+FIELD_FLAGS = {field: flag for flag, _section, field, _kw in CONFIG_FLAGS}
 
 
 def _add_model_task_args(p: argparse.ArgumentParser, defaults) -> None:
