@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -57,6 +58,7 @@ def paper(seeds, out: Path, extra) -> None:
     rows = []
     for seed in seeds:
         run_dir = out / f"paper-seed{seed}"
+        shutil.rmtree(run_dir, ignore_errors=True)  # train refuses to overwrite a run folder
         train, wall = cli("train", "--task", "copy", "--preset", "paper", "--seed", str(seed), "--out", str(run_dir), *extra)
         ev, _ = cli("eval", str(run_dir), "--lengths", "40,80,120", "--samples", "100")
         lengths = {int(k): v for k, v in ev["lengths"].items()}

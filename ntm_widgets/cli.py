@@ -19,13 +19,58 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .config import PRESETS, RESTART_AFTER
+from .training.trainer import CHECKPOINT_EVERY
 
 EXIT_USAGE = 2
-
+EXIT_FAILED = 1  # the command ran and its result is unusable (e.g. a non-finite model)
+EXIT_TERMINATED = 128 + signal.SIGTERM  # the shell's code for a process ended by SIGTERM
 
 
 class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
+
+
+class CommandExit(Exception):
+    """A verb that ran but ends with a non-zero exit code: ``message`` for stderr, the
+    ``result`` still printed as JSON with ``--json``."""
+
+    def __init__(self, code: int, message: str, result: Dict):
+        super().__init__(message)
+        self.code = code
+        self.result = result
+
+
+def check_device(text: str, flag: str = "--device") -> str:
+    """A device torch knows and this machine has, or UsageError naming the flag."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"ntm-widgets: {flag} must be cpu, cuda or cuda:N, got {text!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"ntm-widgets: {flag} {text}: this machine has no CUDA device that PyTorch can use (use --device cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f"ntm-widgets: {flag} {text}: there are {torch.cuda.device_count()} CUDA devices (0-{torch.cuda.device_count() - 1})")
+    elif device.type != "cpu":
+        raise UsageError(f"ntm-widgets: {flag} must be cpu, cuda or cuda:N, got {text!r}")
+    return text
+
+
+def check_output_dir(folder, flag: str) -> None:
+    from .files import writable_dir_problem
+
+    problem = writable_dir_problem(folder)
+    if problem:
+        raise UsageError(f"ntm-widgets: {flag} {folder}: {problem}")
+
+
+def check_output_file(path, flag: str) -> None:
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"ntm-widgets: {flag} {path} is a folder; give a file name, e.g. {path / 'replay.html'}")
+    check_output_dir(path.parent if str(path.parent) else Path("."), flag)
 
 
 def flag_message(message: str) -> str:
@@ -66,7 +111,8 @@ def _float_type(lo: Optional[float] = None, open_lo: bool = False):
         bad = not math.isfinite(value) or (lo is not None and (value <= lo if open_lo else value < lo))
         if bad:
             op = ">" if open_lo else ">="
-            raise argparse.ArgumentTypeError(f"must be a number {op} {lo:g}, got {text}")
+            want = "a finite number" if lo is None else f"a finite number {op} {lo:g}"
+            raise argparse.ArgumentTypeError(f"must be {want}, got {text}")
         return value
 
     return parse
@@ -174,7 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "quick: 64 x 8, lengths 1-8); flags given beside it override it")
     _add_model_task_args(p, defaults)
     p.add_argument("--out", default=None, help="run folder (default runs/<task>-seed<S>)")
-    p.add_argument("--resume", action="store_true", help="continue the run already in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run already in --out (to its saved --steps / --time-limit, or to new ones given "
+                        "now: --steps N means N more; training flags such as --lr apply from here on; model flags are refused)")
+    p.add_argument("--checkpoint-every", type=_float_type(0.0), default=CHECKPOINT_EVERY, metavar="SECONDS",
+                   help=f"save the run folder every this many seconds of training, so a killed run loses at most that "
+                        f"(0: only at the start and the end; default {CHECKPOINT_EVERY:g})")
+    p.add_argument("--force", action="store_true", help="train even if the memory estimate exceeds the memory available")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
 
@@ -184,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=_int_type(1), default=100)
     p.add_argument("--seed", type=_int_type(0), default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--force", action="store_true", help="evaluate even if the memory estimate exceeds the memory available")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("replay", help="write a standalone HTML replay of one sequence")
@@ -192,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_int_type(0), default=0)
     p.add_argument("--out", default="replay.html")
     p.add_argument("--png", default=None, help="also write a PNG picture of the replay")
+    p.add_argument("--force", action="store_true", help="record even if the memory estimate exceeds the memory available")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("bench", help="training throughput at the paper's copy configuration")
@@ -274,30 +328,60 @@ def _progress(args, total=None, desc="train"):
     return tqdm(total=total, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
 
 
+class Interrupted(Exception):
+    """A second Ctrl-C (or SIGTERM) during work that may be cut short, such as the final validation."""
+
+
 class _StopOnSignal:
-    """Ctrl-C sets a stop event; the trainer finishes its step and the run is saved."""
+    """Ctrl-C and SIGTERM set a stop event: the trainer finishes its step, then the run
+    is saved. A second signal skips what is left (the final validation) but still
+    saves; only code inside ``interruptible()`` is cut short by it, never a training
+    step or a save, so the saved state is always one the run can resume from."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.event = threading.Event()
-        self._old = None
+        self.terminated = False  # SIGTERM: exit non-zero once saved
+        self.urgent = False  # a second signal: skip the rest
+        self._interruptible = False
+        self._old = {}
 
-    def __enter__(self):
+    def __enter__(self) -> "_StopOnSignal":
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self.event
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
 
     def _handle(self, signum, frame):
-        if self.event.is_set():  # a second Ctrl-C means now
-            raise KeyboardInterrupt
+        if signum == signal.SIGTERM:
+            self.terminated = True
+        if self.event.is_set() or signum == signal.SIGTERM:
+            self.urgent = True
         self.event.set()
+        if self.urgent and self._interruptible:
+            self._interruptible = False
+            raise Interrupted()
+
+    def interruptible(self, fn, *args, **kwargs):
+        """fn(...) or None when a second signal (or SIGTERM) cuts it short."""
+        if self.urgent:
+            return None
+        self._interruptible = True
+        try:
+            return fn(*args, **kwargs)
+        except Interrupted:
+            return None
+        finally:
+            self._interruptible = False
 
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
         return False
 
 
-def _train(trainer, args, steps=None, time_limit=None, target_bits=None) -> Dict:
+def _train(trainer, args, stop, steps=None, time_limit=None, target_bits=None, checkpoint=None, checkpoint_every=None) -> Dict:
     bar = _progress(args, total=steps)
     fit = {}
 
@@ -313,38 +397,122 @@ def _train(trainer, args, steps=None, time_limit=None, target_bits=None) -> Dict
                 post["longer"] = f"{trainer.last_select['bits']:.2f}"
             bar.set_postfix(post, refresh=False)
 
-    with _StopOnSignal() as stop:
+    try:
+        summary = trainer.run(steps=steps, callbacks=[on_step], stop_event=stop.event, time_limit=time_limit,
+                              target_bits=target_bits, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+        summary["fit_at"] = fit.get("at")
+        return summary
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+# Fields ``train --resume`` may change: how long and how fast to train, not what.
+RESUME_FIXED = {("task", "name"), ("task", "width"), ("train", "seed")}
+
+
+def _resume(args, out: Path, stop):
+    """The trainer of ``--out``, with the flags given now applied (and recorded), or UsageError."""
+    from .training import CheckpointError, Trainer
+
+    if args.preset is not None:
+        raise UsageError("ntm-widgets train: --preset cannot be combined with --resume (the run folder holds its config)")
+    if not (out / "checkpoint.pt").exists():
+        raise UsageError(f"ntm-widgets train: --out {out} holds no checkpoint.pt to resume")
+    try:
+        trainer = Trainer.load_run(out, device=args.device, force=args.force)
+    except CheckpointError as exc:
+        raise UsageError(f"ntm-widgets train --resume: {exc}") from None
+    saved = trainer.cfg
+    changes: Dict = {}
+    for flag, section, field, _ in CONFIG_FLAGS:
+        value = getattr(args, "task" if (section, field) == ("task", "name") else field, None)
+        if value is None or field in ("steps", "time_limit"):
+            continue
+        if field == "restart_after":
+            value = value or None
+        if field == "select_lengths":
+            value = tuple(value) if value and value != [0] else None
+        old = getattr(getattr(saved, section), field)
+        if value == old or (isinstance(old, tuple) and value is not None and tuple(value) == old):
+            continue
+        if section == "model" or (section, field) in RESUME_FIXED:
+            raise UsageError(f"ntm-widgets train --resume: {flag} {value} would change the run in {out} (it has {old}); "
+                             f"resume with the saved value, or train a new run in another --out")
+        changes[field] = value
+    # The budget: steps and seconds are totals over the run's life, so a resume with no
+    # budget flag finishes what the first command asked for; a flag given now replaces it.
+    t = saved.train
+    if args.steps is not None or args.time_limit is not None:
+        changes["steps"] = None if args.steps is None else trainer.step_count + args.steps
+        changes["time_limit"] = None if args.time_limit is None else trainer.seconds + args.time_limit
+    if changes:
         try:
-            summary = trainer.run(steps=steps, callbacks=[on_step], stop_event=stop, time_limit=time_limit, target_bits=target_bits)
-            summary["fit_at"] = fit.get("at")
-            return summary
-        finally:
-            if bar is not None:
-                bar.close()
+            trainer.update(**changes)
+        except ValueError as exc:
+            raise UsageError(f"ntm-widgets train --resume: {flag_message(str(exc))}") from None
+        trainer._apply_pending()
+        trainer.resumes.append({"step": trainer.step_count, "changes": {k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()}})
+    t = trainer.cfg.train
+    steps = None if t.steps is None else max(0, t.steps - trainer.step_count)
+    time_limit = None if t.time_limit is None else max(1e-9, t.time_limit - trainer.seconds)
+    if steps is None and time_limit is None and t.target_bits is None:
+        raise UsageError("ntm-widgets train --resume: the run has no budget left to resume; give --steps or --time-limit")
+    return trainer, steps, time_limit
 
 
 def cmd_train(args) -> Dict:
+    from .limits import MemoryLimitError, check_fits, train_bytes
+    from .files import LockedError, RunLock
     from .training import Trainer
 
     start = time.perf_counter()
-    cfg = config_from_args(args)
-    out = Path(args.out or f"runs/{cfg.task.name}-seed{cfg.train.seed}")
-    if args.resume:
-        if not (out / "checkpoint.pt").exists():
-            raise UsageError(f"ntm-widgets train: --out {out} holds no checkpoint.pt to resume")
-        trainer = Trainer.load_run(out, device=args.device)
-    else:
-        if cfg.train.steps is None and cfg.train.time_limit is None and cfg.train.target_bits is None:
-            raise UsageError("ntm-widgets train: give at least one of --steps, --time-limit, --target-bits (otherwise it would never stop)")
-        trainer = Trainer(cfg, device=args.device)
-    summary = _train(trainer, args, steps=args.steps, time_limit=args.time_limit, target_bits=args.target_bits)
-    if not summary["converged"] and trainer.use_best():
-        # Selection did not finish: keep its best candidate, not the last weights.
-        summary["selected"] = True
-    if not summary["converged"] and trainer.step_count > 0:
-        # The last validation may be stale (or absent): measure the model being saved.
-        summary["bits_per_seq"] = trainer.last_val = trainer.validate()
-    trainer.save_run(out)
+    check_device(args.device)
+    cfg = None if args.resume else config_from_args(args)
+    out = Path(args.out or (f"runs/{cfg.task.name}-seed{cfg.train.seed}" if cfg else ""))
+    if args.resume and not args.out:
+        raise UsageError("ntm-widgets train: --resume needs --out RUN_DIR")
+    if cfg is not None and cfg.train.steps is None and cfg.train.time_limit is None and cfg.train.target_bits is None:
+        raise UsageError("ntm-widgets train: give at least one of --steps, --time-limit, --target-bits (otherwise it would never stop)")
+    check_output_dir(out, "--out")
+    try:
+        lock = RunLock(out).acquire()
+    except LockedError as exc:
+        raise UsageError(f"ntm-widgets train: --out {exc}") from None
+    try:
+        with _StopOnSignal() as stop:
+            if args.resume:
+                trainer, steps, time_limit = _resume(args, out, stop)
+            else:
+                from .tasks import make_task
+
+                try:
+                    check_fits(f"training this configuration (batch {cfg.train.batch_size}, lengths up to {cfg.task.max_len}, "
+                               f"memory {cfg.model.memory_size} x {cfg.model.word_size})", train_bytes(cfg, make_task(cfg.task)),
+                               args.force, hint="try a smaller --batch-size, --max-len or memory")
+                except MemoryLimitError as exc:
+                    raise UsageError(f"ntm-widgets train: {exc}") from None
+                if (out / "checkpoint.pt").exists():
+                    raise UsageError(f"ntm-widgets train: --out {out} already holds a run; continue it with --resume, "
+                                     f"or choose another --out")
+                trainer = Trainer(cfg, device=args.device)
+                steps, time_limit = cfg.train.steps, cfg.train.time_limit
+            every = args.checkpoint_every or None
+            summary = _train(trainer, args, stop, steps=steps, time_limit=time_limit, target_bits=args.target_bits,
+                             checkpoint=out, checkpoint_every=every)
+            failure = summary["failure"]
+            if failure is None:
+                if not summary["converged"] and trainer.use_best():
+                    # Selection did not finish: keep its best candidate, not the last weights.
+                    summary["selected"] = True
+                if not summary["converged"] and trainer.step_count > 0:
+                    # The last validation may be stale (or absent): measure the model being saved.
+                    bits = stop.interruptible(trainer.validate)
+                    if bits is not None:
+                        summary["bits_per_seq"] = trainer.last_val = bits
+                trainer.save_run(out)
+    finally:
+        lock.release()
     result = {
         "steps": summary["steps"],
         "sequences": summary["sequences"],
@@ -352,10 +520,11 @@ def cmd_train(args) -> Dict:
         "train_seconds": round(summary["train_seconds"], 3),
         "bits_per_seq": summary["bits_per_seq"],
         "converged": summary["converged"],
-        "stopped_by": summary["reason"],
+        "stopped_by": "terminated" if stop.terminated else summary["reason"],
         "nonfinite_steps": summary["nonfinite_steps"],
         "restarts": summary["restarts"],
         "run_dir": str(out),
+        "failure": failure,
     }
     if trainer.cfg.train.select_lengths is not None:
         # Whole-process seconds until the training lengths were first learned (< target_bits).
@@ -365,6 +534,12 @@ def cmd_train(args) -> Dict:
         result["select"] = None if best is None else {
             "lengths": {str(k): v for k, v in best["lengths"].items()}, "bits": best["bits"], "worst": best["worst"],
             "step": best["step"], "attempt": best["attempt"]}
+    if failure is not None:
+        if trainer.checkpoint_step is not None:
+            kept = f"{out} keeps the last good checkpoint (step {trainer.checkpoint_step})"
+        else:
+            kept = f"{out} keeps the checkpoint it had" if (out / "checkpoint.pt").exists() else "nothing was saved"
+        raise CommandExit(EXIT_FAILED, f"ntm-widgets train: training failed: {failure}; {trainer.failure_hint()}. {kept}", result)
     if not args.json:
         state = "converged" if result["converged"] else f"stopped ({result['stopped_by']})"
         bits = "n/a" if result["bits_per_seq"] is None else f"{result['bits_per_seq']:.3f}"
@@ -374,19 +549,35 @@ def cmd_train(args) -> Dict:
             sel = result["select"]
             at = ", ".join(f"{k}: {v:.2f}" for k, v in sel["lengths"].items())
             print(f"selected on longer lengths (mean wrong bits {at}; worst sequence {sel['worst']:.0f})")
+    if stop.terminated:
+        raise CommandExit(EXIT_TERMINATED, f"ntm-widgets train: terminated (SIGTERM) at step {result['steps']}; "
+                                           f"the run is saved in {out} (continue it with --resume)", result)
     return result
 
 
-def _load_run(run_dir, device="cpu"):
+def _load_run(run_dir, device="cpu", force=False):
     from .training import CheckpointError, Trainer
 
     path = Path(run_dir)
     if not (path / "checkpoint.pt").exists():
         raise UsageError(f"ntm-widgets: RUN_DIR {run_dir} holds no checkpoint.pt (make one with: ntm-widgets train --out {run_dir} ...)")
     try:
-        return Trainer.load_run(path, device=device)
+        return Trainer.load_run(path, device=device, force=force)
     except CheckpointError as exc:
-        raise UsageError(str(exc))
+        raise UsageError(f"ntm-widgets: {exc}") from None
+
+
+def _check_lengths_fit(what: str, flag: str, lengths, need, force: bool) -> None:
+    """Refuse (UsageError naming the flag) a length whose work would not fit in memory."""
+    from .limits import MemoryLimitError, available_memory, check_fits, largest_fitting
+
+    for length in sorted(set(lengths), reverse=True):
+        try:
+            check_fits(f"{what} at length {length}", need(length), force)
+        except MemoryLimitError as exc:
+            have = available_memory()
+            top = largest_fitting(lambda n: need(n) <= have)
+            raise UsageError(f"ntm-widgets: {flag} {length}: {exc}; the longest that fits is {top}") from None
 
 
 def format_table(lengths: Dict) -> str:
@@ -397,7 +588,12 @@ def format_table(lengths: Dict) -> str:
 
 
 def cmd_eval(args) -> Dict:
-    trainer = _load_run(args.run_dir, args.device)
+    from .limits import eval_bytes
+
+    check_device(args.device)
+    trainer = _load_run(args.run_dir, args.device, args.force)
+    _check_lengths_fit(f"evaluating {args.samples} sequences", "--lengths", args.lengths,
+                       lambda n: eval_bytes(trainer.cfg, trainer.task, n, args.samples), args.force)
     result = trainer.evaluate(args.lengths, samples=args.samples, seed=args.seed)
     if not args.json:
         print(f"bit errors per sequence, {args.samples} sequences per length (trained on {trainer.cfg.task.min_len}-{trainer.cfg.task.max_len}):")
@@ -409,7 +605,20 @@ def cmd_replay(args) -> Dict:
     from .replay_html import write_replay_html
     from .trace import record_trace
 
-    trainer = _load_run(args.run_dir)
+    from .limits import replay_too_long, trace_bytes
+
+    check_output_file(args.out, "--out")
+    if args.png:
+        check_output_file(args.png, "--png")
+    trainer = _load_run(args.run_dir, force=args.force)
+    _check_lengths_fit("recording a replay", "--length", [args.length],
+                       lambda n: trace_bytes(trainer.cfg, trainer.task, n), args.force)
+    if replay_too_long(trainer.cfg, trainer.task, args.length) and not args.force:
+        from .limits import largest_fitting
+
+        top = largest_fitting(lambda n: not replay_too_long(trainer.cfg, trainer.task, n))
+        raise UsageError(f"ntm-widgets: --length {args.length}: a replay that long would make a page of hundreds of MB "
+                         f"or more, too big for a browser; the longest replay of this model is {top} (--force writes it anyway)")
     trace = record_trace(trainer.model, trainer.task, length=args.length, seed=args.seed)
     write_replay_html(trace, args.out)
     result = {"out": str(args.out), "steps": trace.steps, "length": args.length, "bits_wrong": trace.meta["bits_wrong"]}
@@ -426,6 +635,7 @@ def cmd_replay(args) -> Dict:
 def cmd_bench(args) -> Dict:
     from .bench import bench_train
 
+    check_device(args.device)
     result = bench_train(
         batch_size=args.batch_size, length=args.length, steps=args.steps, memory_size=args.memory_size,
         word_size=args.word_size, controller_size=args.controller_size, threads=args.threads, device=args.device,
@@ -477,13 +687,20 @@ def cmd_demo(args) -> Dict:
               f"lengths {cfg.task.min_len}-{cfg.task.max_len}) until < {args.target_bits} bit errors per sequence, "
               f"then until it copies lengths {', '.join(map(str, cfg.train.select_lengths or ()))} too, "
               f"or {args.time_limit or cfg.train.time_limit:.0f} s ...", file=sys.stderr)
+    check_output_dir(out, "--out")
     trainer = Trainer(cfg)
-    summary = _train(trainer, args, time_limit=args.time_limit or cfg.train.time_limit, target_bits=args.target_bits)
-    if not trainer.converged:
-        trainer.use_best()  # selection's best candidate, when it got that far
-    if summary["bits_per_seq"] is None:
-        trainer.last_val = trainer.validate()
-    trainer.save_run(out)
+    with _StopOnSignal() as stop:
+        summary = _train(trainer, args, stop, time_limit=args.time_limit or cfg.train.time_limit, target_bits=args.target_bits)
+        if summary["failure"] is not None:
+            raise CommandExit(EXIT_FAILED, f"ntm-widgets demo: training failed: {summary['failure']}", summary)
+        if not trainer.converged:
+            trainer.use_best()  # selection's best candidate, when it got that far
+        if summary["bits_per_seq"] is None:
+            trainer.last_val = stop.interruptible(trainer.validate)
+        trainer.save_run(out)
+    if stop.urgent:
+        code = EXIT_TERMINATED if stop.terminated else 130
+        raise CommandExit(code, f"ntm-widgets demo: interrupted; the run is saved in {out}", {"run_dir": str(out)})
     lengths = [n for n in lengths if n <= cfg.model.memory_size] or [cfg.task.max_len]
     table = trainer.evaluate(lengths, samples=args.samples, seed=args.seed)
     trace = record_trace(trainer.model, trainer.task, length=cfg.task.max_len, seed=args.seed)
@@ -545,6 +762,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         message = str(exc)  # sweep errors already name their flag (--grid ...)
         print(f"ntm-widgets: {message if message.startswith('--') else flag_message(message)}", file=sys.stderr)
         return EXIT_USAGE
+    except CommandExit as exc:
+        print(str(exc), file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json.dumps(exc.result, default=_json_default))
+        return exc.code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -21,6 +21,10 @@ class AssociativeRecallTask(Task):
         self.input_size = cfg.width + 2
         self.output_size = cfg.width
 
+    def max_steps(self, length: int) -> int:
+        k = self.cfg.item_len
+        return length * (k + 1) + 2 * k + 2
+
     def build(self, batch_size: int, length: int, generator: torch.Generator) -> Batch:
         if length < 2:
             raise ValueError(f"associative recall needs length (items) >= 2, got {length}")

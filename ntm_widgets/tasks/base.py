@@ -67,6 +67,10 @@ class Task:
     def build(self, batch_size: int, length: int, generator: torch.Generator) -> Batch:
         raise NotImplementedError
 
+    def max_steps(self, length: int) -> int:
+        """Time steps of the longest sequence of this length (memory estimates use it)."""
+        return 2 * length + 1
+
     def bits(self, batch_size: int, length: int, generator: torch.Generator) -> torch.Tensor:
         """Random binary vectors (B, length, width), each bit 0 or 1 with p = 0.5 (and
         each vector all zeros with the probability ``sample`` was given as blank_prob)."""

@@ -21,6 +21,9 @@ class RepeatCopyTask(Task):
         self.input_size = cfg.width + 2
         self.output_size = cfg.width + 1
 
+    def max_steps(self, length: int) -> int:
+        return length + 2 + length * self.cfg.max_repeats
+
     def build(self, batch_size: int, length: int, generator: torch.Generator, repeats: Optional[int] = None) -> Batch:
         w, cfg = self.cfg.width, self.cfg
         if repeats is None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Dict
 
 import torch
+
+from ..files import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -29,29 +30,37 @@ def save_checkpoint(path, payload: Dict[str, Any]) -> None:
     for name, tensor in payload.get("model", {}).items():
         if torch.is_floating_point(tensor) and not torch.isfinite(tensor).all():
             raise CheckpointError(f"refusing to save a model with non-finite values in {name}")
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT_VERSION, **payload}, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save({"format": FORMAT_VERSION, **payload}, tmp))
 
 
 def load_checkpoint(path) -> Dict[str, Any]:
     """Read a checkpoint without ever executing code from it."""
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     try:
-        data = torch.load(Path(path), map_location="cpu", weights_only=True)
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    if size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): not a checkpoint (a write that never finished?)")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
     except Exception as exc:  # the restricted unpickler raises UnpicklingError and others
-        raise CheckpointError(f"{path} is not a safe ntm-widgets checkpoint: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        lines = str(exc).strip().splitlines()
+        detail = f": {lines[0].split('. ')[0]}" if lines else ""
+        raise CheckpointError(f"{path} is not a safe, complete ntm-widgets checkpoint ({type(exc).__name__}{detail})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not an ntm-widgets checkpoint (format {FORMAT_VERSION})")
     return data
 
 
 def write_json(path, obj) -> None:
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=1, default=_json_default))
 
 
 def _json_default(obj):

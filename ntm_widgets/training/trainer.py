@@ -13,6 +13,7 @@ next step boundary through ``update``; a ``threading.Event`` stops within one st
 from __future__ import annotations
 
 import copy
+import json
 import math
 import threading
 import time
@@ -21,16 +22,21 @@ from typing import Callable, Dict, Iterable, List, Optional
 
 import torch
 
-from ..config import RunConfig, TaskConfig, TrainConfig, resolve_fused_threads
+from ..config import ConfigError, RunConfig, TaskConfig, TrainConfig, resolve_fused_threads
 from ..core.ntm import NTM, LSTMBaseline
 from ..tasks import make_task
-from .checkpoint import load_checkpoint, save_checkpoint, write_json
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_json
 from .metrics import bit_errors, evaluate_lengths, masked_loss, validate
 from .optim import Adam
 
 Callback = Callable[[Dict], None]
 # Training batches averaged to decide that a full validation is worth running.
 VAL_WINDOW = 20
+# A run whose last this-many steps (or all its steps, if fewer) were all skipped as
+# non-finite has failed, even if its weights are still finite.
+FAIL_WINDOW = 50
+# Seconds of training between checkpoints written by ``run(checkpoint=...)``.
+CHECKPOINT_EVERY = 30.0
 
 
 def attempt_seed(seed: int, attempt: int) -> int:
@@ -92,6 +98,8 @@ class Trainer:
         self._first_pass: Optional[int] = None
         self._last_val_step = 0  # step of the last validation on the training lengths
         self.ema_model = None  # averaged weights during selection (TrainConfig.ema)
+        self.resumes: List[Dict] = []  # settings changed when the run was resumed, by step
+        self.checkpoint_step: Optional[int] = None  # step of the last checkpoint run() wrote
 
     # ----------------------------------------------------------------- settings
     def _make_optimizer(self):
@@ -365,10 +373,17 @@ class Trainer:
         stop_event: Optional[threading.Event] = None,
         time_limit: Optional[float] = None,
         target_bits: Optional[float] = None,
+        checkpoint=None,
+        checkpoint_every: Optional[float] = CHECKPOINT_EVERY,
     ) -> Dict:
         """Train until ``steps`` more steps, the time limit, the target, or the stop event.
 
-        Arguments left as None fall back to the TrainConfig. Returns a summary dict.
+        Arguments left as None fall back to the TrainConfig. ``checkpoint``: a run
+        folder saved (``save_run``) at the start when it holds no checkpoint yet and
+        then every ``checkpoint_every`` seconds of training (None or 0: only at the
+        start), so a killed process loses at most that interval. A model that has
+        gone non-finite is never saved over the last good checkpoint.
+        Returns a summary dict.
         """
         t = self.cfg.train
         steps = t.steps if steps is None else steps
@@ -378,8 +393,10 @@ class Trainer:
             raise ValueError("run() needs steps, time_limit, target_bits or a stop_event, or it would never end")
         start = time.perf_counter()
         end_step = None if steps is None else self.step_count + steps
-        self._last_val_step = self.step_count
         callbacks = list(callbacks)
+        if checkpoint is not None and not (Path(checkpoint) / "checkpoint.pt").exists():
+            self.checkpoint(checkpoint)
+        saved_at = self.seconds
         reason = "steps"
         while True:
             if end_step is not None and self.step_count >= end_step:
@@ -395,6 +412,9 @@ class Trainer:
             verdict = self.after_step(record, target_bits)
             for cb in callbacks:
                 cb(record)
+            if checkpoint is not None and checkpoint_every and self.seconds - saved_at >= checkpoint_every:
+                self.checkpoint(checkpoint)
+                saved_at = self.seconds
             if verdict is not None:
                 reason = verdict
                 break
@@ -439,8 +459,24 @@ class Trainer:
             return "select_steps"
         return None
 
+    def failure(self) -> Optional[str]:
+        """Why this model is unusable (non-finite weights, or only skipped steps lately), or None."""
+        for name, p in self.model.named_parameters():
+            if not torch.isfinite(p).all():
+                return (f"the model's weights became non-finite (NaN or inf) in {name}; "
+                        f"{self.nonfinite_steps} of {self.step_count} steps were skipped as non-finite")
+        recent = self.history[-FAIL_WINDOW:]
+        if recent and all(h["event"] == "nonfinite" for h in recent):
+            return f"the last {len(recent)} steps all had a non-finite loss or gradient and were skipped"
+        return None
+
+    def failure_hint(self) -> str:
+        t = self.cfg.train
+        return f"try a lower learning rate (lr now {t.lr:g}) or a smaller gradient clip (clip now {t.clip:g})"
+
     def summary(self, wall: Optional[float] = None, reason: str = "") -> Dict:
         return {
+            "failure": self.failure(),
             "steps": self.step_count,
             "sequences": self.sequences,
             "seconds": self.seconds if wall is None else wall,
@@ -479,6 +515,8 @@ class Trainer:
             "last_select": self.last_select,
             "attempt_select_best": self._attempt_select_best,
             "first_pass": self._first_pass,
+            "last_val_step": self._last_val_step,
+            "resumes": self.resumes,
             "best": self.best,
             "ema_model": None if self.ema_model is None else {k: v.detach().cpu() for k, v in self.ema_model.state_dict().items()},
         }
@@ -487,44 +525,76 @@ class Trainer:
         """Save a checkpoint; refuses (CheckpointError) if the model holds NaN or inf."""
         save_checkpoint(path, self.state_dict())
 
+    # Keys a checkpoint must hold; the rest have defaults (older checkpoints lack them).
+    REQUIRED = ("config", "model", "optimizer", "generator", "torch_rng", "step", "sequences", "seconds", "history",
+                "nonfinite_steps", "curriculum_max", "running_bits", "last_val", "converged")
+
     @classmethod
-    def load(cls, path, device=None) -> "Trainer":
+    def load(cls, path, device=None, force: bool = False) -> "Trainer":
+        """A trainer exactly as saved. Every problem with the file (unreadable, missing
+        keys, an invalid config, tensors of the wrong shape, a model too big for this
+        machine's memory) raises CheckpointError naming the file, before the model is
+        allocated where it can be checked first. ``force``: skip the memory check."""
         data = load_checkpoint(path)
-        trainer = cls(RunConfig.from_dict(data["config"]), device=device, baseline=data.get("baseline", False))
-        trainer.model.load_state_dict(data["model"])
-        trainer.optimizer.load_state_dict(data["optimizer"])
-        trainer.generator.set_state(data["generator"])
-        torch.set_rng_state(data["torch_rng"])
-        trainer.step_count = data["step"]
-        trainer.sequences = data["sequences"]
-        trainer.seconds = data["seconds"]
-        trainer.history = list(data["history"])
-        trainer.nonfinite_steps = data["nonfinite_steps"]
-        trainer.curriculum_max = data["curriculum_max"]
-        trainer._running_bits = data["running_bits"]
-        trainer.last_val = data["last_val"]
-        trainer.converged = data["converged"]
-        trainer.restarts = data.get("restarts", 0)
-        trainer._attempt_start = data.get("attempt_start", 0)
-        trainer._attempt_checked = data.get("attempt_checked", False)
-        if data.get("stage") == "select":
-            trainer._enter_select()  # sets the polish lr and a fresh average, replaced below
-            if data.get("ema_model") is not None and trainer.ema_model is not None:
-                trainer.ema_model.load_state_dict(data["ema_model"])
-            trainer.optimizer.load_state_dict(data["optimizer"])
-        trainer._select_start = data.get("select_start", 0)
-        trainer._select_last = data.get("select_last", 0)
-        trainer.last_select = data.get("last_select")
-        trainer._attempt_select_best = data.get("attempt_select_best", math.inf)
-        trainer._first_pass = data.get("first_pass")
-        trainer.best = data.get("best")
-        since = [h for h in trainer.history if h["step"] > trainer._attempt_start]
-        trainer._recent = [h["bits_per_seq"] for h in since[-VAL_WINDOW:]]
+        missing = [k for k in cls.REQUIRED if k not in data]
+        if missing:
+            raise CheckpointError(f"{path} is incomplete: it has no {missing[0]!r} entry")
+        try:
+            cfg = RunConfig.from_dict(data["config"])
+        except (ConfigError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"{path} holds an invalid config: {exc}") from None
+        baseline = bool(data.get("baseline", False))
+        if not baseline:
+            _check_model_tensors(path, cfg, data["model"], force)
+        try:
+            trainer = cls(cfg, device=device, baseline=baseline)
+            trainer._load_state(data)
+        except CheckpointError:
+            raise
+        except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise CheckpointError(f"{path} is corrupt: {type(exc).__name__}: {first}") from None
         return trainer
+
+    def _load_state(self, data: Dict) -> None:
+        self.model.load_state_dict(data["model"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        self.generator.set_state(data["generator"])
+        torch.set_rng_state(data["torch_rng"])
+        self.step_count = int(data["step"])
+        self.sequences = int(data["sequences"])
+        self.seconds = float(data["seconds"])
+        self.history = list(data["history"])
+        self.nonfinite_steps = int(data["nonfinite_steps"])
+        self.curriculum_max = data["curriculum_max"]
+        self._running_bits = data["running_bits"]
+        self.last_val = data["last_val"]
+        self.converged = bool(data["converged"])
+        self.restarts = data.get("restarts", 0)
+        self._attempt_start = data.get("attempt_start", 0)
+        self._attempt_checked = data.get("attempt_checked", False)
+        if data.get("stage") == "select":
+            self._enter_select()  # sets the polish lr and a fresh average, replaced below
+            if data.get("ema_model") is not None and self.ema_model is not None:
+                self.ema_model.load_state_dict(data["ema_model"])
+            self.optimizer.load_state_dict(data["optimizer"])
+        self._select_start = data.get("select_start", 0)
+        self._select_last = data.get("select_last", 0)
+        self.last_select = data.get("last_select")
+        self._attempt_select_best = data.get("attempt_select_best", math.inf)
+        self._first_pass = data.get("first_pass")
+        # Checkpoints without it were written when every run() restarted the schedule.
+        self._last_val_step = data.get("last_val_step", self.step_count)
+        self.resumes = list(data.get("resumes", []))
+        self.best = data.get("best")
+        since = [h for h in self.history if h["step"] > self._attempt_start]
+        self._recent = [h["bits_per_seq"] for h in since[-VAL_WINDOW:]]
 
     # -------------------------------------------------------------- run dirs
     def save_run(self, run_dir) -> Path:
-        """A run folder: config.json, checkpoint.pt, history.json."""
+        """A run folder: checkpoint.pt (the whole state), then config.json and
+        history.json (copies for people and other tools; ``load_run`` rewrites them
+        from the checkpoint if a kill came between the writes)."""
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.save(run_dir / "checkpoint.pt")
@@ -532,6 +602,62 @@ class Trainer:
         write_json(run_dir / "history.json", self.history)
         return run_dir
 
+    def checkpoint(self, run_dir) -> bool:
+        """``save_run`` unless the model is unusable (``failure``): then the last good
+        checkpoint stays. True if saved."""
+        if self.failure() is not None:
+            return False
+        self.save_run(run_dir)
+        self.checkpoint_step = self.step_count
+        return True
+
     @classmethod
-    def load_run(cls, run_dir, device=None) -> "Trainer":
-        return cls.load(Path(run_dir) / "checkpoint.pt", device=device)
+    def load_run(cls, run_dir, device=None, force: bool = False) -> "Trainer":
+        run_dir = Path(run_dir)
+        trainer = cls.load(run_dir / "checkpoint.pt", device=device, force=force)
+        _repair_copies(run_dir, trainer)
+        return trainer
+
+
+def _check_model_tensors(path, cfg: RunConfig, tensors, force: bool) -> None:
+    """The checkpoint's tensors against the shapes its config implies, and the config
+    against this machine's memory, using a model built on the "meta" device (no memory)."""
+    from ..limits import MemoryLimitError, TRAIN_PARAM_BYTES, check_fits
+
+    task = make_task(cfg.task)
+    with torch.device("meta"):
+        meta = NTM.from_config(cfg.model, task.input_size, task.output_size)
+    expected = {k: tuple(v.shape) for k, v in meta.state_dict().items()}
+    if not isinstance(tensors, dict):
+        raise CheckpointError(f"{path}: its 'model' entry is not a set of tensors")
+    for name, shape in expected.items():
+        got = tensors.get(name)
+        if got is None:
+            raise CheckpointError(f"{path} does not match its config: no tensor {name!r}")
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != shape:
+            got_shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            raise CheckpointError(f"{path} does not match its config: {name} is {got_shape}, the config needs {shape}")
+    extra = sorted(set(tensors) - set(expected))
+    if extra:
+        raise CheckpointError(f"{path} does not match its config: unexpected tensor {extra[0]!r}")
+    params = sum(p.numel() for p in meta.parameters())
+    try:
+        check_fits(f"the model in {path} ({params:,} parameters)", TRAIN_PARAM_BYTES * params, force)
+    except MemoryLimitError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def _repair_copies(run_dir: Path, trainer: "Trainer") -> None:
+    """config.json and history.json as the checkpoint says (a kill may have come between)."""
+    try:
+        history = json.loads((run_dir / "history.json").read_text())
+        current = isinstance(history, list) and len(history) == len(trainer.history)
+        current = current and json.loads((run_dir / "config.json").read_text()) == json.loads(json.dumps(trainer.cfg.to_dict()))
+    except (OSError, ValueError):
+        current = False
+    if not current:
+        try:
+            write_json(run_dir / "config.json", trainer.cfg.to_dict())
+            write_json(run_dir / "history.json", trainer.history)
+        except OSError:
+            pass  # a read-only folder: the checkpoint alone is enough to load
