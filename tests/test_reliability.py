@@ -71,8 +71,11 @@ def test_stop_anywhere_with_restarts_and_selection_resumes_exactly(tmp_path):
     for k in sorted({events[0], selects[0] + 1, events[1], events[1] + 1}):
         part = Trainer(cfg)
         part.run(steps=k)
+        shown = part.use_best()  # what `train` does when stopped during selection
         part.save(tmp_path / "ck.pt")
         back = Trainer.load(tmp_path / "ck.pt")
+        if shown:  # the saved model is the selected candidate, for eval and replay
+            assert all(torch.equal(back.model.state_dict()[n], v) for n, v in part.best["model"].items())
         back.run(steps=total - k)
         assert back.restarts == straight.restarts and back.stage == straight.stage, k
         assert [h.get("select_bits") for h in back.history] == [h.get("select_bits") for h in straight.history], k

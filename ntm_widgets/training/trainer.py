@@ -100,6 +100,7 @@ class Trainer:
         self.ema_model = None  # averaged weights during selection (TrainConfig.ema)
         self.resumes: List[Dict] = []  # settings changed when the run was resumed, by step
         self.checkpoint_step: Optional[int] = None  # step of the last checkpoint run() wrote
+        self._train_weights: Optional[Dict] = None  # training's weights while use_best shows another
 
     # ----------------------------------------------------------------- settings
     def _make_optimizer(self):
@@ -163,6 +164,10 @@ class Trainer:
     def train_step(self) -> Dict:
         """One optimiser step on a fresh batch; returns the metrics dict."""
         self._apply_pending()
+        if self._train_weights is not None:  # the model shows a selected candidate (use_best)
+            with torch.no_grad():
+                self.model.load_state_dict(self._train_weights)
+            self._train_weights = None
         t0 = time.perf_counter()
         cfg = self.cfg.train
         polishing = self.stage == "select"
@@ -345,9 +350,15 @@ class Trainer:
         return None
 
     def use_best(self) -> bool:
-        """Load the best selection candidate into the model (True if there was one)."""
+        """Load the best selection candidate into the model (True if there was one).
+
+        The weights training had are kept (and saved with a checkpoint) and come back
+        at the next training step, so a run stopped, saved with its best candidate
+        and resumed trains on exactly as if it had never stopped."""
         if self.best is None:
             return False
+        if self._train_weights is None:
+            self._train_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         with torch.no_grad():
             self.model.load_state_dict(self.best["model"])
         return True
@@ -516,6 +527,7 @@ class Trainer:
             "attempt_select_best": self._attempt_select_best,
             "first_pass": self._first_pass,
             "last_val_step": self._last_val_step,
+            "train_model": None if self._train_weights is None else {k: v.detach().cpu() for k, v in self._train_weights.items()},
             "resumes": self.resumes,
             "best": self.best,
             "ema_model": None if self.ema_model is None else {k: v.detach().cpu() for k, v in self.ema_model.state_dict().items()},
@@ -586,6 +598,7 @@ class Trainer:
         # Checkpoints without it were written when every run() restarted the schedule.
         self._last_val_step = data.get("last_val_step", self.step_count)
         self.resumes = list(data.get("resumes", []))
+        self._train_weights = data.get("train_model")
         self.best = data.get("best")
         since = [h for h in self.history if h["step"] > self._attempt_start]
         self._recent = [h["bits_per_seq"] for h in since[-VAL_WINDOW:]]
