@@ -14,7 +14,8 @@ import json
 import pathlib
 from typing import Optional
 
-from .trace import Trace
+from .plotting.trace_plots import check_file_path, nonfinite_note
+from .trace import Trace, nonfinite_counts
 
 _WIDGETS = pathlib.Path(__file__).parent / "widgets"
 
@@ -171,6 +172,10 @@ def replay_html(trace: Trace, title: Optional[str] = None, width: int = 1000, me
         title = f"NTM replay: {str(meta.get('task', 'run')).replace('_', ' ')}" + (f", length {meta['length']}" if "length" in meta else "")
     bits = meta.get("bits_wrong", int(trace.wrong_bits.sum()))
     subtitle = f"{trace.steps} steps, {n} x {m} memory, heads: {', '.join(trace.head_kinds)}; {bits} bits wrong"
+    # The encoding sends NaN as +inf (see trace.py), so both land on the top end.
+    note = nonfinite_note(sum(nonfinite_counts(trace).values()), "at the top end")
+    if note:
+        subtitle += f". {note}"
     data = base64.b64encode(trace.to_bytes(memory_dtype=memory_dtype)).decode("ascii")
     # Wrapped at 76 columns like MIME base64, so editors and diff tools cope with the file.
     data = "\n".join(data[i:i + 76] for i in range(0, len(data), 76))
@@ -191,8 +196,9 @@ def write_replay_html(trace: Trace, path, title: Optional[str] = None, width: in
 
     Same renderer as the ReplayPlayer widget (replay.js, inlined), the trace inlined as
     base64, its own play / pause / step / scrub controls; opens offline from file://.
+    Raises ``IsADirectoryError`` (one line, naming ``path``) when ``path`` is a folder.
     """
-    path = pathlib.Path(path)
+    path = pathlib.Path(check_file_path(path, "replay.html"))
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(replay_html(trace, title=title, width=width, memory_dtype=memory_dtype), encoding="utf-8")

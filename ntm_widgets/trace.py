@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
+from .plotting.images import finite_range
+
 ARRAY_FIELDS = ("inputs", "targets", "outputs", "mask", "memory", "weights", "erase", "add", "beta", "g", "s", "gamma", "reads")
 
 
@@ -164,6 +166,14 @@ def synthetic_trace(steps: int = 17, memory_size: int = 32, word_size: int = 8, 
 # without copying. Memory dominates the size (T * N * M values): above
 # ``AUTO_FLOAT16_BYTES`` it is sent as float16 (3 significant digits, plenty for a
 # colour and a tooltip), halving the transfer of a 1,000-step 512 x 64 trace.
+#
+# Non-finite values (a model whose weights overflowed): the header must stay strict
+# JSON (JSON has no NaN or Infinity, and the browser's JSON.parse rejects them), so its
+# colour limits come from the finite values and non-finite numbers in ``meta`` become
+# null. In the arrays, +-inf stay: the renderer clips them to the ends of the colour
+# scale. NaN is sent as +inf, so it too lands on the top end; left as NaN, the
+# renderer's max pooling would skip it and draw the cell as if it were the minimum.
+# The header's ``nonfinite`` says how many non-finite values each array held.
 TRACE_MAGIC = b"NTMTRACE"
 TRACE_FORMAT_VERSION = 1
 AUTO_FLOAT16_BYTES = 16 * 2**20
@@ -174,38 +184,73 @@ def _align8(n: int) -> int:
     return (n + 7) & ~7
 
 
+def _count_nonfinite(a: np.ndarray) -> int:
+    if a.size == 0 or (np.isfinite(a.min()) and np.isfinite(a.max())):  # no temporary when all finite
+        return 0
+    return int(a.size - np.count_nonzero(np.isfinite(a)))
+
+
+def nonfinite_counts(trace: Trace) -> Dict[str, int]:
+    """How many NaN or +-inf values each array of ``trace`` holds (arrays with none left out)."""
+    counts = {name: _count_nonfinite(np.asarray(getattr(trace, name))) for name in ARRAY_FIELDS}
+    return {name: n for name, n in counts.items() if n}
+
+
+def _strict_json(obj):
+    """``obj`` with numpy scalars as plain numbers and non-finite floats as None."""
+    if isinstance(obj, dict):
+        return {k: _strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict_json(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
 def encode_trace(trace: Trace, memory_dtype: str = "auto") -> bytes:
     """Serialise ``trace`` for the replay front end: a JSON header plus raw arrays.
 
     ``memory_dtype``: "float32", "float16", or "auto" (float16 when float32 memory
-    would exceed 16 MiB).
+    would exceed 16 MiB). A trace holding NaN or +-inf encodes too: the header is
+    strict JSON whatever the values, NaN is sent as +inf (so it decodes as +inf), and
+    ``header["nonfinite"]`` counts the non-finite values per array.
     """
     if memory_dtype not in ("auto", "float32", "float16"):
         raise ValueError(f"memory_dtype must be 'auto', 'float32' or 'float16', got {memory_dtype!r}")
     if memory_dtype == "auto":
         memory_dtype = "float16" if trace.memory.size * 4 > AUTO_FLOAT16_BYTES else "float32"
+    nonfinite = nonfinite_counts(trace)
     arrays, specs, offset = [], {}, 0
     for name in ARRAY_FIELDS:
         a = np.asarray(getattr(trace, name), dtype=np.float32)
+        if name in nonfinite:
+            a = np.where(np.isnan(a), np.float32(np.inf), a)
         if name == "memory" and memory_dtype == "float16":
-            a = np.clip(a, -_F16_MAX, _F16_MAX).astype("<f2")
+            # Finite values beyond float16's range are clipped to it; +-inf stay inf.
+            clipped = np.clip(a, -_F16_MAX, _F16_MAX)
+            if name in nonfinite:
+                clipped = np.where(np.isinf(a), a, clipped)
+            a = clipped.astype("<f2")
         a = np.ascontiguousarray(a.astype(a.dtype.newbyteorder("<")))
         specs[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": int(a.nbytes)}
         arrays.append((offset, a))
         offset = _align8(offset + a.nbytes)
-    finite_mem = trace.memory[np.isfinite(trace.memory)]
+    mem_lo, mem_hi = finite_range(trace.memory)
     header = {
         "version": TRACE_FORMAT_VERSION,
         "steps": trace.steps,
         "memory_shape": [int(x) for x in trace.memory_shape],
         "head_kinds": list(trace.head_kinds),
-        "meta": trace.meta,
+        "meta": _strict_json(trace.meta),
         # Colour limits, computed once here so the browser never scans the whole trace.
-        "memory_limit": float(max(np.abs(finite_mem).max(initial=0.0), 1e-6)),
-        "weight_max": float(max(np.nanmax(trace.weights, initial=0.0), 1e-6)),
+        "memory_limit": max(-mem_lo, mem_hi, 1e-6),
+        "weight_max": max(finite_range(trace.weights)[1], 1e-6),
+        "nonfinite": nonfinite,
         "arrays": specs,
     }
-    head = json.dumps(header, default=_json_default).encode("utf-8")
+    head = json.dumps(header, default=_json_default, allow_nan=False).encode("utf-8")
     head += b" " * (_align8(len(TRACE_MAGIC) + 4 + len(head)) - (len(TRACE_MAGIC) + 4 + len(head)))
     out = bytearray(len(TRACE_MAGIC) + 4 + len(head) + offset)
     out[:8] = TRACE_MAGIC

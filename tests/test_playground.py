@@ -334,3 +334,72 @@ def test_training_stops_when_the_stopping_rule_says_learned():
     assert "learned" in pg.status and "length 6" in pg.status
     pg.train(10)  # once learned, Train trains on
     assert tr.step_count == 30
+
+
+def test_train_right_after_stop_trains_on(pg):
+    # Stop does not wait for the thread (the button must not block the kernel): Train
+    # pressed before that thread has left must still train, not wake the leaving one.
+    assert pg.start() is True
+    wait_until(lambda: pg.trainer.step_count >= 2)
+    pg.stop(wait=False)
+    assert pg.start() is True
+    held = pg.trainer.step_count
+    wait_until(lambda: pg.trainer.step_count >= held + 3)
+    assert pg.running and pg._thread.is_alive()
+    pg.stop_button.click()
+    pg.train_button.click()
+    held = pg.trainer.step_count
+    wait_until(lambda: pg.trainer.step_count >= held + 3)
+    assert pg.running and not pg.paused
+    pg.stop()
+    assert not pg.running and pg.status.startswith("stopped")
+
+
+def test_stop_while_paused_then_train_trains_on(pg):
+    pg.start()
+    wait_until(lambda: pg.trainer.step_count >= 2)
+    pg.pause_button.click()
+    wait_until(lambda: pg.paused)
+    pg.stop_button.click()
+    assert not pg.train_button.disabled  # Resume is offered while the thread leaves
+    pg.train_button.click()
+    held = pg.trainer.step_count
+    wait_until(lambda: pg.trainer.step_count >= held + 3)
+    assert pg.running and not pg.paused and pg.status.startswith("training")
+    pg.stop()
+    assert not pg.running and not pg.paused
+
+
+def test_train_after_learned_in_the_background_trains_on():
+    cfg = {**TINY, "train": {**TINY["train"], "target_bits": 1e9, "select_lengths": [6], "select_bits": 1e9,
+                              "select_samples": 5, "select_confirm": 0}}
+    pg = Playground(config=cfg)
+    pg.auto_replay = False
+    assert pg.start() is True
+    pg.wait(timeout=20)  # the rule ends the thread at its first validation
+    assert pg.trainer.converged and pg.trainer.step_count == 20 and not pg.running
+    assert pg.start() is True
+    wait_until(lambda: pg.trainer.step_count >= 25)
+    pg.stop(wait=False)
+    assert pg.start() is True
+    wait_until(lambda: pg.trainer.step_count >= 30)
+    pg.close()
+    assert not pg.running
+
+
+def test_train_after_selection_gave_up_trains_on():
+    # Selection that can never pass, no restarts: the rule ends the run ("kept its best
+    # candidate"). Train again must train on, not stop at the next selection check.
+    cfg = {**TINY, "train": {**TINY["train"], "target_bits": 1e9, "select_lengths": [6], "select_bits": 0.0,
+                              "select_samples": 5, "select_confirm": 0, "select_steps": 5, "select_every": 5,
+                              "restart_after": None}}
+    pg = Playground(config=cfg)
+    pg.auto_replay = False
+    pg.train(200)
+    gave_up_at = pg.trainer.step_count
+    assert gave_up_at < 200 and "selection gave up" in pg.status
+    pg.train(30)
+    assert pg.trainer.step_count == gave_up_at + 30
+    pg.reset()  # a new model gets the stopping rule back
+    pg.train(200)
+    assert pg.trainer.step_count == gave_up_at

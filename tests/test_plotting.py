@@ -120,3 +120,114 @@ def test_save_trace_png_writes_a_png(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     w, h = struct.unpack(">II", data[16:24])
     assert w > 200 and h > 200
+
+
+# ---------------------------------------------------------------- non-finite traces
+
+
+def recorded_trace(inf_weights=False):
+    """A trace recorded from a tiny untrained model (all NaN when its weights are inf)."""
+    import torch
+
+    from ntm_widgets.config import ModelConfig, RunConfig, TaskConfig
+    from ntm_widgets.trace import record_trace
+    from ntm_widgets.training import Trainer
+
+    tr = Trainer(RunConfig(model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(width=3, min_len=1, max_len=3)))
+    if inf_weights:
+        with torch.no_grad():
+            for p in tr.model.parameters():
+                p.fill_(float("inf"))
+    return record_trace(tr.model, tr.task, 3, seed=1)
+
+
+def with_nonfinite(trace):
+    """Six non-finite values where each panel of the figure shows them."""
+    trace.memory[-1, 0, 0] = np.inf
+    trace.memory[-1, 1, 1] = -np.inf
+    trace.memory[-1, 2, 2] = np.nan
+    trace.weights[1, 0, 3] = np.inf
+    trace.outputs[4, 0] = np.nan
+    trace.beta[0, 0] = np.nan
+    return trace
+
+
+def nan_cell(a, i, j) -> bool:
+    """matplotlib hands NaN cells back masked."""
+    return bool(np.ma.getmaskarray(a)[i, j] or np.isnan(np.ma.getdata(a)[i, j]))
+
+
+def assert_valid_png(data: bytes):
+    """Signature, IHDR first, IEND last, every chunk's CRC; PIL reads it when installed."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, kinds = 8, []
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body, crc = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n], data[pos + 8 + n:pos + 12 + n]
+        assert struct.unpack(">I", crc)[0] == zlib.crc32(kind + body) & 0xFFFFFFFF
+        kinds.append(kind)
+        pos += 12 + n
+    assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and b"IDAT" in kinds
+    try:
+        import io
+
+        from PIL import Image
+    except ImportError:
+        return
+    Image.open(io.BytesIO(data)).verify()
+
+
+def test_png_of_a_trace_holding_inf_and_nan_draws_them_and_says_so(tmp_path):
+    import warnings
+
+    from matplotlib.colors import to_rgba
+
+    from ntm_widgets.plotting.trace_plots import NAN_COLOR
+
+    trace = with_nonfinite(recorded_trace())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "invalid value" or "All-NaN slice" on the way
+        fig = trace_figure(trace)
+        path = save_trace_png(trace, tmp_path / "t.png", dpi=40)
+    assert_valid_png(open(path, "rb").read())
+    assert "6 non-finite values" in fig._suptitle.get_text()
+    by = {ax.get_label(): ax for ax in fig.axes}
+    # Colour limits come from the finite values; +-inf sit on the scale's ends, NaN stays NaN (marked).
+    lo, hi = by["memory"].images[0].get_clim()
+    finite = trace.memory[np.isfinite(trace.memory)]
+    assert hi == pytest.approx(np.abs(finite).max()) and lo == -hi
+    mem = by["memory"].images[0].get_array()
+    assert mem[0, 0] == hi and mem[1, 1] == lo and nan_cell(mem, 2, 2)
+    w_lo, w_hi = by["weights:0"].images[0].get_clim()
+    assert np.isfinite(w_hi) and by["weights:0"].images[0].get_array()[3, 1] == w_hi
+    out = by["outputs"].images[0]
+    assert nan_cell(out.get_array(), 0, 4)
+    assert tuple(out.get_cmap().get_bad()) == to_rgba(NAN_COLOR)  # NaN drawn in the colour the title names
+
+
+def test_png_of_a_model_with_inf_weights(tmp_path):
+    import warnings
+
+    trace = recorded_trace(inf_weights=True)
+    n = sum(int((~np.isfinite(getattr(trace, k))).sum()) for k in ("memory", "weights", "outputs", "beta", "g", "s", "gamma", "erase", "add", "reads"))
+    assert n > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = trace_figure(trace)
+        path = save_trace_png(trace, tmp_path / "dead.png", dpi=40)
+    assert_valid_png(open(path, "rb").read())
+    assert f"{n:,} non-finite values" in fig._suptitle.get_text()
+    for ax in fig.axes:
+        for im in ax.images:
+            assert np.isfinite(im.get_clim()).all(), ax.get_label()
+
+
+def test_png_to_a_folder_names_it(tmp_path):
+    trace = synthetic_trace(steps=3, memory_size=4, word_size=2)
+    with pytest.raises(IsADirectoryError) as info:
+        save_trace_png(trace, tmp_path)
+    msg = str(info.value)
+    assert msg == f"{tmp_path} is a folder; give a file name such as {tmp_path / 'replay.png'}"
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        save_trace_png(trace, f"{tmp_path / 'new'}/")  # a name ending in / means a folder too
+    assert list(tmp_path.iterdir()) == []

@@ -197,3 +197,102 @@ def test_html_plays_offline_in_chromium(trace, tmp_path, browser):
         assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests
     finally:
         page.close()
+
+
+# ---------------------------------------------------------------- non-finite traces
+
+
+def strict_json(text):
+    """json.loads that refuses NaN and Infinity, as a browser's JSON.parse does."""
+    import json
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture
+def bad_trace():
+    """Recorded from a tiny model, then given NaN and +-inf in several arrays and in meta."""
+    from ntm_widgets.config import ModelConfig, RunConfig, TaskConfig
+    from ntm_widgets.trace import record_trace
+    from ntm_widgets.training import Trainer
+
+    tr = Trainer(RunConfig(model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(width=3, min_len=1, max_len=3)))
+    t = record_trace(tr.model, tr.task, 3, seed=1)
+    t.memory[2, 0, 0], t.memory[3, 1, 1], t.memory[4, 2, 2] = np.inf, -np.inf, np.nan
+    t.weights[1, 0, 3] = np.inf
+    t.outputs[4, 0] = np.nan
+    t.gamma[0, 1] = np.inf
+    t.meta["loss"] = float("nan")
+    t.meta["scores"] = [np.float32(np.inf), 1.5]
+    return t
+
+
+def test_bytes_of_a_trace_holding_inf_and_nan_have_a_strict_json_header(bad_trace):
+    for dtype in ("float32", "float16"):
+        data = bad_trace.to_bytes(memory_dtype=dtype)
+        n = int.from_bytes(data[8:12], "little")
+        header = strict_json(data[12:12 + n].decode("utf-8"))
+        finite = bad_trace.memory[np.isfinite(bad_trace.memory)]
+        assert header["memory_limit"] == pytest.approx(float(np.abs(finite).max()))
+        assert header["weight_max"] == pytest.approx(float(np.nanmax(np.where(np.isinf(bad_trace.weights), np.nan, bad_trace.weights))))
+        assert header["nonfinite"] == {"memory": 3, "weights": 1, "outputs": 1, "gamma": 1}
+        assert header["meta"]["loss"] is None and header["meta"]["scores"] == [None, 1.5]
+        back = decode_trace(data)
+        # +-inf arrive as they are (the renderer clips them to the colour scale's ends);
+        # NaN arrives as +inf, on the top end too.
+        assert back.memory[2, 0, 0] == np.inf and back.memory[3, 1, 1] == -np.inf and back.memory[4, 2, 2] == np.inf
+        assert back.weights[1, 0, 3] == np.inf and back.outputs[4, 0] == np.inf and back.gamma[0, 1] == np.inf
+        assert np.isfinite(back.memory).sum() == np.isfinite(bad_trace.memory).sum()
+
+
+def test_html_of_a_trace_holding_inf_and_nan_parses_and_says_so(bad_trace, tmp_path):
+    path = write_replay_html(bad_trace, tmp_path / "bad.html")
+    page = open(path, encoding="utf-8").read()
+    strict_json(re.search(r'id="ntm-colormaps">(.*?)</script>', page, re.S).group(1))
+    blob = base64.b64decode("".join(re.search(r'id="ntm-trace-data">(.*?)</script>', page, re.S).group(1).split()))
+    header = strict_json(blob[12:12 + int.from_bytes(blob[8:12], "little")].decode("utf-8"))
+    assert sum(header["nonfinite"].values()) == 6
+    sub = re.search(r'<div class="sub">(.*?)</div>', page, re.S).group(1)
+    assert "6 non-finite values" in sub and "scale" in sub
+    # A widget gets the same bytes.
+    state = ReplayPlayer(bad_trace).get_state()
+    data = bytes(state["trace_bytes"])
+    strict_json(data[12:12 + int.from_bytes(data[8:12], "little")].decode("utf-8"))
+
+
+def test_image_player_draws_a_trace_holding_inf_and_nan(bad_trace):
+    p = ImageReplayPlayer(bad_trace)
+    assert "6 non-finite values" in p.title.value
+    p.step = 4  # the step whose memory holds the NaN
+    assert p.memory_image.value[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_html_to_a_folder_names_it(trace, tmp_path):
+    with pytest.raises(IsADirectoryError) as info:
+        write_replay_html(trace, tmp_path)
+    assert str(info.value) == f"{tmp_path} is a folder; give a file name such as {tmp_path / 'replay.html'}"
+    assert "\n" not in str(info.value)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        write_replay_html(trace, str(tmp_path / "new") + "/")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.browser
+def test_html_of_a_trace_holding_inf_and_nan_plays_in_chromium(bad_trace, tmp_path, browser):
+    path = write_replay_html(bad_trace, tmp_path / "bad.html")
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    try:
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"file://{path}")
+        page.wait_for_selector(".ntm-replay[data-loaded='1']", timeout=10_000)
+        page.select_option("#ntm-speed", "1")
+        page.click("#ntm-play")
+        last = bad_trace.steps - 1
+        page.wait_for_function(f"() => +document.querySelector('.ntm-replay').dataset.step >= {last}", timeout=10_000)
+        assert errors == []
+    finally:
+        page.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import struct
 import zlib
+from typing import Tuple
 
 import numpy as np
 
@@ -63,6 +64,23 @@ def colormap_rgb(array, vmin: float, vmax: float, cmap: str = "RdBu_r", scale: i
     if scale > 1:
         rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
     return np.ascontiguousarray(rgb)
+
+
+def finite_range(array) -> Tuple[float, float]:
+    """(smallest, largest) finite value of ``array``; (0.0, 0.0) when it holds none.
+
+    Colour limits come from here: one inf would stretch a scale until every finite
+    value looks alike, one NaN would make the limit NaN. When every value is finite
+    (nearly always) this is two passes over the array and no temporary copy.
+    """
+    a = np.asarray(array)
+    if a.size == 0:
+        return 0.0, 0.0
+    lo, hi = float(a.min()), float(a.max())  # NaN if any value is NaN, +-inf if any is
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        finite = a[np.isfinite(a)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    return lo, hi
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -19,9 +19,10 @@ from typing import Optional
 
 import numpy as np
 
-from .images import colormap_rgb, png_bytes  # noqa: F401  (re-exported: per-frame images without matplotlib)
+from .images import colormap_rgb, finite_range, png_bytes  # noqa: F401  (re-exported: per-frame images without matplotlib)
 
-__all__ = ["trace_figure", "save_trace_png", "colormap_rgb", "png_bytes", "max_pool", "memory_limit", "head_label"]
+__all__ = ["trace_figure", "save_trace_png", "colormap_rgb", "png_bytes", "max_pool", "memory_limit", "weight_limit",
+           "nonfinite_note", "head_label", "check_file_path"]
 
 # Colour maps: bits and probabilities in greys, weightings in a sequential map (a
 # weighting is non-negative), memory in a diverging map (its sign carries meaning).
@@ -29,6 +30,8 @@ BITS_CMAP = "Greys"
 WEIGHT_CMAP = "magma"
 MEMORY_CMAP = "RdBu_r"
 WRONG_COLOR = "#e4002b"
+# NaN cells: a green that none of the three maps above contains.
+NAN_COLOR = "#00c853"
 
 
 def _style():
@@ -47,9 +50,42 @@ def _style():
 
 
 def memory_limit(memory: np.ndarray) -> float:
-    """Symmetric colour limit for memory: the largest magnitude, at least a small floor."""
-    m = float(np.nanmax(np.abs(memory))) if memory.size else 0.0
-    return max(m, 1e-6)
+    """Symmetric colour limit for memory: the largest finite magnitude, at least a small floor."""
+    lo, hi = finite_range(memory)
+    return max(-lo, hi, 1e-6)
+
+
+def weight_limit(weights: np.ndarray) -> float:
+    """Upper colour limit for weightings: the largest finite weight, at least a small floor."""
+    return max(finite_range(weights)[1], 1e-6)
+
+
+def _nonfinite_total(trace) -> int:
+    from ..trace import nonfinite_counts
+
+    return sum(nonfinite_counts(trace).values())
+
+
+def nonfinite_note(count: int, nan: str) -> str:
+    """One phrase for a picture's title: how many values were not finite and how they
+    are drawn (``nan`` says where NaN went); '' when there were none."""
+    if not count:
+        return ""
+    return f"{count:,} non-finite value{'s' if count != 1 else ''}: \u00b1inf drawn at the colour scale's ends, NaN {nan}"
+
+
+def _clip_inf(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """+-inf replaced by the colour limits (matplotlib's resampling turns inf into NaN); NaN kept."""
+    a = np.asarray(a, dtype=np.float64)
+    if np.isinf(a).any():
+        a = np.where(np.isposinf(a), hi, np.where(np.isneginf(a), lo, a))
+    return a
+
+
+def _cmap(name: str):
+    import matplotlib
+
+    return matplotlib.colormaps[name].with_extremes(bad=NAN_COLOR)
 
 
 def max_pool(a: np.ndarray, max_rows: int, max_cols: int) -> np.ndarray:
@@ -113,7 +149,7 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
         def bits_panel(row, data, label, title):
             ax = fig.add_subplot(gs[row, 0], label=label, sharex=None if row == 0 else ax_first[0])
             ax_first.append(ax)
-            im = ax.imshow(data.T, aspect="auto", cmap=BITS_CMAP, vmin=0.0, vmax=1.0, origin="upper")
+            im = ax.imshow(_clip_inf(data.T, 0.0, 1.0), aspect="auto", cmap=_cmap(BITS_CMAP), vmin=0.0, vmax=1.0, origin="upper")
             ax.set_title(title, loc="left")
             ax.set_ylabel("bit")
             ax.set_xlim(*ext)
@@ -137,13 +173,14 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
             for ax in (ax_tg, ax_out):
                 ax.axvspan(scored[0] - 0.5, scored[-1] + 0.5, ymin=0.0, ymax=1.0, facecolor="none", edgecolor="#2b8cbe", lw=1.2)
 
-        wmax = float(max(np.nanmax(trace.weights), 1e-6))
+        wmax = weight_limit(trace.weights)
         head_axes = []
         im_w = None
         for h in range(H):
             ax = fig.add_subplot(gs[3 + h, 0], label=f"weights:{h}", sharex=ax_in)
             # extent keeps axes in rows and steps whatever pooling did to the pixels.
-            im_w = ax.imshow(max_pool(trace.weights[:, h, :].T, 256, 800), aspect="auto", cmap=WEIGHT_CMAP, vmin=0.0, vmax=wmax,
+            pooled = _clip_inf(max_pool(trace.weights[:, h, :].T, 256, 800), 0.0, wmax)
+            im_w = ax.imshow(pooled, aspect="auto", cmap=_cmap(WEIGHT_CMAP), vmin=0.0, vmax=wmax,
                              extent=(-0.5, T - 0.5, N - 0.5, -0.5), interpolation="nearest")
             ax.set_title(f"{head_label(trace, h)}: weighting over rows", loc="left")
             ax.set_ylabel("row")
@@ -163,7 +200,7 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
 
         vlim = memory_limit(trace.memory)
         ax_mem = fig.add_subplot(gs[:, 2], label="memory")
-        im_m = ax_mem.imshow(trace.memory[t], aspect="auto", cmap=MEMORY_CMAP, vmin=-vlim, vmax=vlim, origin="upper")
+        im_m = ax_mem.imshow(_clip_inf(trace.memory[t], -vlim, vlim), aspect="auto", cmap=_cmap(MEMORY_CMAP), vmin=-vlim, vmax=vlim, origin="upper")
         ax_mem.set_title(f"memory at step {t} ({N} x {M})", loc="left")
         ax_mem.set_ylabel("row")
         ax_mem.set_xlabel("column")
@@ -173,15 +210,34 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
         meta = trace.meta or {}
         bits = meta.get("bits_wrong", n_wrong)
         parts = [str(meta.get("task", "")).replace("_", " "), f"length {meta['length']}" if "length" in meta else "", f"{bits} bits wrong"]
-        fig.suptitle("  |  ".join(p for p in parts if p), fontsize=10, x=0.01, ha="left")
+        title = "  |  ".join(p for p in parts if p)
+        note = nonfinite_note(_nonfinite_total(trace), "in green")
+        fig.suptitle(title + (f"\n{note}" if note else ""), fontsize=10, x=0.01, ha="left", color="#b00020" if note else None)
     return fig
 
 
+def check_file_path(path, example: str) -> str:
+    """``path`` as a string; ``IsADirectoryError`` with a one-line message naming it
+    when it is a folder (an existing one, or a name ending in a separator), whose
+    suggestion is ``example`` inside that folder."""
+    import os
+
+    text = os.fspath(path)
+    if os.path.isdir(text) or text.endswith(("/", os.sep)):
+        folder = text.rstrip("/" + os.sep) or text
+        raise IsADirectoryError(f"{folder} is a folder; give a file name such as {os.path.join(folder, example)}")
+    return text
+
+
 def save_trace_png(trace, path, dpi: int = 110, step: Optional[int] = None) -> str:
-    """Render ``trace_figure(trace)`` to a PNG file through the Agg canvas; returns the path."""
+    """Render ``trace_figure(trace)`` to a PNG file through the Agg canvas; returns the path.
+
+    Raises ``IsADirectoryError`` (one line, naming ``path``) when ``path`` is a folder.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    path = check_file_path(path, "replay.png")  # before the seconds spent drawing
     fig = trace_figure(trace, step=step)
     FigureCanvasAgg(fig)  # attaches itself as fig.canvas; no global backend switch
-    fig.savefig(str(path), dpi=dpi, facecolor="white")
-    return str(path)
+    fig.savefig(path, dpi=dpi, facecolor="white")
+    return path

@@ -22,8 +22,8 @@ import numpy as np
 import traitlets
 
 from ..plotting.images import colormap_rgb, png_bytes
-from ..plotting.trace_plots import BITS_CMAP, MEMORY_CMAP, WEIGHT_CMAP, head_label, memory_limit
-from ..trace import Trace
+from ..plotting.trace_plots import BITS_CMAP, MEMORY_CMAP, WEIGHT_CMAP, head_label, memory_limit, nonfinite_note, weight_limit
+from ..trace import Trace, nonfinite_counts
 
 _WRONG_RGB = np.array([228, 0, 43], np.uint8)
 _CURSOR_RGB = np.array([0, 160, 224], np.uint8)
@@ -108,13 +108,16 @@ class ImageReplayPlayer(widgets.VBox):
         outputs[tr.wrong_bits.T] = _WRONG_RGB
         parts = [colormap_rgb(tr.inputs.T, 0.0, 1.0, BITS_CMAP), gap, colormap_rgb(tr.targets.T, 0.0, 1.0, BITS_CMAP), gap, outputs]
         self._bits_rgb = _upscale(np.concatenate(parts, axis=0), by, self._sx)
-        wmax = float(max(np.nanmax(tr.weights), 1e-6))
+        wmax = weight_limit(tr.weights)
         self._hy = _fit(N, 120, hi=6)
         self._head_rgb = [_upscale(colormap_rgb(tr.weights[:, h, :].T, 0.0, wmax, WEIGHT_CMAP), self._hy, self._sx) for h in range(len(tr.head_kinds))]
         self._mlim = memory_limit(tr.memory)
         self._my = _fit(N, 256, hi=8)
         self._mx = _fit(M, 200, hi=24)
         self._has_vectors = tr.erase.shape[1] > 0
+        # colormap_rgb clips +-inf to the colour limits and draws NaN grey.
+        note = nonfinite_note(sum(nonfinite_counts(tr).values()), "grey")
+        self._note = f" &middot; <span class='ntm-replay-nonfinite' style='color:#b00020'>{html.escape(note)}</span>" if note else ""
 
     def _with_cursor(self, rgb: np.ndarray, t: int) -> np.ndarray:
         out = rgb.copy()
@@ -156,7 +159,7 @@ class ImageReplayPlayer(widgets.VBox):
         self.params.value = self._params_html(t)
         wrong = int(tr.wrong_bits[: t + 1].sum())
         phase = "answering" if tr.mask[t] > 0 else "reading input"
-        self.title.value = f"<b>step {t} / {tr.steps - 1}</b> &middot; {phase} &middot; wrong bits so far {wrong} of {int(tr.wrong_bits.sum())}"
+        self.title.value = f"<b>step {t} / {tr.steps - 1}</b> &middot; {phase} &middot; wrong bits so far {wrong} of {int(tr.wrong_bits.sum())}{self._note}"
         self.frames_drawn += 1
 
     # ------------------------------------------------------------ state

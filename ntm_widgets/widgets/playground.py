@@ -10,7 +10,10 @@ Threads. Training runs in a daemon thread so the kernel stays free for the slide
 One lock (``_step_lock``) makes every training step, model rebuild and replay
 recording exclusive; the thread checks the pause and stop flags *after* taking it, so
 a Stop or Pause requested now is honoured before the next step starts (at most the
-step already running completes). Settings the trainer can change between steps
+step already running completes). Each thread has its own stop event: once it is set
+the thread is on its way out and never trains again, so Train after Stop starts a new
+thread rather than waking one that is leaving, and only the newest thread writes the
+run state (running, paused, the status). Settings the trainer can change between steps
 (learning rate, batch size, lengths) go through ``Trainer.update``; anything that
 changes the model's shape (N, M, controller, heads, task, seed) builds a new Trainer,
 seeded from the configuration, so a run is reproducible from ``config_json()``.
@@ -160,8 +163,9 @@ class Playground(widgets.VBox):
         self._push_lock = threading.Lock()  # one curve + status message at a time
         self._cond = threading.Condition()  # pause and stop wake-ups
         self._pause_requested = False
-        self._stop_event = threading.Event()
+        self._stop_event = threading.Event()  # the newest thread's (set: it ends or has ended)
         self._thread: Optional[threading.Thread] = None
+        self._rule_done_for: Optional[Trainer] = None  # the trainer whose stopping rule has ended a run
         self._syncing = False  # True while code (not the user) sets the controls
         self._base = cfg  # the full config; controls overwrite the fields they show
         self._active = cfg  # what the trainer runs (pending updates included)
@@ -473,6 +477,7 @@ class Playground(widgets.VBox):
     def _clear_history(self) -> None:
         self._buf = _Buffer()
         self._bits_ema = None
+        self._rule_done_for = None
         self._rate_mark = (time.perf_counter(), 0)
         self.seq_per_s = 0.0
 
@@ -480,8 +485,13 @@ class Playground(widgets.VBox):
         """One training step and the config's stopping rule; True when it says done."""
         tr = self._trainer
         record = tr.train_step()
-        # Once learned, Train again means "keep training" until Stop.
-        verdict = None if tr.converged else tr.after_step(record)
+        # Once the rule has ended a run (learned, or selection gave up), Train again
+        # means "keep training" until Stop. Asking the rule again would end the run
+        # within select_every steps after a give-up, and load the old best weights back.
+        done = tr.converged or self._rule_done_for is tr
+        verdict = None if done else tr.after_step(record)
+        if verdict is not None:
+            self._rule_done_for = tr
         self._record(record)
         if verdict == "converged":
             if tr.last_select is not None:
@@ -549,57 +559,87 @@ class Playground(widgets.VBox):
             raise ConfigError(getattr(self, "_error_field", "config"), self.error)
 
     def start(self) -> bool:
-        """Train in a background thread (or resume a paused one). False if it cannot."""
+        """Train in a background thread (or resume a paused one). False if it cannot.
+
+        True means a thread trains (or is about to take its next step): after Stop, or
+        once the stopping rule has ended a run, a new thread starts, even while the old
+        one is still finishing its last step.
+        """
         if self.error:
             return False
-        if self._thread is not None and self._thread.is_alive():
-            self.resume()
-            return True
-        if self.running:  # a synchronous train() holds the model (another subshell)
-            return False
-        self._stop_event = threading.Event()
-        self._pause_requested = False
-        self._activity = "training"
-        self._rate_mark = (time.perf_counter(), self._trainer.sequences)
-        self.running, self.paused = True, False
-        self._thread = threading.Thread(target=self._loop, name="ntm-playground-train", daemon=True)
-        self._thread.start()
+        with self._cond:
+            thread = self._thread
+            alive = thread is not None and thread.is_alive()
+            if alive and not self._stop_event.is_set():
+                self._pause_requested = False  # resume; a no-op when it is not paused
+                self._activity = "training"
+                self._cond.notify_all()
+            else:
+                if self.running and not alive:  # a synchronous train() holds the model (another subshell)
+                    return False
+                stop_event = threading.Event()
+                self._stop_event = stop_event
+                self._pause_requested = False
+                self._activity = "training"
+                self._rate_mark = (time.perf_counter(), self._trainer.sequences)
+                self._thread = threading.Thread(target=self._loop, args=(stop_event, thread if alive else None),
+                                                name="ntm-playground-train", daemon=True)
+                self.running, self.paused = True, False
+                self._thread.start()
         self._sync_buttons()
+        with self._push_lock:
+            self._refresh_status()  # the status says "training" now, not at the next redraw
         return True
 
-    def _loop(self) -> None:
+    def _is_current(self) -> bool:
+        return self._thread is threading.current_thread()
+
+    def _loop(self, stop_event: threading.Event, previous: Optional[threading.Thread] = None) -> None:
+        if previous is not None:
+            previous.join()  # it is stopping: at most its last step, so one thread steps at a time
         try:
             while True:
                 with self._step_lock:
-                    if self._stop_event.is_set():
+                    if stop_event.is_set():
                         break
                     if not self._pause_requested:
                         if self._step():
                             break
                         continue
-                self._wait_paused()
+                self._wait_paused(stop_event)
         except Exception as exc:  # show it in the widget; never a traceback from a thread
             self.error = f"training stopped: {type(exc).__name__}: {exc}"
         finally:
-            self._activity = "stopped"
-            self.running, self.paused = False, False
-            self._push(force=True)
-            if self.auto_replay:
-                self.refresh_replay()
+            with self._cond:
+                # From here on start() sees this thread as leaving and starts another.
+                stop_event.set()
+                current = self._is_current()
+                if current:
+                    self._activity = "stopped"
+                    self.running, self.paused = False, False
+            if current:
+                self._push(force=True)
+                if self.auto_replay:
+                    self.refresh_replay()
 
-    def _wait_paused(self) -> None:
-        self.paused = True
-        self._activity = "paused"
+    def _wait_paused(self, stop_event: threading.Event) -> None:
+        with self._cond:
+            if stop_event.is_set() or not self._is_current() or not self._pause_requested:
+                return  # stopping, replaced, or Train came first: no pause to show
+            self.paused = True
+            self._activity = "paused"
         self._push(force=True)
         if self.auto_replay:
             self.refresh_replay()
         with self._cond:
-            while self._pause_requested and not self._stop_event.is_set():
+            while self._pause_requested and not stop_event.is_set():
                 self._cond.wait(0.5)
-        if not self._stop_event.is_set():
-            self._activity = "training"
-            self._rate_mark = (time.perf_counter(), self._trainer.sequences)
-        self.paused = False
+            if not stop_event.is_set():
+                self._activity = "training"
+                self._rate_mark = (time.perf_counter(), self._trainer.sequences)
+                self.paused = False
+        # Stopping: ``paused`` stays until ``finally`` (or a new thread) clears it, so
+        # the button does not flicker from Resume to Train and back.
 
     def pause(self) -> None:
         """Pause the training thread at the next step boundary."""
@@ -614,8 +654,8 @@ class Playground(widgets.VBox):
 
     def stop(self, wait: bool = True, timeout: Optional[float] = None) -> None:
         """Stop training before the next step starts; ``wait`` joins the thread."""
-        self._stop_event.set()
         with self._cond:
+            self._stop_event.set()
             self._pause_requested = False
             self._cond.notify_all()
         if wait:
