@@ -593,7 +593,7 @@ def cmd_eval(args) -> Dict:
     check_device(args.device)
     trainer = _load_run(args.run_dir, args.device, args.force)
     _check_lengths_fit(f"evaluating {args.samples} sequences", "--lengths", args.lengths,
-                       lambda n: eval_bytes(trainer.cfg, trainer.task, n, args.samples), args.force)
+                       lambda n: eval_bytes(trainer.cfg, n, args.samples), args.force)
     result = trainer.evaluate(args.lengths, samples=args.samples, seed=args.seed)
     if not args.json:
         print(f"bit errors per sequence, {args.samples} sequences per length (trained on {trainer.cfg.task.min_len}-{trainer.cfg.task.max_len}):")

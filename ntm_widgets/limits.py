@@ -1,19 +1,19 @@
 """What training, evaluation and a replay will allocate, checked before they start.
 
-An NTM keeps its N x M memory for every time step of every sequence (autograd saves
-it for the backward pass; evaluation and the replay keep it too), so memory grows as
-batch x steps x N x M. The factors below are bytes per (sequence, step, memory cell),
-measured with ``ru_maxrss`` on this project's machine (128-512 rows, widths 8-20,
-lengths 200-2,000) and rounded up:
+Training and a replay keep the N x M memory of every time step of every sequence
+(autograd saves it for the backward pass; a trace records it), so they grow as
+batch x steps x N x M. Bytes per (sequence, step, memory cell), measured with
+``ru_maxrss`` on this project's machine (128-512 rows, widths 8-20, lengths 200-2,000)
+and rounded up:
 
     training, eager autograd   16.7-21.1   -> 24
     training, fused C step      7.6-9.4    (covered by the eager figure)
-    evaluation (no grad)         1.5       -> 2
     recording a replay          12.9       -> 24 (the HTML page's text comes on top)
 
-Heads and controller state are added as if they were memory cells. The estimate is
-meant to refuse what cannot fit (a length of 10^9, a 4096 x 1024 memory in a
-checkpoint), not to predict usage to the megabyte.
+Heads and controller state are added as if they were memory cells. Evaluation keeps
+no memory matrix per step, only the controller's and heads' per-step buffers (see
+``eval_bytes_per_step``). The estimates refuse what cannot fit (a length of 10^9, a
+4096 x 1024 memory in a checkpoint); they do not predict usage to the megabyte.
 """
 from __future__ import annotations
 
@@ -21,10 +21,18 @@ import os
 from typing import Optional
 
 TRAIN_BYTES = 24
-EVAL_BYTES = 2
 TRACE_BYTES = 24
 # Weights, gradients and Adam's two moment buffers, float32.
 TRAIN_PARAM_BYTES = 16
+# Sequences evaluated at once (training.metrics.evaluate_lengths' batch_size).
+EVAL_BATCH = 100
+FLOAT_BYTES = 4
+# Temporaries eval_bytes_per_step leaves out (drawing the bits, scoring them) and the
+# allocator's slack. Peak growth of one evaluation (100 sequences of length 1,000,
+# N=128, M=20, C=100) against the buffers alone (520 MB feed-forward, 978 MB LSTM):
+# feed-forward 329 MB fused and 515-765 MB eager (it varies from run to run), LSTM
+# 862 MB fused and 689-945 MB eager. Up to 1.5x, so 2x.
+EVAL_OVERHEAD = 2
 
 
 class MemoryLimitError(ValueError):
@@ -69,11 +77,37 @@ def train_bytes(cfg, task) -> int:
     return activations + TRAIN_PARAM_BYTES * parameter_count(cfg.model, task.input_size, task.output_size)
 
 
-def eval_bytes(cfg, task, length: int, samples: int, batch_size: int = 100) -> int:
-    batch = min(samples, batch_size)
-    steps = task.max_steps(length)
-    io = 4 * batch * steps * (task.input_size + 3 * task.output_size + 1)
-    return EVAL_BYTES * batch * steps * step_cells(cfg.model) + io
+def steps_for(task_cfg, length: int) -> int:
+    """Time steps of the longest sequence of ``length`` (repeat copy: the most repeats)."""
+    from .tasks import make_task
+
+    return make_task(task_cfg).max_steps(length)
+
+
+def eval_bytes_per_step(cfg) -> int:
+    """Bytes one sequence holds per time step while a batch is evaluated (an upper bound).
+
+    The batch itself: inputs (at most width + 2 channels), targets and logits (at most
+    width + 1), the mask. No gradients are kept, but the forward still keeps buffers
+    with a time axis: the controller's input pre-activations and activated gates (G
+    each, G = 4 C for an LSTM, C feed-forward), the raw head parameters (P), and the
+    reads and controller outputs (R*M + C), counted three times (per-step list,
+    stacked, joined for the output layer) to cover the fused and the eager path; all
+    of it times ``EVAL_OVERHEAD``.
+    """
+    m, t = cfg.model, cfg.task
+    batch = (t.width + 2) + 2 * (t.width + 1) + 1
+    c = m.controller_size
+    gates = 4 * c if m.controller == "lstm" else c
+    heads = m.num_read_heads + m.num_write_heads
+    params = heads * (m.word_size + 2 * m.shift_range + 4) + m.num_write_heads * 2 * m.word_size
+    loop = 2 * gates + params + 3 * (m.num_read_heads * m.word_size + c)
+    return (batch + loop) * FLOAT_BYTES * EVAL_OVERHEAD
+
+
+def eval_bytes(cfg, length: int, samples: int) -> int:
+    """Estimated peak bytes of evaluating ``samples`` sequences of ``length``."""
+    return min(samples, EVAL_BATCH) * steps_for(cfg.task, length) * eval_bytes_per_step(cfg)
 
 
 def trace_bytes(cfg, task, length: int) -> int:
@@ -90,8 +124,11 @@ def replay_too_long(cfg, task, length: int) -> bool:
     return task.max_steps(length) * cfg.model.memory_size * cfg.model.word_size > REPLAY_MAX_CELLS
 
 
-def _gb(n: float) -> str:
-    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+def bytes_text(n: float) -> str:
+    for unit, size in (("TB", 2**40), ("GB", 2**30), ("MB", 2**20)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n / 2**10:.0f} KB"
 
 
 def check_fits(what: str, need: int, force: bool = False, hint: str = "") -> None:
@@ -99,7 +136,7 @@ def check_fits(what: str, need: int, force: bool = False, hint: str = "") -> Non
     have = available_memory()
     if force or have is None or need <= have:
         return
-    raise MemoryLimitError(f"{what} would need about {_gb(need)} of memory; this machine has {_gb(have)} available"
+    raise MemoryLimitError(f"{what} would need about {bytes_text(need)} of memory; this machine has {bytes_text(have)} available"
                            + (f"; {hint}" if hint else "") + " (--force tries anyway)")
 
 

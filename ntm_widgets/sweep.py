@@ -21,9 +21,16 @@ runs with one torch thread):
 - ``"serial"``: in this process, one trial after another (tests, tiny grids).
 
 Results are keyed by a stable hash of each trial's full configuration (plus the
-evaluation settings); with ``results_path`` the file is rewritten after every finished
-trial, so an interrupt keeps finished trials and a re-run skips them. A trial that
-raises is recorded with its ``error`` and the sweep goes on; re-runs retry such trials.
+evaluation settings); with ``results_path`` the file is rewritten (atomically) after every
+finished trial, so an interrupt keeps finished trials and a re-run skips them. A trial
+that raises, or whose model ends with non-finite weights, is recorded with its
+``error`` and the sweep goes on; re-runs retry such trials.
+
+Before the first trial a sweep checks what would otherwise fail after minutes of
+training: that ``results_path`` can be written and, when it exists, is a results
+table (any other file is refused and left as it is), and that evaluation at the
+longest ``eval_lengths`` fits in memory. Local workers watch the sweep's process and
+exit when it is gone, however it ended (``kill -9`` included).
 """
 from __future__ import annotations
 
@@ -34,13 +41,16 @@ import json
 import math
 import os
 import random
+import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from .files import atomic_write, writable_dir_problem
 
 BACKENDS = ("local", "ray", "serial")
 SECTIONS = {"model": ModelConfig, "task": TaskConfig, "train": TrainConfig}
@@ -209,6 +219,12 @@ def run_trial(payload: Dict) -> Dict:
             nonfinite_steps=int(summary["nonfinite_steps"]),
             reason=str(summary["reason"]),
         )
+        failure = trainer.failure()
+        if failure is not None:
+            # A model with NaN or inf weights (or one whose last steps were all skipped)
+            # predicts nothing: its bits, and any evaluation, would be meaningless.
+            result["error"] = f"{failure}; {trainer.failure_hint()}"
+            return result
         lengths = list(payload.get("eval_lengths") or ())
         if lengths:
             gen = trainer.evaluate(lengths, samples=int(payload.get("samples", 100)), seed=int(payload.get("eval_seed", 0)))
@@ -222,7 +238,7 @@ def run_trial(payload: Dict) -> Dict:
         result["error"] = f"{type(exc).__name__}: {exc}{where}"
     finally:
         torch.set_num_threads(previous_threads)
-    result["wall_seconds"] = time.perf_counter() - start
+        result["wall_seconds"] = time.perf_counter() - start
     return result
 
 
@@ -247,10 +263,66 @@ def pool_start_method() -> str:
     return "forkserver" if "forkserver" in methods else "spawn"
 
 
-def _worker_init(threads: int) -> None:
+# How often a local worker checks that the sweep's process is still there.
+PARENT_POLL_SECONDS = 0.5
+
+
+def _proc_stat(pid: int) -> Optional[Tuple[str, int, int]]:
+    """(state, session id, start time) of a process from /proc; None if it has none."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ")".
+    rest = text[text.rindex(")") + 2 :].split()
+    return rest[0], int(rest[3]), int(rest[19])
+
+
+def _process_gone(pid: int, started: Optional[int]) -> bool:
+    """True once ``pid`` has exited, even while it is an unreaped zombie.
+
+    A killed process stays a zombie until its own parent waits for it, and a caller
+    reading the sweep's output to the end (``subprocess.run(capture_output=True)``)
+    waits only after that output ends: signalling the pid (``os.kill(pid, 0)``) would
+    still succeed then, and workers holding the pipe open would deadlock the caller.
+    /proc shows the zombie state, and its start time tells a reused pid apart.
+    """
+    if os.path.isdir("/proc/self"):
+        stat = _proc_stat(pid)
+        return stat is None or stat[0] in ("Z", "X", "x") or (started is not None and stat[2] != started)
+    try:  # no /proc (macOS): an unreaped zombie still counts as alive here
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by someone else (a reused pid)
+        return False
+    return False
+
+
+def _watch_parent(pid: int, started: Optional[int], interval: float = PARENT_POLL_SECONDS) -> None:
+    while not _process_gone(pid, started):
+        time.sleep(interval)
+    # The sweep is gone and nobody will collect this worker's result; exiting at once
+    # (no cleanup, no joining torch threads) also closes the output pipes it inherited.
+    os._exit(1)
+
+
+def _worker_init(threads: int, parent_pid: Optional[int] = None) -> None:
+    """A local pool worker's start: one torch thread, and a watch on the sweep's process.
+
+    Workers are forked from the forkserver, so ``os.getppid()`` is the server, not the
+    sweep; the sweep's pid is passed in. Without the watch, a sweep killed by SIGKILL
+    (no cleanup can run) would leave its workers training for minutes, and with them
+    the forkserver and resource tracker, which exit once the workers are gone.
+    """
     import torch
 
     torch.set_num_threads(threads)
+    if parent_pid is not None:
+        stat = _proc_stat(parent_pid)
+        started = stat[2] if stat is not None else None
+        threading.Thread(target=_watch_parent, args=(parent_pid, started), name="ntm-widgets-parent-watch", daemon=True).start()
 
 
 # ----------------------------------------------------------------- results I/O
@@ -285,35 +357,78 @@ def order_columns(df, axes: Sequence[str] = ()):
     return df[order]
 
 
+JSON_FORMAT = "ntm-widgets-sweep"
+# Columns that mark a CSV as a results table: every row save_results writes has them.
+REQUIRED_COLUMNS = ("trial_id", "config")
+
+
 def save_results(df, path) -> Path:
-    """Write a results table as CSV or JSON (by suffix), atomically (tmp file + rename)."""
+    """Write a results table as CSV or JSON (by suffix), atomically.
+
+    The temporary file has a unique name beside ``path`` (``files.atomic_write``), so
+    two sweeps saving the same file never write into each other's temporary file;
+    the last rename wins, and a reader sees one whole table or the other.
+    """
     path = Path(path)
     fmt = _results_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     if fmt == "csv":
-        df.to_csv(tmp, index=False)
+        atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
     else:
         # Python's float repr round-trips exactly (pandas' to_json keeps 15 digits).
         records = [{str(k): _json_value(v) for k, v in r.items()} for r in df.to_dict("records")]
-        tmp.write_text(json.dumps({"format": "ntm-widgets-sweep", "version": 1, "trials": records}, indent=1) + "\n")
-    os.replace(tmp, path)
+        atomic_write(path, json.dumps({"format": JSON_FORMAT, "version": 1, "trials": records}, indent=1) + "\n")
     return path
 
 
+def _not_results(path: Path, why: str) -> ConfigError:
+    return ConfigError("results_path", f"{path} {why}; it was left as it is: choose another results file, or delete this one to start afresh")
+
+
 def load_results(path):
-    """Read a table written by ``save_results`` (CSV or JSON) back into a DataFrame."""
+    """Read a table written by ``save_results`` (CSV or JSON) back into a DataFrame.
+
+    Anything else (another program's CSV or JSON, a truncated or unreadable file)
+    raises ``ConfigError`` naming the file, which is never modified: a sweep pointed
+    at the wrong file must not merge its rows into it. An empty (0-byte) file counts
+    as a table with no trials yet: it holds nothing to lose, and is what ``touch``
+    or a reserved temporary name leaves (save_results itself never writes one).
+    """
     import pandas as pd
 
     path = Path(path)
     fmt = _results_format(path)
+    try:
+        if path.is_file() and path.stat().st_size == 0:
+            return pd.DataFrame()
+        if fmt == "csv":
+            df = pd.read_csv(path)
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        # ValueError covers json.JSONDecodeError; OSError an unreadable file or a folder.
+        if isinstance(exc, OSError) and exc.strerror:
+            reason = exc.strerror
+        else:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise _not_results(path, f"cannot be read as a results table ({reason})") from None
     if fmt == "csv":
-        df = pd.read_csv(path)
+        missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+        if missing:
+            raise _not_results(path, f"is not a results table written by ntm-widgets sweep (no {' and '.join(missing)} column{'s' if len(missing) > 1 else ''})")
     else:
-        data = json.loads(path.read_text())
-        records = data["trials"] if isinstance(data, dict) else data
-        df = pd.DataFrame.from_records(records)
+        if not (isinstance(data, dict) and data.get("format") == JSON_FORMAT and isinstance(data.get("trials"), list)
+                and all(isinstance(r, dict) and "trial_id" in r for r in data["trials"])):
+            raise _not_results(path, f'is not a results file written by ntm-widgets sweep (expected a {{"format": "{JSON_FORMAT}", "trials": [...]}} object)')
+        df = pd.DataFrame.from_records(data["trials"])
     return _clean_frame(df)
+
+
+def output_problem(path) -> Optional[str]:
+    """Why ``path`` cannot be written as an output file, or None (its folder is tried)."""
+    path = Path(path)
+    if path.is_dir():
+        return f"{path} is a folder"
+    return writable_dir_problem(path.parent)
 
 
 # ----------------------------------------------------------------- the sweep
@@ -486,8 +601,15 @@ class Sweep:
         previous = pd.DataFrame()
         if results_path is not None:
             _results_format(results_path)
+            # Found now, not when the first trial's row is saved minutes later.
+            problem = output_problem(results_path)
+            if problem is not None:
+                raise ConfigError("results_path", f"results_path {results_path} cannot be written: {problem}")
             if Path(results_path).exists():
-                previous = load_results(results_path)
+                try:
+                    previous = load_results(results_path)
+                except ConfigError as exc:
+                    raise ConfigError("results_path", f"results_path {exc}") from None
         done: Dict[str, Dict] = {}
         if len(previous) and "trial_id" in previous.columns:
             for record in previous.to_dict("records"):
@@ -509,6 +631,10 @@ class Sweep:
                 for dotted, value in by_id[key]["point"].items():
                     record[self.columns[dotted]] = value
             rows.append(record)
+        if todo and not (backend == "ray" and ray_address is not None):  # a cluster's nodes have their own memory
+            problem = self.eval_memory_problem([t["config"] for t in todo])
+            if problem is not None:
+                raise ConfigError("eval_lengths", f"eval_lengths {problem}")
         total = len(self._trials)
         axes = list(self.columns.values())
         self.ran = 0  # trials trained in this call (a resume skips the rest)
@@ -557,6 +683,33 @@ class Sweep:
             df = df.sort_values("trial_id", key=lambda s: s.map(order)).reset_index(drop=True)
         return df
 
+    def eval_memory_problem(self, configs: Optional[Sequence[RunConfig]] = None, available: Optional[int] = None) -> Optional[str]:
+        """Why the longest eval length cannot be evaluated in memory, or None.
+
+        Every trial evaluates in one process (``eval_bytes``); it is compared with the
+        memory available now (``available_memory``; no check when that is unknown).
+        Trials running side by side share that memory, so passing this check does not
+        promise that they all fit at once: it catches lengths that can never fit.
+        """
+        if not self.eval_lengths:
+            return None
+        from . import limits
+
+        have = limits.available_memory() if available is None else available
+        if have is None:
+            return None
+        configs = [t["config"] for t in self._trials] if configs is None else list(configs)
+        longest = max(self.eval_lengths)
+        worst = max(configs, key=lambda cfg: limits.eval_bytes(cfg, longest, self.samples), default=None)
+        if worst is None or limits.eval_bytes(worst, longest, self.samples) <= have:
+            return None
+        need = limits.eval_bytes(worst, longest, self.samples)
+        allowed = min(limits.largest_fitting(lambda n: limits.eval_bytes(cfg, n, self.samples) <= have) for cfg in configs)
+        batch = min(self.samples, limits.EVAL_BATCH)
+        steps = limits.steps_for(worst.task, longest)
+        return (f"{longest} cannot be evaluated in memory: {batch} sequences of {steps:,} steps at once "
+                f"need about {limits.bytes_text(need)}, and {limits.bytes_text(have)} is available; the largest length allowed is {allowed}")
+
     def _run_local(self, todo, nworkers, threads, finished) -> None:
         import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -566,7 +719,7 @@ class Sweep:
             # The server imports torch and the trainer once (it runs no torch op, so
             # no thread pool exists yet); each worker forks from it, ready to train.
             ctx.set_forkserver_preload(["ntm_widgets.training"])
-        pool = ProcessPoolExecutor(max_workers=nworkers, mp_context=ctx, initializer=_worker_init, initargs=(threads,))
+        pool = ProcessPoolExecutor(max_workers=nworkers, mp_context=ctx, initializer=_worker_init, initargs=(threads, os.getpid()))
         futures = {}
         try:
             for trial in todo:
@@ -785,17 +938,79 @@ def sweep_from_args(args) -> Sweep:
         raise ConfigError(exc.field, f"{flag}: {exc}") from None
 
 
+class SweepTerminated(BaseException):
+    """SIGTERM arrived during ``ntm-widgets sweep``.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` (a trial's
+    error handling) swallows it, while every backend's cleanup stops its workers.
+    """
+
+
+def _raise_terminated(signum, frame) -> None:
+    # A second SIGTERM during the cleanup ends the process at once; the workers then
+    # notice that the sweep is gone by themselves.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise SweepTerminated()
+
+
+# Library names of the things a sweep checks before training -> the flags that set them.
+_CLI_NAMES = {"results_path": "--out", "eval_lengths": "--eval-lengths"}
+
+
+def _check_plot_path(path) -> None:
+    """--plot must be writable and in a format matplotlib knows, before any trial."""
+    problem = output_problem(path)
+    if problem is not None:
+        raise ConfigError("plot", f"--plot {path} cannot be written: {problem}")
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if suffix not in formats:
+            raise ConfigError("plot", f"--plot {path}: unknown image format {suffix!r}; use one of {', '.join(sorted(formats))}")
+
+
 def run_sweep_command(args) -> Dict:
-    """``ntm-widgets sweep``: run, save, optionally plot; returns the JSON summary dict."""
+    """``ntm-widgets sweep``: run, save, optionally plot; returns the JSON summary dict.
+
+    Every output and the evaluation's memory are checked before the first trial.
+    SIGTERM stops the sweep like Ctrl-C (workers stopped, finished trials kept) and
+    exits with status 143.
+    """
     sweep = sweep_from_args(args)
     if args.backend == "ray":
         try:
             _import_ray()
         except ImportError as exc:  # a one-line message and exit code 2, not a traceback
             raise ConfigError("backend", f"--backend ray: {exc}") from None
+    if args.plot is not None:
+        _check_plot_path(args.plot)
     quiet = bool(getattr(args, "json", False))
     start = time.perf_counter()
-    df = sweep.run(backend=args.backend, workers=args.workers, ray_address=args.ray_address, results_path=args.out, progress=not quiet)
+    # Signal handlers can only be set from the main thread; elsewhere (a notebook's
+    # worker thread) SIGTERM keeps its usual effect.
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if in_main else None
+    if in_main:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        df = sweep.run(backend=args.backend, workers=args.workers, ray_address=args.ray_address, results_path=args.out, progress=not quiet)
+    except ConfigError as exc:
+        # The checks before training use the library's names; say the flags instead.
+        text = str(exc)
+        first = text.split(" ", 1)[0]
+        if first in _CLI_NAMES:
+            raise ConfigError(exc.field, _CLI_NAMES[first] + text[len(first):]) from None
+        raise
+    except SweepTerminated:
+        saved = f"; finished trials are saved in {args.out}" if args.out else ""
+        print(f"ntm-widgets sweep: terminated (SIGTERM){saved}", file=sys.stderr)
+        raise SystemExit(143) from None
+    finally:
+        if in_main:
+            # None: a handler set outside Python, which cannot be put back; use the default.
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     wall = time.perf_counter() - start
     columns = list(sweep.columns.values())
     summary: Dict[str, Any] = {

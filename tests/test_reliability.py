@@ -238,9 +238,9 @@ def test_the_length_limit_is_the_largest_that_fits(monkeypatch):
     from ntm_widgets.tasks import make_task
 
     task = make_task(cfg.task)
-    have = limits.eval_bytes(cfg, task, 500, 100)
-    top = limits.largest_fitting(lambda n: limits.eval_bytes(cfg, task, n, 100) <= have)
-    assert top >= 500 and limits.eval_bytes(cfg, task, top + 1, 100) > have
+    have = limits.eval_bytes(cfg, 500, 100)
+    top = limits.largest_fitting(lambda n: limits.eval_bytes(cfg, n, 100) <= have)
+    assert top >= 500 and limits.eval_bytes(cfg, top + 1, 100) > have
 
 
 # ------------------------------------------------------------------ files, locks
