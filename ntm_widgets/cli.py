@@ -463,7 +463,7 @@ def _resume(args, out: Path, stop):
 
 def cmd_train(args) -> Dict:
     from .limits import MemoryLimitError, check_fits, train_bytes
-    from .files import LockedError, RunLock
+    from .files import LockedError, RunLock, remove_stale_temps
     from .training import Trainer
 
     start = time.perf_counter()
@@ -479,6 +479,7 @@ def cmd_train(args) -> Dict:
         lock = RunLock(out).acquire()
     except LockedError as exc:
         raise UsageError(f"ntm-widgets train: --out {exc}") from None
+    remove_stale_temps(out)  # a killed run's half-written files
     try:
         with _StopOnSignal() as stop:
             if args.resume:

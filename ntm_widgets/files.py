@@ -47,6 +47,19 @@ def atomic_write(path, data: Data) -> Path:
     return path
 
 
+def remove_stale_temps(folder) -> int:
+    """Delete temporary files ``atomic_write`` left in ``folder`` when a process was
+    killed mid-write (hold the folder's RunLock: nobody else is writing). Returns how many."""
+    removed = 0
+    for tmp in Path(folder).glob(".*.tmp"):
+        try:
+            tmp.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -264,6 +264,14 @@ def _umask():
     return mask
 
 
+def test_a_resume_removes_temporaries_a_killed_save_left(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(capsys, "train", *TINY, "--steps", "2", "--out", str(out))[0] == 0
+    (out / ".checkpoint.pt.k1ll3d.tmp").write_bytes(b"half")
+    assert run_cli(capsys, "train", "--resume", "--steps", "1", "--out", str(out))[0] == 0
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+
+
 def test_run_lock_is_exclusive_and_names_its_owner(tmp_path):
     with RunLock(tmp_path):
         with pytest.raises(LockedError, match=f"in use by process {os.getpid()}"):
