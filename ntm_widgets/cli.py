@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .config import PRESETS, RESTART_AFTER
+from .config import PRESETS, field_flag
 from .training.trainer import CHECKPOINT_EVERY
 
 EXIT_USAGE = 2
@@ -135,63 +135,58 @@ def _select_lengths_type(text: str) -> List[int]:
 
 
 # ------------------------------------------------------------------ parsers
-FUSED_THREADS_HELP = "threads the fused step splits each batch over (at least 16 sequences each; default: 2, or 1 on a 1-CPU machine)"
-FUSED_HELP = ("the fused C step on the CPU: ~4-5x faster training at batch 32, ~8x at batch 1; eager PyTorch without "
-              "a C compiler or with --no-fused (default on)")
+def _flag_kwargs(f) -> Dict:
+    """argparse keywords of a config field, from its declaration (config.knob)."""
+    kind, help_text = f.metadata["kind"], f.metadata["help"]
+    kw: Dict = {"help": help_text} if help_text else {}
+    if kind == "int":
+        kw["type"] = _int_type()
+    elif kind == "float":
+        kw["type"] = _float_type()
+    elif kind == "bool":
+        kw["action"] = argparse.BooleanOptionalAction
+    elif kind == "choice":
+        kw["choices"] = list(f.metadata["choices"])
+    elif kind == "lengths":
+        kw["type"] = _select_lengths_type
+    return kw
 
-# Flags that set config fields: (flag, section, field, argparse keywords). Every default
-# is None ("not given"): the config comes from --preset (or RunConfig's defaults) and a
-# flag given beside it overrides that field alone.
-CONFIG_FLAGS = [
-    ("--memory-size", "model", "memory_size", dict(type=_int_type(), help="N, memory rows")),
-    ("--word-size", "model", "word_size", dict(type=_int_type(), help="M, row width")),
-    ("--controller", "model", "controller", dict(choices=["lstm", "feedforward"])),
-    ("--controller-size", "model", "controller_size", dict(type=_int_type())),
-    ("--read-heads", "model", "num_read_heads", dict(type=_int_type())),
-    ("--write-heads", "model", "num_write_heads", dict(type=_int_type())),
-    ("--shift-range", "model", "shift_range", dict(type=_int_type(0), help="shift offsets -k..k")),
-    ("--memory-init", "model", "memory_init", dict(choices=["constant", "learned", "random"])),
-    ("--task", "task", "name", dict(choices=["copy", "repeat_copy", "associative_recall", "priority_sort"])),
-    ("--width", "task", "width", dict(type=_int_type(), help="bits per vector")),
-    ("--min-len", "task", "min_len", dict(type=_int_type())),
-    ("--max-len", "task", "max_len", dict(type=_int_type())),
-    ("--min-repeats", "task", "min_repeats", dict(type=_int_type(), help="repeat copy only")),
-    ("--max-repeats", "task", "max_repeats", dict(type=_int_type(), help="repeat copy only")),
-    ("--batch-size", "train", "batch_size", dict(type=_int_type())),
-    ("--optimizer", "train", "optimizer", dict(choices=["adam", "rmsprop"])),
-    ("--lr", "train", "lr", dict(type=_float_type())),
-    ("--clip", "train", "clip", dict(type=_float_type(), help="clip the global gradient norm at this value")),
-    ("--seed", "train", "seed", dict(type=_int_type())),
-    ("--curriculum", "train", "curriculum", dict(action=argparse.BooleanOptionalAction)),
-    ("--length-power", "train", "length_power", dict(type=_float_type(0.0), help="draw training lengths with P(L) ~ L**p; 0 is uniform")),
-    ("--restart-after", "train", "restart_after", dict(type=_int_type(0), help="start again from fresh weights if still above --restart-bits after this many steps (0: never)")),
-    ("--restart-bits", "train", "restart_bits", dict(type=_float_type(0.0, open_lo=True), help="training bits/seq above which a run counts as stuck")),
-    ("--threads", "train", "threads", dict(type=_int_type(), help="torch intra-op threads (the step is many small ops)")),
-    ("--compile", "train", "compile", dict(action=argparse.BooleanOptionalAction, help="torch.compile the step: ~2x faster steps after a compile wait of tens of seconds")),
-    ("--fused", "train", "fused", dict(action=argparse.BooleanOptionalAction, help=FUSED_HELP)),
-    ("--fused-threads", "train", "fused_threads", dict(type=_int_type(1), help=FUSED_THREADS_HELP)),
-    ("--val-samples", "train", "val_samples", dict(type=_int_type(), help="fresh sequences per validation")),
-    ("--steps", "train", "steps", dict(type=_int_type(0), help="optimiser steps (default: until the stopping rule or time limit)")),
-    ("--time-limit", "train", "time_limit", dict(type=_float_type(0.0, open_lo=True), help="seconds")),
-    ("--target-bits", "train", "target_bits", dict(type=_float_type(0.0), help="the training lengths are learned below this validation bits/seq")),
-    ("--select-lengths", "train", "select_lengths", dict(type=_select_lengths_type, help="after --target-bits, polish and select the model on these longer lengths (none: off)")),
-    ("--select-bits", "train", "select_bits", dict(type=_float_type(0.0), help="done when the mean wrong bits at every selection length are <= this")),
-    ("--select-max-bits", "train", "select_max_bits", dict(type=_float_type(0.0), help="... and no selection sequence has more wrong bits than this")),
-    ("--select-steps", "train", "select_steps", dict(type=_int_type(1), help="polish steps per attempt before it restarts (or stops)")),
-    ("--select-every", "train", "select_every", dict(type=_int_type(1), help="steps between selection measurements")),
-    ("--select-samples", "train", "select_samples", dict(type=_int_type(1), help="fresh sequences per selection length")),
-    ("--polish-lr", "train", "polish_lr", dict(type=_float_type(0.0, open_lo=True), help="learning rate once the training lengths are learned")),
-    ("--select-confirm", "train", "select_confirm", dict(type=_int_type(0), help="fresh sequences per selection length that must confirm a pass (0: none)")),
-    ("--select-min-steps", "train", "select_min_steps", dict(type=_int_type(0), help="after a first pass, polish this many more steps and pass again")),
-    ("--select-early-steps", "train", "select_early_steps", dict(type=_int_type(0), help="an attempt still above --select-early-bits this many steps into selection restarts")),
-    ("--select-early-bits", "train", "select_early_bits", dict(type=_float_type(0.0), help="see --select-early-steps")),
-    ("--polish-length-power", "train", "polish_length_power", dict(type=_float_type(0.0), help="--length-power while polishing")),
-    ("--polish-blank-prob", "train", "polish_blank_prob", dict(type=_float_type(0.0), help="while polishing, each input vector is all zeros with this probability")),
-    ("--ema", "train", "ema", dict(type=_float_type(0.0), help="average the weights during selection with this decay per step")),
-]
 
+def _config_flags():
+    """(flag, section, field, argparse keywords) for every config field: the flags come
+    from the dataclasses, so a new field has its flag and its checks at once. Every
+    default is None ("not given"): the config comes from --preset (or RunConfig's
+    defaults) and a flag given beside it overrides that field alone."""
+    import dataclasses
+
+    from .config import ModelConfig, TaskConfig, TrainConfig
+
+    out = []
+    for section, cls in (("model", ModelConfig), ("task", TaskConfig), ("train", TrainConfig)):
+        for f in dataclasses.fields(cls):
+            out.append((field_flag(f), section, f.name, _flag_kwargs(f)))
+    return out
+
+
+CONFIG_FLAGS = _config_flags()
 # Config field -> the flag that sets it, so a ConfigError names what the user typed.
 FIELD_FLAGS = {field: flag for flag, _section, field, _kw in CONFIG_FLAGS}
+# Help of the config flags that other verbs (bench, demo) take too.
+FIELD_HELP = {field: kw.get("help", "") for _flag, _section, field, kw in CONFIG_FLAGS}
+
+
+def _flag_value(field: str, value):
+    """A flag's parsed value as the config field holds it (0 -> None where declared)."""
+    import dataclasses
+
+    from .config import ModelConfig, TaskConfig, TrainConfig
+
+    f = next(g for cls in (ModelConfig, TaskConfig, TrainConfig) for g in dataclasses.fields(cls) if g.name == field)
+    if f.metadata.get("zero_means_none") and value == 0:
+        return None
+    if f.metadata.get("kind") == "lengths":
+        return tuple(value) if value and value != [0] else None
+    return value
 
 
 def _add_model_task_args(p: argparse.ArgumentParser, defaults) -> None:
@@ -257,8 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--controller-size", type=_int_type(1), default=100)
     p.add_argument("--threads", type=_int_type(1), default=None, help="torch intra-op threads (default 1)")
     p.add_argument("--compile", action="store_true", help="measure the torch.compile'd step (first step includes compiling)")
-    p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=defaults.train.fused, help=FUSED_HELP)
-    p.add_argument("--fused-threads", type=_int_type(1), default=defaults.train.fused_threads, help=FUSED_THREADS_HELP)
+    p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=defaults.train.fused, help=FIELD_HELP["fused"])
+    p.add_argument("--fused-threads", type=_int_type(1), default=defaults.train.fused_threads, help=FIELD_HELP["fused_threads"])
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
 
@@ -277,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-samples", type=_int_type(1), default=1000, help="fresh sequences per validation (default 1000)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                    help="torch.compile the step (faster steps after a compile wait; default off)")
-    p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=defaults.train.fused, help=FUSED_HELP)
-    p.add_argument("--fused-threads", type=_int_type(1), default=defaults.train.fused_threads, help=FUSED_THREADS_HELP)
+    p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=defaults.train.fused, help=FIELD_HELP["fused"])
+    p.add_argument("--fused-threads", type=_int_type(1), default=defaults.train.fused_threads, help=FIELD_HELP["fused_threads"])
     p.add_argument("--json", action="store_true")
 
     try:
@@ -310,11 +305,7 @@ def config_from_args(args):
         value = getattr(args, "task" if (section, field) == ("task", "name") else field, None)
         if value is None:
             continue
-        if field == "restart_after":
-            value = value or None
-        if field == "select_lengths":
-            value = tuple(value) if value and value != [0] else None
-        data[section][field] = value
+        data[section][field] = _flag_value(field, value)
     if name and args.select_lengths is None and (args.max_len is not None or args.memory_size is not None):
         data["train"]["select_lengths"] = preset_select_lengths(name, data["task"]["max_len"], data["model"]["memory_size"])
     return RunConfig.from_dict(data)
@@ -429,10 +420,7 @@ def _resume(args, out: Path, stop):
         value = getattr(args, "task" if (section, field) == ("task", "name") else field, None)
         if value is None or field in ("steps", "time_limit"):
             continue
-        if field == "restart_after":
-            value = value or None
-        if field == "select_lengths":
-            value = tuple(value) if value and value != [0] else None
+        value = _flag_value(field, value)
         old = getattr(getattr(saved, section), field)
         if value == old or (isinstance(old, tuple) and value is not None and tuple(value) == old):
             continue

@@ -19,8 +19,9 @@ OPTIMIZERS = ("adam", "rmsprop")
 
 
 # The restart point the product uses (Playground, demo, `ntm-widgets train`): runs that
-# learn the copy task do so within ~600-1,100 steps (issue 3, benchmarks/NOTES.md).
+# learn the copy task do so within ~600-1,100 steps (benchmarks/NOTES.md).
 RESTART_AFTER = 1200
+
 
 class ConfigError(ValueError):
     """A configuration value outside its allowed range; ``field`` names it."""
@@ -30,42 +31,80 @@ class ConfigError(ValueError):
         self.field = field
 
 
-def _int(obj, name: str, lo: int, hi: Optional[int] = None) -> None:
-    value = getattr(obj, name)
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= lo and (hi is None or value <= hi)
+# ------------------------------------------------------------------ fields
+# Every field is declared once with ``knob``: its default, its kind and range (checked
+# by ``__post_init__``), and its command-line flag and help (cli.py builds its parser
+# from them), so a field, its check and its flag cannot drift apart.
+def knob(default=None, kind: str = "int", lo=None, hi=None, lo_open: bool = False, optional: bool = False,
+         choices: Tuple[str, ...] = (), flag: Optional[str] = None, help: str = "", zero_means_none: bool = False,
+         factory=None):
+    """A config field. ``kind``: int, float, bool, choice or lengths (a tuple of ints).
+    ``optional``: None is allowed. ``flag``: the command-line flag (default --field-name);
+    ``zero_means_none``: the flag's 0 stands for None (e.g. --restart-after 0: never)."""
+    meta = {"kind": kind, "lo": lo, "hi": hi, "lo_open": lo_open, "optional": optional, "choices": choices,
+            "flag": flag, "help": help, "zero_means_none": zero_means_none}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def field_flag(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _check_int(name, value, lo, hi) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and (lo is None or value >= lo) and (hi is None or value <= hi)
     if not ok:
         rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
         raise ConfigError(name, f"{name} must be an integer {rng}, got {value!r}")
 
 
-def _float(obj, name: str, lo: float, hi: Optional[float] = None, lo_open: bool = False, allow_none: bool = False) -> None:
-    value = getattr(obj, name)
-    if value is None and allow_none:
-        return
+def _check_float(name, value, lo, hi, lo_open, optional) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
-        ok = (value > lo if lo_open else value >= lo) and (hi is None or value <= hi)
+        ok = (lo is None or (value > lo if lo_open else value >= lo)) and (hi is None or value <= hi)
     if not ok:
         op = ">" if lo_open else ">="
         rng = f"{op} {lo:g}" if hi is None else f"{op} {lo:g} and <= {hi:g}"
-        extra = " (or None)" if allow_none else ""
+        extra = " (or None)" if optional else ""
         raise ConfigError(name, f"{name} must be a number {rng}{extra}, got {value!r}")
 
 
-def _bool(obj, name: str) -> None:
-    value = getattr(obj, name)
-    if not isinstance(value, bool):
-        raise ConfigError(name, f"{name} must be true or false, got {value!r}")
-
-
-def _choice(obj, name: str, choices) -> None:
-    value = getattr(obj, name)
-    if value not in choices:
-        raise ConfigError(name, f"{name} must be one of {', '.join(choices)}, got {value!r}")
+def _check_field(obj, f: dataclasses.Field) -> None:
+    m, name, value = f.metadata, f.name, getattr(obj, f.name)
+    if not m:
+        return
+    if value is None and m["optional"]:
+        return
+    kind = m["kind"]
+    if kind == "int":
+        _check_int(name, value, m["lo"], m["hi"])
+    elif kind == "float":
+        _check_float(name, value, m["lo"], m["hi"], m["lo_open"], m["optional"])
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(name, f"{name} must be true or false, got {value!r}")
+    elif kind == "choice":
+        if value not in m["choices"]:
+            raise ConfigError(name, f"{name} must be one of {', '.join(m['choices'])}, got {value!r}")
+    elif kind == "lengths":
+        ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(
+            isinstance(v, int) and not isinstance(v, bool) and m["lo"] <= v <= m["hi"] for v in value)
+        if not ok:
+            raise ConfigError(name, f"{name} must be a non-empty list of integers in [{m['lo']}, {m['hi']}] (or None), got {value!r}")
+        object.__setattr__(obj, name, tuple(value))
 
 
 class _Config:
-    """Shared helpers: dict round trip and ``replace`` that re-validates."""
+    """Shared helpers: field checks from the declarations, dict round trip, ``replace``."""
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            _check_field(self, f)
+        self._check()
+
+    def _check(self) -> None:
+        """Checks that involve several fields."""
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -86,205 +125,130 @@ class _Config:
 class ModelConfig(_Config):
     """The NTM. Defaults are the paper's copy set-up (Graves et al. 2014, section 4)."""
 
-    memory_size: int = 128  # N, rows; 128 in the paper
-    word_size: int = 20  # M, row width; 20 in the paper
-    controller: str = "lstm"  # "lstm" or "feedforward"
-    controller_size: int = 100  # 100 units in the paper
-    num_read_heads: int = 1
-    num_write_heads: int = 1
-    shift_range: int = 1  # offsets -k..k; the paper allows -1, 0, +1
+    memory_size: int = knob(128, lo=1, hi=4096, help="N, memory rows (128 in the paper)")
+    word_size: int = knob(20, lo=1, hi=1024, help="M, row width (20 in the paper)")
+    controller: str = knob("lstm", kind="choice", choices=CONTROLLERS)
+    controller_size: int = knob(100, lo=1, hi=4096, help="controller units (100 in the paper)")
+    num_read_heads: int = knob(1, lo=1, hi=16, flag="--read-heads")
+    num_write_heads: int = knob(1, lo=1, hi=16, flag="--write-heads")
+    shift_range: int = knob(1, lo=0, hi=64, help="shift offsets -k..k (the paper: -1, 0, +1)")
     # Collier & Beel 2018 (arXiv:1807.08518): constant init converges ~2x faster.
-    memory_init: str = "constant"
+    memory_init: str = knob("constant", kind="choice", choices=MEMORY_INITS)
 
-    def __post_init__(self):
-        _int(self, "memory_size", 1, 4096)
-        _int(self, "word_size", 1, 1024)
-        _choice(self, "controller", CONTROLLERS)
-        _int(self, "controller_size", 1, 4096)
-        _int(self, "num_read_heads", 1, 16)
-        _int(self, "num_write_heads", 1, 16)
-        _int(self, "shift_range", 0, 64)
+    def _check(self):
         if 2 * self.shift_range + 1 > self.memory_size:
             raise ConfigError("shift_range", f"shift_range must be <= (memory_size - 1) / 2 = {(self.memory_size - 1) // 2}, got {self.shift_range}")
-        _choice(self, "memory_init", MEMORY_INITS)
 
 
 @dataclass
 class TaskConfig(_Config):
     """A task from the paper; lengths count input vectors (items for recall)."""
 
-    name: str = "copy"
-    width: int = 8  # bits per vector; 8 in the paper
-    min_len: int = 1
-    max_len: int = 20
-    min_repeats: int = 1  # repeat copy only
-    max_repeats: int = 10  # repeat copy only (the paper uses 1-10)
-    item_len: int = 3  # associative recall: vectors per item (3 in the paper)
+    name: str = knob("copy", kind="choice", choices=TASKS, flag="--task")
+    width: int = knob(8, lo=1, hi=256, help="bits per vector (8 in the paper)")
+    min_len: int = knob(1, lo=1, hi=10_000)
+    max_len: int = knob(20, lo=1, hi=10_000)
+    min_repeats: int = knob(1, lo=1, hi=1000, help="repeat copy only")
+    max_repeats: int = knob(10, lo=1, hi=1000, help="repeat copy only (the paper: 1-10)")
+    item_len: int = knob(3, lo=1, hi=100, help="associative recall: vectors per item (3 in the paper)")
 
-    def __post_init__(self):
-        _choice(self, "name", TASKS)
-        _int(self, "width", 1, 256)
-        _int(self, "min_len", 1, 10_000)
-        _int(self, "max_len", 1, 10_000)
+    def _check(self):
         if self.min_len > self.max_len:
             raise ConfigError("min_len", f"min_len must be <= max_len ({self.max_len}), got {self.min_len}")
-        _int(self, "min_repeats", 1, 1000)
-        _int(self, "max_repeats", 1, 1000)
         if self.min_repeats > self.max_repeats:
             raise ConfigError("min_repeats", f"min_repeats must be <= max_repeats ({self.max_repeats}), got {self.min_repeats}")
-        _int(self, "item_len", 1, 100)
         if self.name == "associative_recall" and self.min_len < 2:
             raise ConfigError("min_len", f"min_len must be an integer >= 2 for associative_recall (items to recall from), got {self.min_len}")
 
 
 @dataclass
 class TrainConfig(_Config):
-    """How to train. Defaults are the recipe the benchmarks measure."""
+    """How to train. Defaults are the recipe the benchmarks measure (benchmarks/NOTES.md)."""
 
-    batch_size: int = 32
-    optimizer: str = "adam"  # Collier & Beel 2018: Adam works; the paper used RMSProp
-    lr: float = 3e-3
-    momentum: float = 0.9  # RMSProp only, as in the paper
-    # Global gradient norm. The paper clipped each gradient to +-10; at norm 1 the copy
-    # task converged in fewer steps for 41 of 60 paired seeds (benchmarks/NOTES.md).
-    clip: float = 1.0
-    seed: int = 0
-    steps: Optional[int] = None  # None: until target_bits or time_limit
-    time_limit: Optional[float] = None  # seconds
-    target_bits: Optional[float] = None  # stop when validation bits/seq < this
-    val_samples: int = 1000  # fresh sequences per validation
-    # Steps between routine validations (only when target_bits is set). The stop is
-    # found sooner by the trainer's own trigger: a validation runs as soon as the mean
-    # over the last 20 training batches falls below the target (issue 3: validating
-    # every 50 steps cost ~15% of the run and found the stop no earlier).
-    val_every: int = 250
-    curriculum: bool = False  # grow the maximum length as the error falls
-    # Training lengths are drawn with P(L) proportional to L ** length_power (0: uniform).
-    # Issue 3: with uniform lengths the LSTM controller often settles on remembering
-    # short sequences in its own state and never learns the memory pointer that long
-    # ones need (stuck at 1-30 bits/seq). Power 2 rescued some stuck seeds (paper
-    # config seed 0: converged at 1,326 steps, uniform not in 8,556) but slowed others
-    # that uniform solves in ~1,000 steps (seeds 1 and 2: not within 150 s), so the
-    # default stays uniform; see benchmarks/NOTES.md. Validation and evaluation always
-    # use uniform lengths.
-    length_power: float = 0.0
-    # Restarts (issue 3): runs either find the memory pointer within ~600-1,100 steps or
-    # stay stuck at 1-30 bits/seq for thousands of steps (the LSTM keeps short sequences
-    # in its own state). When set, a run whose mean training error over the last 20
-    # batches (fewer if restart_after < 20) is still above restart_bits once its current
-    # attempt is restart_after steps old starts again from fresh weights (a seed derived from seed and the attempt;
-    # the data stream goes on). None: never restart.
-    restart_after: Optional[int] = RESTART_AFTER
-    restart_bits: float = 1.0
-    curriculum_start: int = 2  # first maximum length of the curriculum
-    curriculum_threshold: float = 0.5  # bits/seq (running mean) below which to grow
-    # torch intra-op threads (None leaves torch's default). One: the step is dozens of
-    # tiny ops, so a second thread mostly adds synchronisation, and on a busy 2-core
-    # machine two threads per op stall badly (measured 4 s vs 0.28 s per step, issue 3).
-    threads: Optional[int] = 1
-    # torch.compile the NTM step (issue 3): ~2-3x faster steps on CPU, but the first
-    # step waits for compilation (tens of seconds cold, a few with a warm cache).
-    compile: bool = False
-    # The fused C step on the CPU (core/fused.py, issue 3): on a 2-core CPU ~4x faster
-    # training at batch 32 on one thread (~5x on two, see fused_threads), ~8x at batch 1
-    # and for inference; same maths as the eager path. Without a C compiler it falls
-    # back to eager PyTorch (with a warning). A compiled step (compile=True) takes
-    # precedence.
-    fused: bool = True
-    # Threads the fused step splits each batch over (independent sequences, one part
-    # per thread, 16 sequences at least per part). None: min(2, CPUs), as measured on a
-    # 2-core machine: batch 32 forward + backward 16.1 -> 9.3 ms with two threads.
-    # Sweeps run one part per trial unless this is set (they run trials side by side).
-    fused_threads: Optional[int] = None
-    # Selection (issue 10): "below target_bits on the training lengths" lets through
-    # models that copy 20 vectors and lose their place at 40. When select_lengths is
-    # set, a run that reaches target_bits keeps training (at polish_lr) and every
-    # select_every steps measures select_samples fresh sequences at each of these
-    # longer lengths; it is done when the mean at every length is <= select_bits and
-    # no sequence has more than select_max_bits wrong. The best candidate so far (by
-    # that measure) is kept; after select_steps steps without success the attempt
-    # restarts from fresh weights (when restart_after is set) or the run stops with it.
-    select_lengths: Optional[Tuple[int, ...]] = None
-    select_samples: int = 100
-    select_bits: float = 0.1
-    select_max_bits: Optional[float] = None
-    select_every: int = 100
-    select_steps: int = 2000
-    # Once an attempt first meets the rule, it polishes this many more steps and must
-    # meet it again (confirmed) to end. Paper-copy models that had just met the rule
-    # slipped on about 1 test sequence in a few hundred; 500 more steps at polish_lr
-    # removed the slips of 4 of 8 such models and broke none of 2 clean ones
-    # (benchmarks/NOTES.md). The kept candidate is the model that met it last.
-    select_min_steps: int = 0
-    # An attempt whose best measurement is still above select_early_bits after
-    # select_early_steps of selection gives up then (0: at its first measurement): it
-    # learned a program that fails beyond the training lengths. In the paper-copy runs
-    # measured, such attempts scored 100-300 wrong bits at their first measurement and
-    # never came below 40; the attempts that went on to pass scored under 5 (NOTES.md).
-    select_early_steps: Optional[int] = None
-    select_early_bits: float = 10.0
-    polish_lr: Optional[float] = None  # learning rate once the training lengths are learned
-    polish_length_power: Optional[float] = None  # length_power once they are learned (None: the same)
-    # While polishing, each input vector is all zeros with this probability (the task's
-    # data stays valid: random 8-bit vectors are all zero 1 time in 256). The rare
-    # copy-model failures on long sequences were a read head that took an all-zero input
-    # vector for the silence after the delimiter and moved on one row (NOTES.md).
-    polish_blank_prob: float = 0.0
-    # When a measurement meets the rule, a second one on this many fresh sequences per
-    # length must meet it too (0: none). A model that loses its place on 1 sequence in
-    # 100 passes 100 samples a third of the time and 400 samples 2% of the time.
-    select_confirm: int = 0
-    # Exponential moving average of the weights during selection (the decay per step);
-    # the averaged weights are the ones measured, kept and saved. None: off.
-    ema: Optional[float] = None
-
-    def __post_init__(self):
-        _int(self, "batch_size", 1, 65_536)
-        _choice(self, "optimizer", OPTIMIZERS)
-        _float(self, "lr", 0.0, 10.0, lo_open=True)
-        _float(self, "momentum", 0.0, 0.999)
-        _float(self, "clip", 0.0, lo_open=True)
-        _int(self, "seed", 0, 2**63 - 1)
-        if self.steps is not None:
-            _int(self, "steps", 0)
-        _float(self, "time_limit", 0.0, lo_open=True, allow_none=True)
-        _float(self, "target_bits", 0.0, allow_none=True)
-        _int(self, "val_samples", 1, 1_000_000)
-        _int(self, "val_every", 1)
-        _bool(self, "curriculum")
-        _int(self, "curriculum_start", 1)
-        _float(self, "length_power", 0.0, 8.0)
-        if self.restart_after is not None:
-            _int(self, "restart_after", 1)
-        _float(self, "restart_bits", 0.0, lo_open=True)
-        _float(self, "curriculum_threshold", 0.0, lo_open=True)
-        if self.threads is not None:
-            _int(self, "threads", 1, 1024)
-        _bool(self, "compile")
-        _bool(self, "fused")
-        if self.fused_threads is not None:
-            _int(self, "fused_threads", 1, 64)
-        if self.select_lengths is not None:
-            value = self.select_lengths
-            ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(
-                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10_000 for v in value)
-            if not ok:
-                raise ConfigError("select_lengths", f"select_lengths must be a non-empty list of integers in [1, 10000] (or None), got {value!r}")
-            self.select_lengths = tuple(value)
-        _int(self, "select_samples", 1, 100_000)
-        _float(self, "select_bits", 0.0)
-        _float(self, "select_max_bits", 0.0, allow_none=True)
-        _int(self, "select_every", 1)
-        _int(self, "select_steps", 1)
-        _int(self, "select_min_steps", 0)
-        if self.select_early_steps is not None:
-            _int(self, "select_early_steps", 0)
-        _float(self, "select_early_bits", 0.0)
-        _float(self, "polish_lr", 0.0, 10.0, lo_open=True, allow_none=True)
-        _float(self, "polish_length_power", 0.0, 8.0, allow_none=True)
-        _int(self, "select_confirm", 0, 100_000)
-        _float(self, "polish_blank_prob", 0.0, 0.5)
-        _float(self, "ema", 0.0, 0.99999, allow_none=True)
+    batch_size: int = knob(32, lo=1, hi=65_536)
+    # Collier & Beel 2018: Adam works; the paper used RMSProp with momentum 0.9.
+    optimizer: str = knob("adam", kind="choice", choices=OPTIMIZERS)
+    lr: float = knob(3e-3, kind="float", lo=0.0, hi=10.0, lo_open=True, help="learning rate")
+    momentum: float = knob(0.9, kind="float", lo=0.0, hi=0.999, help="RMSProp only")
+    # The paper clipped each gradient to +-10; a global norm of 1 converged the copy
+    # task in fewer steps for 41 of 60 paired seeds.
+    clip: float = knob(1.0, kind="float", lo=0.0, lo_open=True, help="clip the global gradient norm at this value")
+    seed: int = knob(0, lo=0, hi=2**63 - 1)
+    steps: Optional[int] = knob(None, lo=0, optional=True, help="optimiser steps (default: until the stopping rule or time limit)")
+    time_limit: Optional[float] = knob(None, kind="float", lo=0.0, lo_open=True, optional=True, help="seconds")
+    target_bits: Optional[float] = knob(None, kind="float", lo=0.0, optional=True,
+                                        help="the training lengths are learned below this validation bits/seq")
+    val_samples: int = knob(1000, lo=1, hi=1_000_000, help="fresh sequences per validation")
+    # Routine validations (with target_bits); the stop is usually found sooner by the
+    # trainer's trigger (the mean of the last 20 training batches below the target):
+    # validating every 50 steps cost ~15% of a run and found the stop no earlier.
+    val_every: int = knob(250, lo=1, help="steps between routine validations")
+    curriculum: bool = knob(False, kind="bool", help="grow the longest training length as the error falls")
+    # With uniform lengths the LSTM controller often keeps short sequences in its own
+    # state and never learns the memory pointer long ones need. Power 2 rescued some
+    # stuck seeds but slowed others, so the default stays uniform. Validation and
+    # evaluation always draw lengths uniformly.
+    length_power: float = knob(0.0, kind="float", lo=0.0, hi=8.0, help="draw training lengths with P(L) ~ L**p; 0 is uniform")
+    # Runs either find the memory pointer within ~600-1,100 steps or stay stuck at 1-30
+    # bits/seq for thousands: an attempt still above restart_bits (mean of its last 20
+    # batches) when restart_after steps old starts again from fresh weights (a seed
+    # derived from seed and the attempt; the data stream goes on). None: never.
+    restart_after: Optional[int] = knob(RESTART_AFTER, lo=1, optional=True, zero_means_none=True,
+                                        help="start again from fresh weights if still above --restart-bits after this many steps (0: never)")
+    restart_bits: float = knob(1.0, kind="float", lo=0.0, lo_open=True, help="training bits/seq above which a run counts as stuck")
+    curriculum_start: int = knob(2, lo=1, help="first longest length of the curriculum")
+    curriculum_threshold: float = knob(0.5, kind="float", lo=0.0, lo_open=True, help="running bits/seq below which the curriculum grows")
+    # One torch thread: the eager step is dozens of tiny ops, and on a busy 2-core
+    # machine two threads per op stalled (4 s against 0.28 s per step).
+    threads: Optional[int] = knob(1, lo=1, hi=1024, optional=True, help="torch intra-op threads (the step is many small ops)")
+    compile: bool = knob(False, kind="bool", help="torch.compile the step: ~2x faster steps after a compile wait of tens of seconds")
+    # The fused C step (core/fused.py): on a 2-core CPU ~4-5x faster training at batch
+    # 32 and ~8x at batch 1; the same maths as the eager path, which it falls back to
+    # without a C compiler. A compiled step (compile=True) takes precedence.
+    fused: bool = knob(True, kind="bool", help="the fused C step on the CPU: ~4-5x faster training at batch 32, ~8x at batch 1; "
+                                                  "eager PyTorch without a C compiler or with --no-fused")
+    # None: min(2, CPUs). Batch 32 forward + backward took 16.1 ms on one thread and
+    # 9.3 ms on two. Sweeps run one thread per trial unless this is set.
+    fused_threads: Optional[int] = knob(None, lo=1, hi=64, optional=True,
+                                        help="threads the fused step splits each batch over (at least 16 sequences each; default: 2, or 1 on a 1-CPU machine)")
+    # Selection: "below target_bits on the training lengths" lets through models that
+    # copy 20 vectors and lose their place at 40. With select_lengths, a run that
+    # reaches target_bits keeps training (at polish_lr) and every select_every steps
+    # measures select_samples fresh sequences at each longer length; it is done when the
+    # mean at every length is <= select_bits and no sequence has more than
+    # select_max_bits wrong. The best candidate is kept; after select_steps without
+    # success the attempt restarts (with restart_after) or the run stops with it.
+    select_lengths: Optional[Tuple[int, ...]] = knob(None, kind="lengths", lo=1, hi=10_000, optional=True,
+                                                     help="after --target-bits, polish and select the model on these longer lengths (none: off)")
+    select_samples: int = knob(100, lo=1, hi=100_000, help="fresh sequences per selection length")
+    select_bits: float = knob(0.1, kind="float", lo=0.0, help="done when the mean wrong bits at every selection length are <= this")
+    select_max_bits: Optional[float] = knob(None, kind="float", lo=0.0, optional=True,
+                                            help="... and no selection sequence has more wrong bits than this")
+    select_every: int = knob(100, lo=1, help="steps between selection measurements")
+    select_steps: int = knob(2000, lo=1, help="polish steps per attempt before it restarts (or stops)")
+    # Paper-copy models that had just met the rule slipped on about 1 test sequence in
+    # a few hundred; 500 more steps at polish_lr removed the slips of 4 of 8 such models
+    # and broke none of 2 clean ones. The kept candidate is the model that met it last.
+    select_min_steps: int = knob(0, lo=0, help="after a first pass, polish this many more steps and pass again")
+    # Paper-copy attempts that learned a program failing beyond the training lengths
+    # scored 100-300 wrong bits at their first measurement and never came below 40;
+    # the attempts that went on to pass scored under 5.
+    select_early_steps: Optional[int] = knob(None, lo=0, optional=True,
+                                             help="an attempt still above --select-early-bits this many steps into selection restarts")
+    select_early_bits: float = knob(10.0, kind="float", lo=0.0, help="see --select-early-steps")
+    polish_lr: Optional[float] = knob(None, kind="float", lo=0.0, hi=10.0, lo_open=True, optional=True,
+                                      help="learning rate once the training lengths are learned")
+    polish_length_power: Optional[float] = knob(None, kind="float", lo=0.0, hi=8.0, optional=True, help="--length-power while polishing")
+    # The rare copy-model failures on long sequences were a read head that took an
+    # all-zero input vector for the silence after the delimiter and moved on one row.
+    # Blanked vectors keep the data valid (random 8-bit vectors are all zero 1 in 256).
+    polish_blank_prob: float = knob(0.0, kind="float", lo=0.0, hi=0.5,
+                                    help="while polishing, each input vector is all zeros with this probability")
+    # A model that loses its place on 1 sequence in 100 passes 100 samples a third of
+    # the time and 400 samples 2% of the time.
+    select_confirm: int = knob(0, lo=0, hi=100_000, help="fresh sequences per selection length that must confirm a pass (0: none)")
+    ema: Optional[float] = knob(None, kind="float", lo=0.0, hi=0.99999, optional=True,
+                                help="average the weights during selection with this decay per step (the average is measured and kept)")
 
 
 def resolve_fused_threads(value: Optional[int]) -> int:

@@ -148,3 +148,38 @@ def test_train_preset_json_reports_what_the_rule_measured(capsys, tmp_path):
     result = json.loads(out.strip().splitlines()[-1])
     assert result["converged"] and result["stopped_by"] == "converged"
     assert set(result["select"]["lengths"]) == {"6"} and result["fit_seconds"] > 0
+
+
+def test_every_config_field_is_a_train_flag_and_sets_that_field():
+    import dataclasses
+
+    from ntm_widgets.cli import build_parser, config_from_args
+    from ntm_widgets.config import ModelConfig, TaskConfig, TrainConfig, field_flag
+
+    samples = {"int": "3", "float": "0.25", "lengths": "30"}
+    parser = build_parser()
+    for section, cls in (("model", ModelConfig), ("task", TaskConfig), ("train", TrainConfig)):
+        for f in dataclasses.fields(cls):
+            kind = f.metadata["kind"]
+            flag = field_flag(f)
+            if kind == "bool":
+                argv = [flag] if not f.default else [f"--no-{flag[2:]}"]
+                want = not f.default
+            elif kind == "choice":
+                want = f.metadata["choices"][-1]
+                argv = [flag, want]
+            elif f.name == "memory_size":
+                argv, want = [flag, "64"], 64
+            else:
+                argv = [flag, samples[kind]]
+                want = {"int": 3, "float": 0.25, "lengths": (30,)}[kind]
+            extra = ["--memory-size", "64"] if f.name in ("max_len", "min_len") else []
+            args = parser.parse_args(["train", *argv, *extra])
+            if f.name == "min_len":
+                args.max_len = 5
+            if f.name == "min_repeats":
+                args.max_repeats = 5
+            if f.name == "name" and want == "associative_recall":
+                args.min_len = 2
+            cfg = config_from_args(args)
+            assert getattr(getattr(cfg, section), f.name) == want, (flag, want)
