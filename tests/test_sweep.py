@@ -13,15 +13,8 @@ import pandas as pd
 import pytest
 
 from ntm_widgets.config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
-from ntm_widgets.sweep import (
-    Sweep,
-    add_sweep_arguments,
-    load_results,
-    resolve_field,
-    run_sweep,
-    run_sweep_command,
-    save_results,
-)
+from ntm_widgets.cli.sweep import add_sweep_arguments, run_sweep_command
+from ntm_widgets.sweep import Sweep, load_results, resolve_field, run_sweep, save_results
 
 BASE = RunConfig(
     model=ModelConfig(memory_size=8, word_size=4, controller_size=16),

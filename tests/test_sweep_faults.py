@@ -20,8 +20,9 @@ import pytest
 
 from ntm_widgets import limits
 from ntm_widgets import sweep as sweep_module
+from ntm_widgets.sweep import backends
 from ntm_widgets.cli import main
-from ntm_widgets.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+from ntm_widgets.config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from ntm_widgets.sweep import Sweep, load_results, run_sweep, save_results
 
 # Tiny trials; the grids sweep memory_size=16,32.
@@ -135,14 +136,14 @@ def test_sigterm_stops_the_sweep_and_its_workers(tmp_path):
 def test_an_unreaped_parent_counts_as_gone():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
-        assert _wait_for(lambda: sweep_module._proc_stat(child.pid)[0] == "Z", timeout=10)
+        assert _wait_for(lambda: backends._proc_stat(child.pid)[0] == "Z", timeout=10)
         os.kill(child.pid, 0)  # a zombie still takes signals: this check alone is not enough
-        assert sweep_module._process_gone(child.pid, None)
+        assert backends._process_gone(child.pid, None)
     finally:
         child.wait()
-    me = sweep_module._proc_stat(os.getpid())
-    assert not sweep_module._process_gone(os.getpid(), me[2])
-    assert sweep_module._process_gone(os.getpid(), me[2] + 1)  # same pid, another process
+    me = backends._proc_stat(os.getpid())
+    assert not backends._process_gone(os.getpid(), me[2])
+    assert backends._process_gone(os.getpid(), me[2] + 1)  # same pid, another process
 
 
 # ----------------------------------------------------------------- output files
@@ -161,7 +162,7 @@ def no_training(monkeypatch):
         calls.append(payload)
         raise AssertionError("a trial ran before the arguments were checked")
 
-    monkeypatch.setattr(sweep_module, "run_trial", forbidden)
+    monkeypatch.setattr(backends, "run_trial", forbidden)
     return calls
 
 
@@ -211,9 +212,9 @@ def test_an_empty_file_holds_no_results_yet(tmp_path):
 def test_load_results_refuses_a_foreign_table_with_the_file_named(tmp_path):
     path = tmp_path / "f.csv"
     path.write_text("name,score\nalice,3\n")
-    with pytest.raises(sweep_module.ConfigError, match=r"f\.csv is not a results table .*no trial_id and config columns"):
+    with pytest.raises(ConfigError, match=r"f\.csv is not a results table .*no trial_id and config columns"):
         load_results(path)
-    with pytest.raises(sweep_module.ConfigError, match=r"^results_path .*f\.csv is not a results table"):
+    with pytest.raises(ConfigError, match=r"^results_path .*f\.csv is not a results table"):
         Sweep({"memory_size": [8]}, BASE, steps=1).run(backend="serial", results_path=path, progress=False)
 
 

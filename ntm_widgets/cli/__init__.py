@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import signal
 import sys
@@ -18,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .config import PRESETS, field_flag
-from .training.trainer import CHECKPOINT_EVERY
+from ..config import PRESETS, field_flag
+from ..training.trainer import CHECKPOINT_EVERY
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1  # the command ran and its result is unusable (e.g. a non-finite model)
@@ -59,7 +58,7 @@ def check_device(text: str, flag: str = "--device") -> str:
 
 
 def check_output_dir(folder, flag: str) -> None:
-    from .files import writable_dir_problem
+    from ..files import writable_dir_problem
 
     problem = writable_dir_problem(folder)
     if problem:
@@ -159,7 +158,7 @@ def _config_flags():
     defaults) and a flag given beside it overrides that field alone."""
     import dataclasses
 
-    from .config import ModelConfig, TaskConfig, TrainConfig
+    from ..config import ModelConfig, TaskConfig, TrainConfig
 
     out = []
     for section, cls in (("model", ModelConfig), ("task", TaskConfig), ("train", TrainConfig)):
@@ -179,7 +178,7 @@ def _flag_value(field: str, value):
     """A flag's parsed value as the config field holds it (0 -> None where declared)."""
     import dataclasses
 
-    from .config import ModelConfig, TaskConfig, TrainConfig
+    from ..config import ModelConfig, TaskConfig, TrainConfig
 
     f = next(g for cls in (ModelConfig, TaskConfig, TrainConfig) for g in dataclasses.fields(cls) if g.name == field)
     if f.metadata.get("zero_means_none") and value == 0:
@@ -202,7 +201,7 @@ def _add_model_task_args(p: argparse.ArgumentParser, defaults) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import RunConfig
+    from ..config import RunConfig
 
     defaults = RunConfig()
     parser = _Parser(prog="ntm-widgets", description="Neural Turing Machines: train, evaluate, replay, benchmark.")
@@ -293,7 +292,7 @@ def config_from_args(args):
     """The RunConfig of ``train``'s flags: the preset (or RunConfig's defaults) with every
     flag that was given replacing its field. Selection lengths follow a changed training
     range or memory unless given."""
-    from .config import RunConfig, preset, preset_select_lengths
+    from ..config import RunConfig, preset, preset_select_lengths
 
     name = getattr(args, "preset", None)
     task = args.task or "copy"
@@ -404,7 +403,7 @@ RESUME_FIXED = {("task", "name"), ("task", "width"), ("train", "seed")}
 
 def _resume(args, out: Path, stop):
     """The trainer of ``--out``, with the flags given now applied (and recorded), or UsageError."""
-    from .training import CheckpointError, Trainer
+    from ..training import CheckpointError, Trainer
 
     if args.preset is not None:
         raise UsageError("ntm-widgets train: --preset cannot be combined with --resume (the run folder holds its config)")
@@ -450,9 +449,9 @@ def _resume(args, out: Path, stop):
 
 
 def cmd_train(args) -> Dict:
-    from .limits import MemoryLimitError, check_fits, train_bytes
-    from .files import LockedError, RunLock, remove_stale_temps
-    from .training import Trainer
+    from ..limits import MemoryLimitError, check_fits, train_bytes
+    from ..files import LockedError, RunLock, remove_stale_temps
+    from ..training import Trainer
 
     start = time.perf_counter()
     check_device(args.device)
@@ -473,7 +472,7 @@ def cmd_train(args) -> Dict:
             if args.resume:
                 trainer, steps, time_limit = _resume(args, out, stop)
             else:
-                from .tasks import make_task
+                from ..tasks import make_task
 
                 try:
                     check_fits(f"training this configuration (batch {cfg.train.batch_size}, lengths up to {cfg.task.max_len}, "
@@ -545,7 +544,7 @@ def cmd_train(args) -> Dict:
 
 
 def _load_run(run_dir, device="cpu", force=False):
-    from .training import CheckpointError, Trainer
+    from ..training import CheckpointError, Trainer
 
     path = Path(run_dir)
     if not (path / "checkpoint.pt").exists():
@@ -558,7 +557,7 @@ def _load_run(run_dir, device="cpu", force=False):
 
 def _check_lengths_fit(what: str, flag: str, lengths, need, force: bool) -> None:
     """Refuse (UsageError naming the flag) a length whose work would not fit in memory."""
-    from .limits import MemoryLimitError, available_memory, check_fits, largest_fitting
+    from ..limits import MemoryLimitError, available_memory, check_fits, largest_fitting
 
     for length in sorted(set(lengths), reverse=True):
         try:
@@ -577,7 +576,7 @@ def format_table(lengths: Dict) -> str:
 
 
 def cmd_eval(args) -> Dict:
-    from .limits import eval_bytes
+    from ..limits import eval_bytes
 
     check_device(args.device)
     trainer = _load_run(args.run_dir, args.device, args.force)
@@ -591,10 +590,10 @@ def cmd_eval(args) -> Dict:
 
 
 def cmd_replay(args) -> Dict:
-    from .replay_html import write_replay_html
-    from .trace import record_trace
+    from ..replay_html import write_replay_html
+    from ..trace import record_trace
 
-    from .limits import replay_too_long, trace_bytes
+    from ..limits import replay_too_long, trace_bytes
 
     check_output_file(args.out, "--out")
     if args.png:
@@ -603,7 +602,7 @@ def cmd_replay(args) -> Dict:
     _check_lengths_fit("recording a replay", "--length", [args.length],
                        lambda n: trace_bytes(trainer.cfg, trainer.task, n), args.force)
     if replay_too_long(trainer.cfg, trainer.task, args.length) and not args.force:
-        from .limits import largest_fitting
+        from ..limits import largest_fitting
 
         top = largest_fitting(lambda n: not replay_too_long(trainer.cfg, trainer.task, n))
         raise UsageError(f"ntm-widgets: --length {args.length}: a replay that long would make a page of hundreds of MB "
@@ -612,7 +611,7 @@ def cmd_replay(args) -> Dict:
     write_replay_html(trace, args.out)
     result = {"out": str(args.out), "steps": trace.steps, "length": args.length, "bits_wrong": trace.meta["bits_wrong"]}
     if args.png:
-        from .plotting.trace_plots import save_trace_png
+        from ..plotting.trace_plots import save_trace_png
 
         save_trace_png(trace, args.png)
         result["png"] = str(args.png)
@@ -622,7 +621,7 @@ def cmd_replay(args) -> Dict:
 
 
 def cmd_bench(args) -> Dict:
-    from .bench import bench_train
+    from ..bench import bench_train
 
     check_device(args.device)
     result = bench_train(
@@ -646,7 +645,7 @@ DEMO_LENGTHS = {"quick": [8, 16, 24, 32, 40, 64], "paper": [10, 20, 40, 80, 120]
 def demo_config(preset: str, seed: int = 0, val_samples: int = 1000, compile: bool = False, fused: bool = True,
                 fused_threads=None):
     """The demo's RunConfig: a preset of ``config.preset`` with the demo's own settings."""
-    from .config import RunConfig, preset as make_preset
+    from ..config import RunConfig, preset as make_preset
 
     if preset not in DEMO_PRESETS:
         raise ValueError(f"preset must be one of {DEMO_PRESETS}, got {preset!r}")
@@ -663,8 +662,8 @@ def _restart_text(restarts: int) -> str:
 
 def cmd_demo(args) -> Dict:
     """Learn copy on the default recipe, then show how far it generalises and draw it."""
-    from .trace import record_trace
-    from .training import Trainer
+    from ..trace import record_trace
+    from ..training import Trainer
 
     start = time.perf_counter()
     out = Path(args.out)
@@ -693,13 +692,13 @@ def cmd_demo(args) -> Dict:
     lengths = [n for n in lengths if n <= cfg.model.memory_size] or [cfg.task.max_len]
     table = trainer.evaluate(lengths, samples=args.samples, seed=args.seed)
     trace = record_trace(trainer.model, trainer.task, length=cfg.task.max_len, seed=args.seed)
-    from .plotting.trace_plots import save_trace_png
+    from ..plotting.trace_plots import save_trace_png
 
     png = out / "replay.png"
     save_trace_png(trace, png)
     html = None
     try:
-        from .replay_html import write_replay_html
+        from ..replay_html import write_replay_html
 
         html = out / "replay.html"
         write_replay_html(trace, html)
@@ -739,7 +738,7 @@ VERBS = {"train": cmd_train, "eval": cmd_eval, "replay": cmd_replay, "bench": cm
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from .config import ConfigError
+    from ..config import ConfigError
 
     try:
         args = build_parser().parse_args(argv)
@@ -769,6 +768,3 @@ def _json_default(obj):
         return obj.item()
     return str(obj)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

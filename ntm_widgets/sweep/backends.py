@@ -1,0 +1,258 @@
+"""Where trials run: in this process, a local process pool, or Ray; and one trial.
+
+Every trial seeds itself and runs with one torch thread, so a trial gives the same
+numbers on each backend.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ..config import RunConfig
+from .results import RESULT_FIELDS
+
+# Plain Python types for the results table (the summary may hold numpy or torch scalars).
+RESULT_TYPES = {"converged": bool, "seconds": float, "train_seconds": float, "sequences": int, "steps": int,
+                "bits_per_seq": float, "nonfinite_steps": int, "reason": str}
+
+BACKENDS = ("local", "ray", "serial")
+RAY_INSTALL_HINT = "the Ray backend needs Ray: pip install ntm-widgets[ray]"
+# (trial, payload) pairs to run, and the callback that takes each trial's result.
+Jobs = List[Tuple[Dict, Dict]]
+Finished = Callable[[Dict, Dict], None]
+
+
+def run_trial(payload: Dict) -> Dict:
+    """Train and evaluate one trial; returns its result fields. Runs in any backend.
+
+    ``payload``: ``config`` (RunConfig dict), ``eval_lengths``, ``samples``,
+    ``eval_seed``, ``threads``. Exceptions become an ``error`` entry, so one bad trial
+    does not end the sweep (KeyboardInterrupt still propagates).
+    """
+    import torch
+
+    from ..training.trainer import Trainer
+
+    start = time.perf_counter()
+    previous_threads = torch.get_num_threads()
+    result: Dict[str, Any] = {}
+    try:
+        # One thread: parallelism comes from running trials side by side, and one
+        # thread makes a trial's numbers the same in every backend.
+        torch.set_num_threads(int(payload.get("threads") or 1))
+        cfg = RunConfig.from_dict(payload["config"])
+        if cfg.train.fused_threads is None:  # trials run side by side: one thread each
+            cfg = RunConfig(model=cfg.model, task=cfg.task, train=cfg.train.replace(fused_threads=int(payload.get("threads") or 1)))
+        trainer = Trainer(cfg)
+        summary = trainer.run()
+        bits = summary["bits_per_seq"]
+        if bits is None:  # no target: validate once at the end for the final error
+            bits = trainer.validate()
+        values = {**summary, "bits_per_seq": bits}
+        result.update({name: RESULT_TYPES[name](values[name]) for name in RESULT_FIELDS})
+        failure = trainer.failure()
+        if failure is not None:
+            # A model with NaN or inf weights (or one whose last steps were all skipped)
+            # predicts nothing: its bits, and any evaluation, would be meaningless.
+            result["error"] = f"{failure}; {trainer.failure_hint()}"
+            return result
+        lengths = list(payload.get("eval_lengths") or ())
+        if lengths:
+            gen = trainer.evaluate(lengths, samples=int(payload.get("samples", 100)), seed=int(payload.get("eval_seed", 0)))
+            for length in lengths:
+                result[f"gen_{int(length)}_mean"] = gen[int(length)]["mean"]
+                result[f"gen_{int(length)}_max"] = gen[int(length)]["max"]
+        result["error"] = None
+    except Exception as exc:  # a failed trial is a result, not the end of the sweep
+        last = traceback.extract_tb(exc.__traceback__)[-1:] or None
+        where = f" ({Path(last[0].filename).name}:{last[0].lineno})" if last else ""
+        result["error"] = f"{type(exc).__name__}: {exc}{where}"
+    finally:
+        torch.set_num_threads(previous_threads)
+        result["wall_seconds"] = time.perf_counter() - start
+    return result
+
+
+def pool_start_method() -> str:
+    """How the local pool starts workers: "forkserver" where there is one, else "spawn".
+
+    Never plain "fork": forking a parent whose torch thread pools already ran can hang
+    in the child. "spawn" re-imports torch in every worker (seconds on a busy machine);
+    a forkserver imports it once per session and forks ready workers from it.
+    ``NTM_WIDGETS_START_METHOD`` overrides the choice. The forkserver lives as long
+    as the Python session, holding the package as first imported: after editing the
+    package's code, restart the kernel (or use "spawn").
+    """
+    import multiprocessing
+
+    wanted = os.environ.get("NTM_WIDGETS_START_METHOD")
+    methods = multiprocessing.get_all_start_methods()
+    if wanted:
+        if wanted not in methods or wanted == "fork":
+            raise ValueError(f"NTM_WIDGETS_START_METHOD must be one of {', '.join(m for m in methods if m != 'fork')}, got {wanted!r}")
+        return wanted
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+# How often a local worker checks that the sweep's process is still there.
+PARENT_POLL_SECONDS = 0.5
+
+
+def _proc_stat(pid: int) -> Optional[Tuple[str, int, int]]:
+    """(state, session id, start time) of a process from /proc; None if it has none."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ")".
+    rest = text[text.rindex(")") + 2 :].split()
+    return rest[0], int(rest[3]), int(rest[19])
+
+
+def _process_gone(pid: int, started: Optional[int]) -> bool:
+    """True once ``pid`` has exited, even while it is an unreaped zombie.
+
+    A killed process stays a zombie until its own parent waits for it, and a caller
+    reading the sweep's output to the end (``subprocess.run(capture_output=True)``)
+    waits only after that output ends: signalling the pid (``os.kill(pid, 0)``) would
+    still succeed then, and workers holding the pipe open would deadlock the caller.
+    /proc shows the zombie state, and its start time tells a reused pid apart.
+    """
+    if os.path.isdir("/proc/self"):
+        stat = _proc_stat(pid)
+        return stat is None or stat[0] in ("Z", "X", "x") or (started is not None and stat[2] != started)
+    try:  # no /proc (macOS): an unreaped zombie still counts as alive here
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by someone else (a reused pid)
+        return False
+    return False
+
+
+def _watch_parent(pid: int, started: Optional[int], interval: float = PARENT_POLL_SECONDS) -> None:
+    while not _process_gone(pid, started):
+        time.sleep(interval)
+    # The sweep is gone and nobody will collect this worker's result; exiting at once
+    # (no cleanup, no joining torch threads) also closes the output pipes it inherited.
+    os._exit(1)
+
+
+def _worker_init(threads: int, parent_pid: Optional[int] = None) -> None:
+    """A local pool worker's start: one torch thread, and a watch on the sweep's process.
+
+    Workers are forked from the forkserver, so ``os.getppid()`` is the server, not the
+    sweep; the sweep's pid is passed in. Without the watch, a sweep killed by SIGKILL
+    (no cleanup can run) would leave its workers training for minutes, and with them
+    the forkserver and resource tracker, which exit once the workers are gone.
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    if parent_pid is not None:
+        stat = _proc_stat(parent_pid)
+        started = stat[2] if stat is not None else None
+        threading.Thread(target=_watch_parent, args=(parent_pid, started), name="ntm-widgets-parent-watch", daemon=True).start()
+
+
+
+def run_local(jobs: Jobs, nworkers: int, threads: int, finished: Finished) -> None:
+    """Run the jobs on a process pool of ``nworkers`` (forkserver, one torch thread each)."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = multiprocessing.get_context(pool_start_method())
+    if ctx.get_start_method() == "forkserver":
+        # The server imports torch and the trainer once (it runs no torch op, so
+        # no thread pool exists yet); each worker forks from it, ready to train.
+        ctx.set_forkserver_preload(["ntm_widgets.training"])
+    pool = ProcessPoolExecutor(max_workers=nworkers, mp_context=ctx, initializer=_worker_init, initargs=(threads, os.getpid()))
+    futures = {}
+    try:
+        for trial, payload in jobs:
+            futures[pool.submit(run_trial, payload)] = trial
+        pending = set(futures)
+        while pending:
+            ready, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in ready:
+                try:
+                    result = fut.result()
+                except Exception as exc:  # the worker died (e.g. out of memory)
+                    result = {"error": f"{type(exc).__name__}: {exc}"}
+                finished(futures[fut], result)
+    except BaseException:
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()  # running trials are lost anyway; do not wait for them
+        raise
+    # Every result is in; the workers exit by themselves (joining them costs
+    # about a second of torch teardown for nothing).
+    pool.shutdown(wait=False)
+
+def run_ray(ray, jobs: Jobs, workers: Optional[int], ray_address: Optional[str], finished: Finished) -> None:
+    """Run the jobs as Ray tasks (one CPU each) on ``ray_address`` or a local Ray."""
+    started = start_ray(ray_address, num_cpus=workers) if not ray.is_initialized() else False
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(run_trial)
+        refs = {remote.remote(payload): trial for trial, payload in jobs}
+        pending = list(refs)
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                for ref in ready:
+                    try:
+                        result = ray.get(ref)
+                    except Exception as exc:  # the task or its worker died
+                        result = {"error": f"{type(exc).__name__}: {exc}"}
+                    finished(refs[ref], result)
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+    finally:
+        if started:
+            ray.shutdown()
+
+
+
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError(RAY_INSTALL_HINT) from exc
+    return ray
+
+
+def start_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) -> bool:
+    """Connect to ``address`` or start a quiet local Ray; True if this call started it.
+
+    On a cluster every node's Python needs ntm-widgets (and torch) installed, since
+    trials run ``ntm_widgets.sweep.run_trial``; or call ``ray.init`` yourself with a
+    ``runtime_env`` that provides it, before the sweep.
+
+    A local Ray gets no dashboard, no usage reporting (there may be no network) and
+    no worker logs forwarded to the notebook, which keeps start-up shorter and output
+    clean. Call it (or ``ray.init``) yourself to keep one Ray across several sweeps.
+    """
+    import logging
+
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address is not None:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    return True
+
+
