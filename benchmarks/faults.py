@@ -127,10 +127,13 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
     train = [r for r in rows if r["kind"] == "train"]
     with_folder = [r for r in train if r["folder"]]
-    lost = [r["lost_seconds"] for r in with_folder if r["lost_seconds"] is not None]
+    # A kill before the first step finished (Python imports, or the C step compiling
+    # after its source changed) loses no training: counted apart from the rest.
+    lost = [r["lost_seconds"] for r in with_folder if r["lost_seconds"] is not None and r["step"]]
     summary = {
         "kind": "summary", "interval": args.interval, "kills": len(train),
-        "folders": len(with_folder), "loaded": sum(r["loaded"] for r in train),
+        "folders": len(with_folder), "before_first_step": sum(1 for r in with_folder if not r["step"]),
+        "loaded": sum(r["loaded"] for r in train),
         "evaluated": sum(r["evaluated"] for r in train), "resumed": sum(r["resumed"] for r in train),
         "no_folder_latest_kill_s": max([r["kill_after_s"] for r in train if not r["folder"]], default=None),
         "lost_seconds_median": statistics.median(lost) if lost else None, "lost_seconds_max": max(lost, default=None),
