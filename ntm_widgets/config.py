@@ -305,7 +305,7 @@ def required_memory(task: TaskConfig) -> int:
 
 # ------------------------------------------------------------------- presets
 # One source for the recipes the command line, the demo, the Playground and sweeps run
-# (issue 10). A preset is a whole RunConfig: model, task and a training recipe with its
+# A preset is a whole RunConfig: model, task and a training recipe with its
 # own stopping rule (target_bits on the training lengths, then selection on longer ones).
 PRESETS = ("paper", "quick")
 # Selection lengths: 2.5x the longest training length, and the memory's size less a
@@ -339,7 +339,7 @@ def _recipe(**changes) -> TrainConfig:
     # lengths. Paper copy, seeds 0-9, whole `train --preset paper` runs: 8 of 10 models
     # within 0.5 / 1 / 2 wrong bits at 40 / 80 / 120 and no sequence over 10 (5 of 10
     # without blanking and the second pass; 1 of 10 before selection), at the price of
-    # time: half the runs used the whole 300 s (benchmarks/NOTES.md, issue 10).
+    # time: half the runs used the whole 300 s (benchmarks/NOTES.md).
     base = dict(target_bits=0.1, polish_lr=1e-3, polish_length_power=2.0, select_bits=0.2, select_max_bits=8.0,
                 select_confirm=400, select_steps=1500, select_min_steps=500, select_every=100, select_samples=100,
                 select_early_steps=0, select_early_bits=20.0, polish_blank_prob=0.1, time_limit=300.0)

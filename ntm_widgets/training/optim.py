@@ -1,4 +1,4 @@
-"""Adam without torch.optim (issue 3: start-up time).
+"""Adam without torch.optim, for start-up time.
 
 ``torch.optim.Optimizer.__init__`` imports ``torch._dynamo`` on first use, which costs
 ~1.2 s of a ~3 s ``ntm-widgets train`` start on a 2-core CPU, and the same pause before

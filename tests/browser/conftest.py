@@ -1,6 +1,6 @@
 """Fixtures for real-browser tests: a throwaway JupyterLab server and Debian's chromium.
 
-Recipe: /work/shared/docs/browser-testing.md (also summarised here). The server runs on
+Recipe: the project's browser-testing notes, summarised here. The server runs on
 a free port of 127.0.0.1 with no token, over a temporary copy of notebooks/, with HOME
 and every Jupyter directory pointed into a temporary folder, so nothing touches the
 user's set-up. Kernels inherit ``CI=1``: notebooks run in their quick mode. The server
