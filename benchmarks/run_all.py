@@ -1,4 +1,4 @@
-"""Every speed and convergence figure of benchmarks/NOTES.md, one JSON line each (speed and convergence).
+"""Every speed and convergence figure of benchmarks/NOTES.md, one JSON line each.
 
 The paper's copy configuration (Graves et al. 2014, arXiv:1410.5401, section 4.1:
 128 x 20 memory, LSTM 100, one read and one write head, 8-bit vectors, lengths 1-20)
