@@ -11,20 +11,27 @@ K = 2 * shift_range + 1 shift offsets, I inputs, O outputs):
     beta, g, gamma (T, H)   s (T, H, K)      addressing parameters
     reads    (T, R, M)
     head_kinds  ["read", ..., "write", ...]
+    wrong_bits  (T, O) bool: scored output bits on the wrong side of 0.5
+
+Below the pictures (``plotting``) and the replay front end (``render``), which read
+traces; it imports neither. The byte form for the browser is defined here, beside
+``Trace.to_bytes``, and read by ``render/replay.js``.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 
-from .plotting.images import finite_range
-
 ARRAY_FIELDS = ("inputs", "targets", "outputs", "mask", "memory", "weights", "erase", "add", "beta", "g", "s", "gamma", "reads")
+
+
+def _wrong(says_one: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(T, O) bool: the figure of merit's wrong bits, given where the model says 1."""
+    return (np.asarray(says_one) != (np.asarray(targets) > 0.5)) & (np.asarray(mask)[:, None] > 0)
 
 
 @dataclass
@@ -44,6 +51,16 @@ class Trace:
     reads: np.ndarray
     head_kinds: List[str]
     meta: Dict[str, Any] = field(default_factory=dict)  # task, length, config, bits wrong ...
+    # Computed once, when the trace is made: from the logits when recorded (as the
+    # training metric decides), else from ``outputs`` thresholded at 0.5. The figure,
+    # both players and the encoding all read this one array.
+    wrong_bits: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        if self.wrong_bits is None:
+            self.wrong_bits = _wrong(self.outputs > 0.5, self.targets, self.mask)
+        else:
+            self.wrong_bits = np.asarray(self.wrong_bits, dtype=bool)
 
     @property
     def steps(self) -> int:
@@ -53,11 +70,6 @@ class Trace:
     def memory_shape(self):
         return tuple(self.memory.shape[1:])
 
-    @property
-    def wrong_bits(self) -> np.ndarray:
-        """(T, O) bool: scored output bits that are wrong after thresholding at 0.5."""
-        return ((self.outputs > 0.5) != (self.targets > 0.5)) & (self.mask[:, None] > 0)
-
     @classmethod
     def from_record(cls, record: Dict, inputs, targets, logits, mask, index: int = 0, meta: Optional[Dict] = None) -> "Trace":
         """Pick sequence ``index`` of a batch recorded by ``NTM.forward(..., record={})``."""
@@ -65,11 +77,12 @@ class Trace:
         def np32(t):
             return t[index].detach().to(torch.float32).cpu().numpy()
 
+        targets, mask = np32(targets), np32(mask)
         return cls(
             inputs=np32(inputs),
-            targets=np32(targets),
+            targets=targets,
             outputs=np32(torch.sigmoid(logits)),
-            mask=np32(mask),
+            mask=mask,
             memory=np32(record["memory"]),
             weights=np32(record["weights"]),
             erase=np32(record["erase"]),
@@ -81,6 +94,7 @@ class Trace:
             reads=np32(record["reads"]),
             head_kinds=list(record["head_kinds"]),
             meta=dict(meta or {}),
+            wrong_bits=_wrong((logits[index] > 0).cpu().numpy(), targets, mask),
         )
 
     def to_bytes(self, memory_dtype: str = "auto") -> bytes:
@@ -93,13 +107,15 @@ class Trace:
         return decode_trace(data)
 
     def to_npz(self, path) -> None:
-        np.savez_compressed(path, **{k: getattr(self, k) for k in ARRAY_FIELDS}, head_kinds=np.array(self.head_kinds), meta=np.array(json.dumps(self.meta)))
+        np.savez_compressed(path, **{k: getattr(self, k) for k in ARRAY_FIELDS}, wrong_bits=self.wrong_bits,
+                            head_kinds=np.array(self.head_kinds), meta=np.array(json.dumps(self.meta)))
 
     @classmethod
     def from_npz(cls, path) -> "Trace":
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in ARRAY_FIELDS}
-            return cls(**arrays, head_kinds=[str(k) for k in data["head_kinds"]], meta=json.loads(str(data["meta"])))
+            wrong = data["wrong_bits"] if "wrong_bits" in data.files else None  # files saved before it was kept
+            return cls(**arrays, head_kinds=[str(k) for k in data["head_kinds"]], meta=json.loads(str(data["meta"])), wrong_bits=wrong)
 
 
 @torch.inference_mode()
@@ -116,9 +132,9 @@ def record_trace(model, task, length: int, seed: int = 0, index: int = 0) -> Tra
         logits, _ = model(x, record=record)
     finally:
         model.train(was)
-    wrong = int(((logits > 0).float() != y).float().mul(m.unsqueeze(-1)).sum())
-    meta = {"task": task.name, "length": length, "seed": seed, "bits_wrong": wrong}
-    return Trace.from_record(record, x, y, logits, m, index=0, meta=meta)
+    trace = Trace.from_record(record, x, y, logits, m, index=0, meta={"task": task.name, "length": length, "seed": seed})
+    trace.meta["bits_wrong"] = int(trace.wrong_bits.sum())
+    return trace
 
 
 def synthetic_trace(steps: int = 17, memory_size: int = 32, word_size: int = 8, bits: int = 8, head_kinds=("read", "write"), shift_range: int = 1, seed: int = 0) -> Trace:
@@ -157,15 +173,16 @@ def synthetic_trace(steps: int = 17, memory_size: int = 32, word_size: int = 8, 
     )
 
 
-# --- binary form, read by ntm_widgets/widgets/replay.js -------------------------------
+# --- binary form, read by ntm_widgets/render/replay.js --------------------------------
 #
 #   b"NTMTRACE" | uint32 LE header length L | header JSON (utf-8, space-padded) | body
 #
 # The body starts 8-byte aligned; each array starts at an 8-byte aligned ``offset``
 # from the body start, little-endian, C order, so the browser wraps it in a typed array
-# without copying. Memory dominates the size (T * N * M values): above
-# ``AUTO_FLOAT16_BYTES`` it is sent as float16 (3 significant digits, plenty for a
-# colour and a tooltip), halving the transfer of a 1,000-step 512 x 64 trace.
+# without copying. Float arrays go as float32, the wrong bits as one byte each. Memory
+# dominates the size (T * N * M values): above ``AUTO_FLOAT16_BYTES`` it is sent as
+# float16 (3 significant digits, plenty for a colour and a tooltip), halving the
+# transfer of a 1,000-step 512 x 64 trace.
 #
 # Non-finite values (a model whose weights overflowed): the header must stay strict
 # JSON (JSON has no NaN or Infinity, and the browser's JSON.parse rejects them), so its
@@ -175,13 +192,30 @@ def synthetic_trace(steps: int = 17, memory_size: int = 32, word_size: int = 8, 
 # renderer's max pooling would skip it and draw the cell as if it were the minimum.
 # The header's ``nonfinite`` says how many non-finite values each array held.
 TRACE_MAGIC = b"NTMTRACE"
-TRACE_FORMAT_VERSION = 1
+TRACE_FORMAT_VERSION = 2  # 2: the wrong bits travel as an array of their own
 AUTO_FLOAT16_BYTES = 16 * 2**20
 _F16_MAX = 65504.0
 
 
 def _align8(n: int) -> int:
     return (n + 7) & ~7
+
+
+def finite_range(array) -> Tuple[float, float]:
+    """(smallest, largest) finite value of ``array``; (0.0, 0.0) when it holds none.
+
+    Colour limits come from here: one inf would stretch a scale until every finite
+    value looks alike, one NaN would make the limit NaN. When every value is finite
+    (nearly always) this is two passes over the array and no temporary copy.
+    """
+    a = np.asarray(array)
+    if a.size == 0:
+        return 0.0, 0.0
+    lo, hi = float(a.min()), float(a.max())  # NaN if any value is NaN, +-inf if any is
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        finite = a[np.isfinite(a)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    return lo, hi
 
 
 def _count_nonfinite(a: np.ndarray) -> int:
@@ -237,6 +271,10 @@ def encode_trace(trace: Trace, memory_dtype: str = "auto") -> bytes:
         specs[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": int(a.nbytes)}
         arrays.append((offset, a))
         offset = _align8(offset + a.nbytes)
+    wrong = np.ascontiguousarray(trace.wrong_bits, dtype=np.uint8)
+    specs["wrong_bits"] = {"dtype": wrong.dtype.str, "shape": list(wrong.shape), "offset": offset, "nbytes": int(wrong.nbytes)}
+    arrays.append((offset, wrong))
+    offset = _align8(offset + wrong.nbytes)
     mem_lo, mem_hi = finite_range(trace.memory)
     header = {
         "version": TRACE_FORMAT_VERSION,
@@ -280,7 +318,7 @@ def read_trace_header(data: bytes) -> Dict[str, Any]:
 
 
 def decode_trace(data: bytes) -> Trace:
-    """Inverse of ``encode_trace``: every array back as float32."""
+    """Inverse of ``encode_trace``: every float array back as float32."""
     header = read_trace_header(data)
     if header.get("version") != TRACE_FORMAT_VERSION:
         raise ValueError(f"trace format version must be {TRACE_FORMAT_VERSION}, got {header.get('version')}")
@@ -291,4 +329,6 @@ def decode_trace(data: bytes) -> Trace:
         count = int(np.prod(spec["shape"], dtype=np.int64))
         a = np.frombuffer(buf, dtype=np.dtype(spec["dtype"]), count=count, offset=base + spec["offset"])
         arrays[name] = a.reshape(spec["shape"]).astype(np.float32)
-    return Trace(**arrays, head_kinds=list(header["head_kinds"]), meta=dict(header["meta"]))
+    spec = header["arrays"]["wrong_bits"]
+    wrong = np.frombuffer(buf, dtype=np.uint8, count=int(np.prod(spec["shape"], dtype=np.int64)), offset=base + spec["offset"])
+    return Trace(**arrays, head_kinds=list(header["head_kinds"]), meta=dict(header["meta"]), wrong_bits=wrong.reshape(spec["shape"]))

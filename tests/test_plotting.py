@@ -1,9 +1,9 @@
 """Pure plotting functions: the trace figure, the colour lookup and the PNG encoder."""
-import struct
-import zlib
+import io
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from ntm_widgets.plotting.images import colormap_lut, colormap_rgb, png_bytes
 from ntm_widgets.plotting.trace_plots import save_trace_png, trace_figure
@@ -11,31 +11,16 @@ from ntm_widgets.trace import synthetic_trace
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    """Minimal reader for the PNGs png_bytes writes (RGB, 8-bit, filter 0)."""
+    """The (H, W, 3) pixels of an RGB PNG."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, w, h = 8, b"", None, None
-    while pos < len(data):
-        (n,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body, crc = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n], data[pos + 8 + n:pos + 12 + n]
-        assert struct.unpack(">I", crc)[0] == zlib.crc32(kind + body) & 0xFFFFFFFF
-        if kind == b"IHDR":
-            w, h = struct.unpack(">II", body[:8])
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + n
-    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + 3 * w)
-    assert (raw[:, 0] == 0).all()
-    return raw[:, 1:].reshape(h, w, 3)
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.format == "PNG" and im.mode == "RGB"
+        return np.asarray(im)
 
 
-def test_png_round_trip_and_pil_agrees():
+def test_png_round_trip():
     rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
-    data = png_bytes(rgb)
-    np.testing.assert_array_equal(decode_png(data), rgb)
-    PIL = pytest.importorskip("PIL.Image")
-    import io
-
-    np.testing.assert_array_equal(np.asarray(PIL.open(io.BytesIO(data)).convert("RGB")), rgb)
+    np.testing.assert_array_equal(decode_png(png_bytes(rgb)), rgb)
 
 
 def test_png_rejects_wrong_dtype_and_shape():
@@ -91,6 +76,27 @@ def test_trace_figure_has_one_panel_per_part_and_head():
     assert len(marks) == int(trace.wrong_bits.sum()) > 0
 
 
+def test_frame_panels_mark_wrong_bits_and_the_step():
+    from ntm_widgets.plotting.trace_plots import CURSOR_COLOR, WRONG_COLOR, bits_rgb, memory_rgb, weights_rgb, with_cursor, write_vectors_rgb
+
+    def rgb(hex_color):
+        return [int(hex_color[i:i + 2], 16) for i in (1, 3, 5)]
+
+    trace = synthetic_trace(steps=12, memory_size=16, word_size=6, head_kinds=("read", "write"))
+    I, O = trace.inputs.shape[1], trace.targets.shape[1]
+    bits = bits_rgb(trace, px_per_step=2, px_per_bit=3)
+    assert bits.shape == ((I + 1 + O + 1 + O) * 3, 24, 3)
+    t, o = np.argwhere(trace.wrong_bits)[0]
+    np.testing.assert_array_equal(bits[(I + O + 2 + o) * 3, t * 2], rgb(WRONG_COLOR))
+    marked = with_cursor(bits, 5, px_per_step=8)
+    np.testing.assert_array_equal(marked[:, 40:42], np.broadcast_to(rgb(CURSOR_COLOR), marked[:, 40:42].shape))
+    assert (marked[:, 42:] == bits[:, 42:]).all() and marked is not bits
+    assert weights_rgb(trace, 1, 2, 3).shape == (16 * 3, 24, 3)
+    assert memory_rgb(trace, 4, 2, 5).shape == (32, 30, 3)
+    assert write_vectors_rgb(trace, 4, 5).shape == (24, 30, 3)  # erase and add of one write head
+    assert write_vectors_rgb(synthetic_trace(steps=3, memory_size=4, word_size=2, head_kinds=("read",)), 0, 5) is None
+
+
 def test_big_weightings_are_pooled_keeping_one_row_peaks():
     from ntm_widgets.plotting.trace_plots import max_pool
 
@@ -116,9 +122,9 @@ def test_trace_figure_step_and_its_range():
 
 def test_save_trace_png_writes_a_png(tmp_path):
     path = save_trace_png(synthetic_trace(steps=5, memory_size=8, word_size=4), tmp_path / "t.png", dpi=40)
-    data = open(path, "rb").read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    w, h = struct.unpack(">II", data[16:24])
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        w, h = im.size
     assert w > 200 and h > 200
 
 
@@ -158,23 +164,12 @@ def nan_cell(a, i, j) -> bool:
 
 
 def assert_valid_png(data: bytes):
-    """Signature, IHDR first, IEND last, every chunk's CRC; PIL reads it when installed."""
+    """A PNG whose chunks (and their checksums) Pillow accepts, and whose pixels it reads."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, kinds = 8, []
-    while pos < len(data):
-        (n,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body, crc = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n], data[pos + 8 + n:pos + 12 + n]
-        assert struct.unpack(">I", crc)[0] == zlib.crc32(kind + body) & 0xFFFFFFFF
-        kinds.append(kind)
-        pos += 12 + n
-    assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and b"IDAT" in kinds
-    try:
-        import io
-
-        from PIL import Image
-    except ImportError:
-        return
-    Image.open(io.BytesIO(data)).verify()
+    with Image.open(io.BytesIO(data)) as im:
+        im.verify()
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
 
 
 def test_png_of_a_trace_holding_inf_and_nan_draws_them_and_says_so(tmp_path):

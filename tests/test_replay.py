@@ -56,6 +56,33 @@ def test_encoding_rejects_bad_input(trace):
         decode_trace(b"not a trace at all")
 
 
+def test_wrong_bits_are_computed_with_the_trace_and_travel_in_the_bytes(trace):
+    expected = ((trace.outputs > 0.5) != (trace.targets > 0.5)) & (trace.mask[:, None] > 0)
+    np.testing.assert_array_equal(trace.wrong_bits, expected)
+    data = trace.to_bytes()
+    assert read_trace_header(data)["arrays"]["wrong_bits"]["dtype"] == "|u1"
+    back = decode_trace(data)
+    assert back.wrong_bits.dtype == bool
+    np.testing.assert_array_equal(back.wrong_bits, trace.wrong_bits)
+
+
+def test_a_recorded_trace_counts_wrong_bits_as_the_training_metric_does():
+    import torch
+
+    from ntm_widgets.config import ModelConfig, RunConfig, TaskConfig
+    from ntm_widgets.trace import record_trace
+    from ntm_widgets.training import Trainer
+    from ntm_widgets.training.metrics import bit_errors
+
+    tr = Trainer(RunConfig(model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(width=3, min_len=1, max_len=3)))
+    t = record_trace(tr.model, tr.task, 3, seed=1)
+    x, y, m = tr.task.sample(1, torch.Generator().manual_seed(1), length=3)
+    tr.model.eval()
+    with torch.inference_mode():
+        logits, _ = tr.model(x, record={})  # as record_trace runs it
+    assert t.meta["bits_wrong"] == int(t.wrong_bits.sum()) == int(bit_errors(logits, y, m).item())
+
+
 # ---------------------------------------------------------------- widget
 
 
@@ -155,7 +182,7 @@ def test_image_renderer_redraws_when_the_step_changes(trace):
 def test_html_inlines_renderer_and_data_and_fetches_nothing(trace, tmp_path):
     path = write_replay_html(trace, tmp_path / "sub" / "replay.html", title="a <test>")
     page = open(path, encoding="utf-8").read()
-    js = open(os.path.join(os.path.dirname(__import__("ntm_widgets.widgets.replay", fromlist=["x"]).__file__), "replay.js"), encoding="utf-8").read()
+    js = open(os.path.join(os.path.dirname(__import__("ntm_widgets.render", fromlist=["x"]).__file__), "replay.js"), encoding="utf-8").read()
     assert js in page  # the very renderer the widget uses
     blob = re.search(r'id="ntm-trace-data">(.*?)</script>', page, re.S).group(1)
     assert base64.b64decode("".join(blob.split())) == trace.to_bytes()
@@ -195,6 +222,52 @@ def test_html_plays_offline_in_chromium(trace, tmp_path, browser):
         assert "memory" in page.inner_text(".ntm-replay-tooltip")
         assert errors == []
         assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests
+    finally:
+        page.close()
+
+
+def test_html_has_no_controls_of_its_own(trace, tmp_path):
+    page = open(write_replay_html(trace, tmp_path / "replay.html"), encoding="utf-8").read()
+    # The play / step / scrub bar is replay.js's, built by the inlined script.
+    for tag in ("<button", "<input", "<select"):
+        assert tag not in page
+
+
+@pytest.mark.browser
+def test_html_controls_step_scrub_and_keys_in_chromium(trace, tmp_path, browser):
+    path = write_replay_html(trace, tmp_path / "replay.html")
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    try:
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"file://{path}")
+        page.wait_for_selector(".ntm-replay[data-loaded='1']", timeout=10_000)
+
+        def shows(step):
+            # The canvas redraws on the next animation frame; the readout at once.
+            page.wait_for_function("(s) => document.querySelector('.ntm-replay').dataset.step === String(s)", arg=step, timeout=5_000)
+            assert page.inner_text("#ntm-readout") == f"{step} / 11"
+
+        page.click("#ntm-next")
+        page.click("#ntm-next")
+        page.click("#ntm-prev")
+        shows(1)
+        page.fill("#ntm-step", "7")  # scrubbing
+        shows(7)
+        page.locator("h1").click()  # keys act anywhere on the page
+        page.keyboard.press("ArrowLeft")
+        shows(6)
+        page.keyboard.press("End")
+        shows(11)
+        page.keyboard.press("Home")
+        shows(0)
+        page.select_option("#ntm-speed", "1")
+        page.keyboard.press(" ")
+        shows(11)
+        # Stopped at the end (not looping): the button offers play again.
+        page.wait_for_function("() => document.getElementById('ntm-play').getAttribute('aria-pressed') === 'false'", timeout=5_000)
+        assert int(page.get_attribute(".ntm-replay", "data-step")) == 11
+        assert errors == []
     finally:
         page.close()
 

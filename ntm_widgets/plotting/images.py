@@ -2,18 +2,17 @@
 
 The kernel-side fallback renderer (``widgets/fallback.py``) makes a fresh PNG every
 time the step changes. Going through matplotlib for that costs tens of milliseconds
-per image; a colour lookup table built once from a matplotlib colour map, plus a tiny
-PNG encoder on top of ``zlib``, costs well under a millisecond for an N x M memory.
+per image; a colour lookup table built once from a matplotlib colour map, plus
+Pillow's PNG encoder at a low compression level, costs about a millisecond for an
+N x M memory.
 
 Pure functions on numpy arrays; matplotlib is touched only to build a lookup table
-(once per colour map name, cached).
+(once per colour map name, cached). Pillow comes with matplotlib, which requires it.
 """
 from __future__ import annotations
 
 import functools
-import struct
-import zlib
-from typing import Tuple
+import io
 
 import numpy as np
 
@@ -66,43 +65,20 @@ def colormap_rgb(array, vmin: float, vmax: float, cmap: str = "RdBu_r", scale: i
     return np.ascontiguousarray(rgb)
 
 
-def finite_range(array) -> Tuple[float, float]:
-    """(smallest, largest) finite value of ``array``; (0.0, 0.0) when it holds none.
-
-    Colour limits come from here: one inf would stretch a scale until every finite
-    value looks alike, one NaN would make the limit NaN. When every value is finite
-    (nearly always) this is two passes over the array and no temporary copy.
-    """
-    a = np.asarray(array)
-    if a.size == 0:
-        return 0.0, 0.0
-    lo, hi = float(a.min()), float(a.max())  # NaN if any value is NaN, +-inf if any is
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        finite = a[np.isfinite(a)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-    return lo, hi
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    # PNG chunk: length, type, data, CRC over type + data (PNG spec, section 5.3).
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
 def png_bytes(rgb, compress_level: int = 1) -> bytes:
-    """Encode an (H, W, 3) uint8 image as PNG bytes (8-bit truecolour, no filter).
+    """Encode an (H, W, 3) uint8 image as PNG bytes (8-bit truecolour).
 
     Level 1 compression: these images are small and made per frame, so speed matters
     more than the last few bytes.
     """
+    from PIL import Image
+
     img = np.asarray(rgb)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"rgb must be a uint8 array shaped (H, W, 3), got {img.dtype} {img.shape}")
     h, w, _ = img.shape
     if h == 0 or w == 0:
         raise ValueError(f"rgb must have at least one pixel, got shape {img.shape}")
-    # Each scanline starts with its filter type byte (0 = none).
-    raw = np.empty((h, 1 + 3 * w), dtype=np.uint8)
-    raw[:, 0] = 0
-    raw[:, 1:] = img.reshape(h, 3 * w)
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8-bit depth, colour type 2 = RGB
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw.tobytes(), compress_level)) + _chunk(b"IEND", b"")
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(img), "RGB").save(out, format="PNG", compress_level=int(compress_level))
+    return out.getvalue()

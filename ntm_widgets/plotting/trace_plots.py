@@ -9,6 +9,11 @@ the same kind of view for the copy task):
 - the N x M memory at one step (the last by default), in a diverging colour map
   centred on 0.
 
+The same panels also come as plain RGB arrays for one step at a time (``bits_rgb``,
+``weights_rgb``, ``memory_rgb``, ``write_vectors_rgb``, ``with_cursor``): the frames
+of the image player (``widgets/fallback.py``), made in about a millisecond where a
+matplotlib figure takes most of a second.
+
 Built on ``matplotlib.figure.Figure`` directly, never through ``pyplot``: nothing global
 is switched (Jupyter's inline backend keeps working, no figure is left open in a pyplot
 registry), and saving goes through the Agg canvas explicitly.
@@ -19,10 +24,12 @@ from typing import Optional
 
 import numpy as np
 
-from .images import colormap_rgb, finite_range, png_bytes  # noqa: F401  (re-exported: per-frame images without matplotlib)
+from ..trace import finite_range, nonfinite_counts
+from .images import colormap_rgb, png_bytes  # noqa: F401  (re-exported: per-frame images without matplotlib)
 
 __all__ = ["trace_figure", "save_trace_png", "colormap_rgb", "png_bytes", "max_pool", "memory_limit", "weight_limit",
-           "nonfinite_note", "head_label", "check_file_path"]
+           "nonfinite_note", "head_label", "check_file_path", "pixels_per_cell", "bits_rgb", "weights_rgb", "memory_rgb",
+           "write_vectors_rgb", "with_cursor"]
 
 # Colour maps: bits and probabilities in greys, weightings in a sequential map (a
 # weighting is non-negative), memory in a diverging map (its sign carries meaning).
@@ -30,6 +37,7 @@ BITS_CMAP = "Greys"
 WEIGHT_CMAP = "magma"
 MEMORY_CMAP = "RdBu_r"
 WRONG_COLOR = "#e4002b"
+CURSOR_COLOR = "#00a0e0"  # the step shown
 # NaN cells: a green that none of the three maps above contains.
 NAN_COLOR = "#00c853"
 
@@ -61,8 +69,6 @@ def weight_limit(weights: np.ndarray) -> float:
 
 
 def _nonfinite_total(trace) -> int:
-    from ..trace import nonfinite_counts
-
     return sum(nonfinite_counts(trace).values())
 
 
@@ -196,7 +202,7 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
             ax_out.set_xlabel("time step")
 
         for ax in [ax_in, ax_tg, ax_out] + head_axes:
-            ax.axvline(t, color="#00a0e0", lw=1.0, ls="--", alpha=0.9)
+            ax.axvline(t, color=CURSOR_COLOR, lw=1.0, ls="--", alpha=0.9)
 
         vlim = memory_limit(trace.memory)
         ax_mem = fig.add_subplot(gs[:, 2], label="memory")
@@ -241,3 +247,63 @@ def save_trace_png(trace, path, dpi: int = 110, step: Optional[int] = None) -> s
     FigureCanvasAgg(fig)  # attaches itself as fig.canvas; no global backend switch
     fig.savefig(path, dpi=dpi, facecolor="white")
     return path
+
+
+# ---------------------------------------------------------------- one step as RGB
+
+
+def _rgb(hex_color: str) -> np.ndarray:
+    return np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)], np.uint8)
+
+
+def _upscale(rgb: np.ndarray, sy: int, sx: int) -> np.ndarray:
+    """Nearest-neighbour enlargement by whole factors (rows sy, columns sx)."""
+    return np.repeat(np.repeat(rgb, sy, axis=0), sx, axis=1)
+
+
+def pixels_per_cell(n: int, target: int, lo: int = 1, hi: int = 24) -> int:
+    """Whole pixels per cell, within [lo, hi], so that n cells come close to ``target`` pixels."""
+    return int(min(hi, max(lo, target // max(n, 1))))
+
+
+def bits_rgb(trace, px_per_step: int, px_per_bit: int) -> np.ndarray:
+    """Inputs, targets and outputs over time (rows: bits, a white row between panels),
+    the wrong output bits in ``WRONG_COLOR``; (rows * px_per_bit, T * px_per_step, 3)."""
+    gap = np.full((1, trace.steps, 3), 255, np.uint8)
+    outputs = colormap_rgb(trace.outputs.T, 0.0, 1.0, BITS_CMAP)
+    outputs[trace.wrong_bits.T] = _rgb(WRONG_COLOR)
+    parts = [colormap_rgb(trace.inputs.T, 0.0, 1.0, BITS_CMAP), gap, colormap_rgb(trace.targets.T, 0.0, 1.0, BITS_CMAP), gap, outputs]
+    return _upscale(np.concatenate(parts, axis=0), px_per_bit, px_per_step)
+
+
+def weights_rgb(trace, h: int, px_per_step: int, px_per_row: int, limit: Optional[float] = None) -> np.ndarray:
+    """Head ``h``'s weighting over time, rows x steps, from 0 to ``limit``
+    (default ``weight_limit`` of all weights)."""
+    limit = weight_limit(trace.weights) if limit is None else limit
+    return _upscale(colormap_rgb(trace.weights[:, h, :].T, 0.0, limit, WEIGHT_CMAP), px_per_row, px_per_step)
+
+
+def memory_rgb(trace, t: int, px_per_row: int, px_per_col: int, limit: Optional[float] = None) -> np.ndarray:
+    """Memory after step t, from -limit to +limit (default ``memory_limit`` of the whole run;
+    pass it in when drawing many steps, it scans every step)."""
+    limit = memory_limit(trace.memory) if limit is None else limit
+    return _upscale(colormap_rgb(trace.memory[t], -limit, limit, MEMORY_CMAP), px_per_row, px_per_col)
+
+
+def write_vectors_rgb(trace, t: int, px_per_col: int, px_per_row: int = 12) -> Optional[np.ndarray]:
+    """Each write head's erase (0 to 1) and add (-1 to 1) vector at step t, one row each;
+    None when there is no write head."""
+    rows = []
+    for w in range(trace.erase.shape[1]):
+        rows.append(colormap_rgb(trace.erase[t, w][None, :], 0.0, 1.0, BITS_CMAP))
+        rows.append(colormap_rgb(trace.add[t, w][None, :], -1.0, 1.0, MEMORY_CMAP))
+    return _upscale(np.concatenate(rows, axis=0), px_per_row, px_per_col) if rows else None
+
+
+def with_cursor(rgb: np.ndarray, t: int, px_per_step: int) -> np.ndarray:
+    """A copy of a time panel with step t marked in ``CURSOR_COLOR``: a band a quarter
+    of a step wide, at least one pixel."""
+    out = rgb.copy()
+    x0 = t * px_per_step
+    out[:, x0:x0 + max(1, px_per_step // 4)] = _rgb(CURSOR_COLOR)
+    return out

@@ -3,14 +3,14 @@
 For front ends that cannot load an anywidget (some notebook viewers, older VS Code,
 nbconvert-to-HTML with only the standard widget manager). Chosen explicitly with
 ``ReplayPlayer(trace, renderer="image")``. Every step change runs through the kernel:
-a numpy colour lookup and a zlib PNG per panel (``plotting.images``), a few
-milliseconds, so it tops out at a few tens of frames per second where the canvas
-player does not need the kernel at all.
+a numpy colour lookup and a PNG per panel, a few milliseconds, so it tops out at a
+few tens of frames per second where the canvas player does not need the kernel at all.
 
 Panels per step t (Graves et al. 2014, arXiv:1410.5401): inputs / targets / outputs
 (wrong bits red), each head's weighting over time (N x T) with a cursor column at t,
 memory M_t (N x M), the write heads' erase and add vectors, and an HTML table of the
-addressing parameters beta, g, s, gamma.
+addressing parameters beta, g, s, gamma. The pictures are ``plotting.trace_plots``'s
+RGB panels; this module sizes them and puts them in widgets.
 """
 from __future__ import annotations
 
@@ -21,22 +21,11 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ..plotting.images import colormap_rgb, png_bytes
-from ..plotting.trace_plots import BITS_CMAP, MEMORY_CMAP, WEIGHT_CMAP, head_label, memory_limit, nonfinite_note, weight_limit
+from ..plotting.images import png_bytes
+from ..plotting.trace_plots import (bits_rgb, head_label, memory_limit, memory_rgb, nonfinite_note, pixels_per_cell, weight_limit,
+                                    weights_rgb, with_cursor, write_vectors_rgb)
+from ..render.page import write_replay_html
 from ..trace import Trace, nonfinite_counts
-
-_WRONG_RGB = np.array([228, 0, 43], np.uint8)
-_CURSOR_RGB = np.array([0, 160, 224], np.uint8)
-
-
-def _upscale(rgb: np.ndarray, sy: int, sx: int) -> np.ndarray:
-    """Nearest-neighbour enlargement by whole factors (rows sy, columns sx)."""
-    return np.repeat(np.repeat(rgb, sy, axis=0), sx, axis=1)
-
-
-def _fit(n: int, target: int, lo: int = 1, hi: int = 24) -> int:
-    """Whole pixels per cell so that n cells come close to ``target`` pixels."""
-    return int(min(hi, max(lo, target // max(n, 1))))
 
 
 class ImageReplayPlayer(widgets.VBox):
@@ -68,7 +57,8 @@ class ImageReplayPlayer(widgets.VBox):
         self.bits_image = self._image(self._bits_rgb, "ntm-replay-bits")
         self.head_images: List[widgets.Image] = [self._image(rgb, f"ntm-replay-head-{h}") for h, rgb in enumerate(self._head_rgb)]
         self.memory_image = self._image(self._memory_rgb(0), "ntm-replay-memory")
-        self.vectors_image = self._image(self._vectors_rgb(0), "ntm-replay-vectors") if self._has_vectors else None
+        vectors = self._vectors_rgb(0)
+        self.vectors_image = self._image(vectors, "ntm-replay-vectors") if vectors is not None else None
         self.params = widgets.HTML()
         self.title = widgets.HTML()
 
@@ -98,44 +88,26 @@ class ImageReplayPlayer(widgets.VBox):
         return im
 
     def _precompute(self) -> None:
+        """Pixel sizes, colour limits and the time panels, which change only by their cursor."""
         tr = self.trace
         T, (N, M) = tr.steps, tr.memory_shape
-        self._sx = _fit(T, 640, hi=24)  # pixels per time step
-        # Bits: inputs, a gap, targets, a gap, outputs; wrong output bits painted red.
-        by = _fit(max(tr.inputs.shape[1], tr.targets.shape[1]), 60, lo=3, hi=10)
-        gap = np.full((1, T, 3), 255, np.uint8)
-        outputs = colormap_rgb(tr.outputs.T, 0.0, 1.0, BITS_CMAP)
-        outputs[tr.wrong_bits.T] = _WRONG_RGB
-        parts = [colormap_rgb(tr.inputs.T, 0.0, 1.0, BITS_CMAP), gap, colormap_rgb(tr.targets.T, 0.0, 1.0, BITS_CMAP), gap, outputs]
-        self._bits_rgb = _upscale(np.concatenate(parts, axis=0), by, self._sx)
-        wmax = weight_limit(tr.weights)
-        self._hy = _fit(N, 120, hi=6)
-        self._head_rgb = [_upscale(colormap_rgb(tr.weights[:, h, :].T, 0.0, wmax, WEIGHT_CMAP), self._hy, self._sx) for h in range(len(tr.head_kinds))]
+        self._sx = pixels_per_cell(T, 640)  # pixels per time step
+        by = pixels_per_cell(max(tr.inputs.shape[1], tr.targets.shape[1]), 60, lo=3, hi=10)
+        self._bits_rgb = bits_rgb(tr, self._sx, by)
+        wmax, hy = weight_limit(tr.weights), pixels_per_cell(N, 120, hi=6)
+        self._head_rgb = [weights_rgb(tr, h, self._sx, hy, limit=wmax) for h in range(len(tr.head_kinds))]
         self._mlim = memory_limit(tr.memory)
-        self._my = _fit(N, 256, hi=8)
-        self._mx = _fit(M, 200, hi=24)
-        self._has_vectors = tr.erase.shape[1] > 0
+        self._my = pixels_per_cell(N, 256, hi=8)
+        self._mx = pixels_per_cell(M, 200)
         # colormap_rgb clips +-inf to the colour limits and draws NaN grey.
         note = nonfinite_note(sum(nonfinite_counts(tr).values()), "grey")
         self._note = f" &middot; <span class='ntm-replay-nonfinite' style='color:#b00020'>{html.escape(note)}</span>" if note else ""
 
-    def _with_cursor(self, rgb: np.ndarray, t: int) -> np.ndarray:
-        out = rgb.copy()
-        x0 = t * self._sx
-        # A cursor column at t: a tinted band where cells are wide, one line where narrow.
-        out[:, x0:x0 + max(1, self._sx // 4)] = _CURSOR_RGB
-        return out
-
     def _memory_rgb(self, t: int) -> np.ndarray:
-        return _upscale(colormap_rgb(self.trace.memory[t], -self._mlim, self._mlim, MEMORY_CMAP), self._my, self._mx)
+        return memory_rgb(self.trace, t, self._my, self._mx, limit=self._mlim)
 
-    def _vectors_rgb(self, t: int) -> np.ndarray:
-        tr = self.trace
-        rows = []
-        for w in range(tr.erase.shape[1]):
-            rows.append(colormap_rgb(tr.erase[t, w][None, :], 0.0, 1.0, BITS_CMAP))
-            rows.append(colormap_rgb(tr.add[t, w][None, :], -1.0, 1.0, MEMORY_CMAP))
-        return _upscale(np.concatenate(rows, axis=0), 12, self._mx)
+    def _vectors_rgb(self, t: int) -> Optional[np.ndarray]:
+        return write_vectors_rgb(self.trace, t, self._mx)
 
     def _params_html(self, t: int) -> str:
         tr = self.trace
@@ -150,9 +122,9 @@ class ImageReplayPlayer(widgets.VBox):
 
     def _render(self, t: int) -> None:
         tr = self.trace
-        self.bits_image.value = png_bytes(self._with_cursor(self._bits_rgb, t))
+        self.bits_image.value = png_bytes(with_cursor(self._bits_rgb, t, self._sx))
         for h, im in enumerate(self.head_images):
-            im.value = png_bytes(self._with_cursor(self._head_rgb[h], t))
+            im.value = png_bytes(with_cursor(self._head_rgb[h], t, self._sx))
         self.memory_image.value = png_bytes(self._memory_rgb(t))
         if self.vectors_image is not None:
             self.vectors_image.value = png_bytes(self._vectors_rgb(t))
@@ -182,8 +154,6 @@ class ImageReplayPlayer(widgets.VBox):
 
     def save_html(self, path, title: Optional[str] = None) -> str:
         """Standalone HTML replay of this trace (the canvas renderer, which needs no kernel)."""
-        from ..replay_html import write_replay_html
-
         return write_replay_html(self.trace, path, title=title)
 
     def __repr__(self) -> str:

@@ -9,16 +9,18 @@ targets and outputs with wrong bits marked.
 The whole trace crosses to the front end once, as bytes (``Trace.to_bytes``); an
 ipywidgets ``Play`` and an ``IntSlider`` are linked to ``step`` in the browser
 (``jslink``), so playing and scrubbing never wait for the kernel. The canvas renderer
-is ``replay.js``; the standalone HTML export (``ntm_widgets.replay_html``) runs the
-same file.
+is ``ntm_widgets/render/replay.js``; the standalone HTML export
+(``ntm_widgets.render.page``) runs the same file, controls included.
 
 Displaying a ``ReplayPlayer`` shows ``player.ui``: the ipywidgets controls above the
-canvas. Put ``player.ui`` inside other containers too; a player embedded bare draws a
-small play / scrub bar of its own instead (``builtin_controls="auto"``).
+canvas. Put ``player.ui`` inside other containers too; a player embedded bare draws
+replay.js's own play / step / scrub bar instead (``builtin_controls="auto"``). The
+ipywidgets controls stay because they are part of the player's interface:
+``player.play`` and ``player.slider`` can be linked to other widgets, and
+``player.ui`` is what the Playground and notebooks embed.
 """
 from __future__ import annotations
 
-import pathlib
 import time
 from typing import Optional
 
@@ -26,19 +28,11 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
+from ..render.colormaps import colormap_tables
+from ..render.page import REPLAY_CSS, REPLAY_JS, write_replay_html
 from ..trace import Trace, read_trace_header
 
-_HERE = pathlib.Path(__file__).parent
 RENDERERS = ("canvas", "image")
-
-
-def colormap_tables() -> dict:
-    """256-entry RGB tables (flat lists of 768 ints) from the same matplotlib colour maps
-    as the static figure, so the browser and ``trace_figure`` colour alike."""
-    from ..plotting.images import colormap_lut
-    from ..plotting.trace_plots import BITS_CMAP, MEMORY_CMAP, WEIGHT_CMAP
-
-    return {k: colormap_lut(c).ravel().tolist() for k, c in (("memory", MEMORY_CMAP), ("weights", WEIGHT_CMAP), ("bits", BITS_CMAP))}
 
 
 def check_renderer(renderer: str) -> str:
@@ -57,16 +51,16 @@ class ReplayPlayer(anywidget.AnyWidget):
     front end reports it).
     """
 
-    _esm = _HERE / "replay.js"
-    _css = _HERE / "replay.css"
+    _esm = REPLAY_JS
+    _css = REPLAY_CSS
 
     trace_bytes = traitlets.Bytes(help="the whole trace, encoded by Trace.to_bytes").tag(sync=True)
     step = traitlets.Int(0, help="time step shown, 0 to steps - 1").tag(sync=True)
     steps = traitlets.Int(1, read_only=True, help="number of time steps in the trace")
     width = traitlets.Int(960, help="canvas width in CSS pixels (480 to 4096)").tag(sync=True)
     colormaps = traitlets.Dict(help="256 x RGB lookup tables: memory, weights, bits").tag(sync=True)
-    builtin_controls = traitlets.Enum(("auto", "on", "off"), "auto", help="a play/scrub bar drawn by the canvas itself: 'auto' shows it only when the player is embedded without its .ui box").tag(sync=True)
-    interval = traitlets.Int(80, help="milliseconds between steps when playing (1 to 5000)").tag(sync=True)
+    builtin_controls = traitlets.Enum(("auto", "on", "off"), "auto", help="replay.js's own play/step/scrub bar: 'auto' shows it only when the player is embedded without its .ui box").tag(sync=True)
+    interval = traitlets.Int(80, help="milliseconds between steps when playing (1 to 5000); the Play widget and the built-in bar both use it").tag(sync=True)
     frontend_info = traitlets.Dict(help="set by the browser once it has decoded the trace").tag(sync=True)
 
     def __new__(cls, trace: Optional[Trace] = None, renderer: str = "canvas", **kwargs):
@@ -164,8 +158,6 @@ class ReplayPlayer(anywidget.AnyWidget):
 
     def save_html(self, path, title: Optional[str] = None) -> str:
         """Write a standalone HTML replay of this trace (same renderer, data inlined)."""
-        from ..replay_html import write_replay_html
-
         return write_replay_html(self.trace, path, title=title)
 
     # ------------------------------------------------------------ display

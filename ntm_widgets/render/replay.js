@@ -1,25 +1,30 @@
 // Replay player for a recorded NTM run (Graves et al. 2014, arXiv:1410.5401).
 //
-// One renderer for two hosts: the ReplayPlayer anywidget (model = an ipywidgets
-// model) and the standalone HTML page written by ntm_widgets/replay_html.py (model =
-// a tiny object with the same get / set / on / off / save_changes methods).
+// One renderer, with its play / pause / step / scrub bar, for two hosts: the
+// ReplayPlayer anywidget (model = an ipywidgets model) and the standalone HTML page
+// written by ntm_widgets/render/page.py (model = a tiny object with the same
+// get / set / on / off / save_changes methods).
 //
 // Model attributes read here:
-//   trace_bytes  the whole trace, once (format: ntm_widgets/trace.py, encode_trace)
+//   trace_bytes  the whole trace, once (format: ntm_widgets/trace.py, Trace.to_bytes)
 //   step         the time step to show, 0..T-1
 //   colormaps    {memory, weights, bits}: 256 x RGB lookup tables from matplotlib
 //   width        canvas width in CSS pixels
-//   builtin_controls  "on" / "off" / "auto": a play / scrub bar inside the element;
-//                     "auto" draws it only when the player is not inside its own
+//   builtin_controls  "on" / "off" / "auto": the bar inside the element; "auto"
+//                     draws it only when the player is not inside its own
 //                     .ntm-replay-ui box (whose ipywidgets Play already drives it)
-//   interval     milliseconds per step for that bar
-// and written: frontend_info {decoded, decode_ms, bytes, steps} once decoded.
+//   interval     milliseconds per step when the bar plays (its speed menu sets it)
+//   keyboard     "document": keys work anywhere on the page (the standalone page);
+//                otherwise only while the canvas has the focus
+// and written: step (by the bar and the keys), interval (by the speed menu),
+// frontend_info {decoded, decode_ms, bytes, steps} once decoded.
 //
 // Everything that does not depend on the step (the N x T weighting heatmaps, the
 // bit panels, layout) is drawn once into offscreen canvases; a frame copies those,
 // fills one N x M ImageData for memory and draws a few strips and labels.
 
 const MAGIC = "NTMTRACE";
+const FORMAT_VERSION = 2;
 const WRONG = "#e4002b";
 const CURSOR = "#00a0e0";
 const FONT = "11px -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif";
@@ -59,6 +64,7 @@ function decodeTrace(data) {
   if (magic !== MAGIC) throw new Error("trace bytes do not start with " + MAGIC);
   const n = u8[8] | (u8[9] << 8) | (u8[10] << 16) | (u8[11] << 24);
   const header = JSON.parse(new TextDecoder().decode(u8.subarray(12, 12 + n)));
+  if (header.version !== FORMAT_VERSION) throw new Error(`trace format version ${header.version}; this player reads version ${FORMAT_VERSION}`);
   const body = 12 + n;
   // Typed arrays need aligned offsets; the buffer a widget message arrives in may not
   // start on one, in which case copy once.
@@ -70,6 +76,7 @@ function decodeTrace(data) {
     let arr;
     if (spec.dtype === "<f4") arr = new Float32Array(u8.buffer, start, count);
     else if (spec.dtype === "<f2") arr = new Uint16Array(u8.buffer, start, count);
+    else if (spec.dtype === "|u1") arr = new Uint8Array(u8.buffer, start, count);
     else throw new Error("unsupported dtype " + spec.dtype + " for " + name);
     arrays[name] = { data: arr, shape: spec.shape, half: spec.dtype === "<f2" };
   }
@@ -95,18 +102,14 @@ function decodeTrace(data) {
   } else {
     tr.memAt = (t, i, j) => mem.data[(t * N + i) * M + j];
   }
-  // Wrong bits: scored output bits on the wrong side of 0.5 (the figure of merit).
+  // Wrong bits (T x O, 0 or 1) come computed with the trace (Trace.wrong_bits); here
+  // they are only counted up to each step for the title line.
   const O = tr.O;
-  const out = arrays.outputs.data, tgt = arrays.targets.data, mask = arrays.mask.data;
-  tr.wrong = new Uint8Array(T * O);
+  tr.wrong = arrays.wrong_bits.data;
   tr.wrongUpTo = new Int32Array(T);
   let count = 0;
   for (let t = 0; t < T; t++) {
-    for (let o = 0; o < O; o++) {
-      const w = mask[t] > 0 && (out[t * O + o] > 0.5) !== (tgt[t * O + o] > 0.5);
-      tr.wrong[t * O + o] = w ? 1 : 0;
-      count += w ? 1 : 0;
-    }
+    for (let o = 0; o < O; o++) count += tr.wrong[t * O + o];
     tr.wrongUpTo[t] = count;
   }
   tr.wrongTotal = count;
@@ -292,6 +295,7 @@ function render({ model, el }) {
     el.dataset.loaded = "1";
     const info = { decoded: true, decode_ms: ms, bytes: tr.bytes, steps: tr.T };
     try { model.set("frontend_info", info); model.save_changes(); } catch (e) { /* host without the trait */ }
+    if (bar) bar.sync();
     schedule();
   }
 
@@ -327,7 +331,7 @@ function render({ model, el }) {
 
   function stepNow() {
     const s = model.get("step") | 0;
-    return Math.max(0, Math.min(tr.T - 1, s));
+    return tr ? Math.max(0, Math.min(tr.T - 1, s)) : 0;
   }
 
   function schedule() {
@@ -452,13 +456,7 @@ function render({ model, el }) {
     }
 
     if (hover) showTip(hover.x, hover.y);
-    // Decide on the built-in bar once the element is in the page (before that,
-    // closest() cannot see the containers).
-    if (!barDecided && el.isConnected) {
-      barDecided = true;
-      const mode = model.get("builtin_controls");
-      if (mode === "on" || mode === true || (mode === "auto" && !el.closest(".ntm-replay-ui"))) { buildBar(); bar.sync(); }
-    }
+    decideBar();
     frames += 1;
     drawMs += performance.now() - t0;
     el.dataset.step = String(t);
@@ -524,61 +522,137 @@ function render({ model, el }) {
     showTip(hover.x, hover.y);
   }
   function onLeave() { hover = null; tip.style.display = "none"; }
-  function onKey(ev) {
-    if (!tr) return;
-    const d = ev.key === "ArrowRight" ? 1 : ev.key === "ArrowLeft" ? -1 : 0;
-    if (!d) return;
-    ev.preventDefault();
-    model.set("step", Math.max(0, Math.min(tr.T - 1, stepNow() + d)));
-    model.save_changes();
-  }
   canvas.addEventListener("mousemove", onMove);
   canvas.addEventListener("mouseleave", onLeave);
-  canvas.addEventListener("keydown", onKey);
 
-  // Optional play / scrub bar inside the element, for hosts that show the canvas alone.
-  let bar = null, barTimer = null, barDecided = false;
+  // ------------------------------------------------------------ controls
+  //
+  // The one play / pause / step / scrub implementation: the standalone page shows
+  // this bar, and so does a widget embedded without its .ui box (inside that box the
+  // ipywidgets Play and slider move `step` instead, and only the keys below act).
+
+  const SPEEDS = [["slow", 400], ["normal", 120], ["fast", 40], ["fastest", 1]];
+  let bar = null, barDecided = false, timer = null;
+
+  const lastStep = () => (tr ? tr.T - 1 : 0);
+  const playing = () => timer !== null;
+
+  function setStep(v) {
+    const s = Math.max(0, Math.min(lastStep(), Math.round(v)));
+    if (s === (model.get("step") | 0)) return;
+    model.set("step", s);
+    model.save_changes();
+  }
+  function pause() {
+    if (timer !== null) clearInterval(timer);
+    timer = null;
+    if (bar) bar.sync();
+  }
+  function play() {
+    pause();
+    if (stepNow() >= lastStep()) setStep(0);
+    timer = setInterval(tick, Math.max(1, Number(model.get("interval")) || 80));
+    if (bar) bar.sync();
+  }
+  function tick() {
+    if (stepNow() < lastStep()) setStep(stepNow() + 1);
+    else if (bar && bar.loop.checked) setStep(0);
+    else pause();
+  }
+  const toggle = () => (playing() ? pause() : play());
+  const goTo = (s) => { pause(); setStep(s); };
+  const stepBy = (d) => goTo(stepNow() + d);
+
   function buildBar() {
-    if (bar) return;
     bar = document.createElement("div");
     bar.className = "ntm-replay-bar";
-    const btn = document.createElement("button");
-    btn.className = "ntm-replay-playbtn";
-    btn.textContent = "▶";
-    const range = document.createElement("input");
-    range.type = "range"; range.min = "0"; range.className = "ntm-replay-range";
-    const out = document.createElement("span");
-    bar.append(btn, range, out);
+    const control = (tag, name, props) => {
+      const c = Object.assign(document.createElement(tag), props);
+      c.dataset.control = name;
+      return c;
+    };
+    const button = (name, text, title, onClick) => {
+      const b = control("button", name, { type: "button", textContent: text, title, className: "ntm-replay-" + name });
+      b.addEventListener("click", onClick);
+      return b;
+    };
+    const playBtn = button("play", "▶ play", "play / pause (space)", toggle);
+    const range = control("input", "step", { type: "range", min: "0", max: "0", value: "0", className: "ntm-replay-range" });
+    range.setAttribute("aria-label", "step");
+    range.addEventListener("input", () => goTo(Number(range.value)));
+    const readout = control("span", "readout", { className: "ntm-replay-readout" });
+    const speed = control("select", "speed", { className: "ntm-replay-speed" });
+    for (const [name, ms] of SPEEDS) speed.append(new Option(name, String(ms)));
+    speed.addEventListener("change", () => { model.set("interval", Number(speed.value)); model.save_changes(); });
+    const loop = control("input", "loop", { type: "checkbox", className: "ntm-replay-loop" });
+    const labelled = (...parts) => { const l = document.createElement("label"); l.append(...parts); return l; };
+    bar.append(
+      button("first", "|◀", "back to step 0 (Home)", () => goTo(0)),
+      button("prev", "◀", "one step back (←)", () => stepBy(-1)),
+      playBtn,
+      button("next", "▶|", "one step on (→)", () => stepBy(1)),
+      range, readout, labelled("speed ", speed), labelled(loop, " loop"),
+    );
     el.insertBefore(bar, canvas);
-    const T = () => (tr ? tr.T : 1);
-    const set = (v) => { model.set("step", Math.max(0, Math.min(T() - 1, v))); model.save_changes(); };
-    const stopBar = () => { if (barTimer !== null) clearInterval(barTimer); barTimer = null; btn.textContent = "▶"; };
-    btn.addEventListener("click", () => {
-      if (barTimer !== null) return stopBar();
-      if (stepNow() >= T() - 1) set(0);
-      btn.textContent = "❚❚";
-      barTimer = setInterval(() => (stepNow() >= T() - 1 ? stopBar() : set(stepNow() + 1)), model.get("interval") || 80);
-    });
-    range.addEventListener("input", () => { stopBar(); set(Number(range.value)); });
-    bar.sync = () => { if (!tr) return; range.max = String(tr.T - 1); range.value = String(stepNow()); out.textContent = `${stepNow()} / ${tr.T - 1}`; };
-    bar.stop = stopBar;
+    bar.loop = loop;
+    bar.sync = () => {
+      const s = stepNow(), last = lastStep();
+      range.max = String(last);
+      range.value = String(s);
+      readout.textContent = `${s} / ${last}`;
+      playBtn.textContent = playing() ? "❚❚ pause" : "▶ play";
+      playBtn.setAttribute("aria-pressed", String(playing()));
+      const ms = String(Number(model.get("interval")) || 80);
+      if (![...speed.options].some((o) => o.value === ms)) speed.append(new Option(`${ms} ms`, ms));
+      speed.value = ms;
+    };
+    bar.sync();
   }
 
+  // "auto" waits until the element is in the page: before that, closest() cannot see
+  // the containers.
+  function decideBar() {
+    if (barDecided) return;
+    const mode = model.get("builtin_controls");
+    if (mode === "auto" && !el.isConnected) return;
+    barDecided = true;
+    if (mode === "on" || mode === true || (mode === "auto" && !el.closest(".ntm-replay-ui"))) buildBar();
+  }
+
+  function onKey(ev) {
+    if (!tr || ev.defaultPrevented || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const tag = ev.target && ev.target.tagName;
+    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return; // they use these keys themselves
+    if (ev.key === "ArrowRight") stepBy(1);
+    else if (ev.key === "ArrowLeft") stepBy(-1);
+    else if (ev.key === "Home") goTo(0);
+    else if (ev.key === "End") goTo(lastStep());
+    else if (ev.key === " " && bar && tag !== "BUTTON") toggle(); // a focused button clicks itself
+    else return;
+    ev.preventDefault();
+  }
+  const keyHost = model.get("keyboard") === "document" ? document : canvas;
+  keyHost.addEventListener("keydown", onKey);
+
   const onStep = () => { if (bar) bar.sync(); schedule(); };
+  const onInterval = () => { if (playing()) play(); else if (bar) bar.sync(); };
   const onData = () => load();
   model.on("change:step", onStep);
+  model.on("change:interval", onInterval);
   model.on("change:trace_bytes", onData);
   model.on("change:width", onData);
+  decideBar();
   load();
 
   return () => {
+    pause();
     model.off("change:step", onStep);
+    model.off("change:interval", onInterval);
     model.off("change:trace_bytes", onData);
     model.off("change:width", onData);
-    if (bar) bar.stop();
     canvas.removeEventListener("mousemove", onMove);
     canvas.removeEventListener("mouseleave", onLeave);
-    canvas.removeEventListener("keydown", onKey);
+    keyHost.removeEventListener("keydown", onKey);
   };
 }
 
