@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
-TASKS = ("copy", "repeat_copy", "associative_recall", "priority_sort")
+TASKS = ("copy", "repeat_copy", "associative_recall", "ngrams", "priority_sort")
 CONTROLLERS = ("lstm", "feedforward")
 MEMORY_INITS = ("constant", "learned", "random")
 OPTIMIZERS = ("adam", "rmsprop")
@@ -151,12 +151,18 @@ class TaskConfig(_Config):
     min_repeats: int = knob(1, lo=1, hi=1000, help="repeat copy only")
     max_repeats: int = knob(10, lo=1, hi=1000, help="repeat copy only (the paper: 1-10)")
     item_len: int = knob(3, lo=1, hi=100, help="associative recall: vectors per item (3 in the paper)")
+    ngram_order: int = knob(6, lo=1, hi=12, help="n-grams: N, each bit depends on the N - 1 before it (6 in the paper)")
+    sort_outputs: Optional[int] = knob(None, lo=1, hi=10_000, optional=True,
+                                       help="priority sort: how many of the highest-priority vectors to output, sorted "
+                                            "(the paper: 16 of 20; default all)")
 
     def _check(self):
         if self.min_len > self.max_len:
             raise ConfigError("min_len", f"min_len must be <= max_len ({self.max_len}), got {self.min_len}")
         if self.min_repeats > self.max_repeats:
             raise ConfigError("min_repeats", f"min_repeats must be <= max_repeats ({self.max_repeats}), got {self.min_repeats}")
+        if self.name == "ngrams" and self.min_len < self.ngram_order:
+            raise ConfigError("min_len", f"min_len must be >= ngram_order ({self.ngram_order}) for ngrams (bits per sequence), got {self.min_len}")
         if self.name == "associative_recall" and self.min_len < 2:
             raise ConfigError("min_len", f"min_len must be an integer >= 2 for associative_recall (items to recall from), got {self.min_len}")
 
@@ -298,8 +304,8 @@ class RunConfig(_Config):
 
 def required_memory(task: TaskConfig) -> int:
     """Rows the task needs to store its longest training input."""
-    if task.name == "associative_recall":
-        return task.max_len  # one row per item is enough for the key-value scheme
+    if task.name == "ngrams":
+        return 1  # the statistics of 2 ** (N - 1) contexts, not the sequence, need storing
     return task.max_len
 
 

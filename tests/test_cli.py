@@ -183,3 +183,28 @@ def test_every_config_field_is_a_train_flag_and_sets_that_field():
                 args.min_len = 2
             cfg = config_from_args(args)
             assert getattr(getattr(cfg, section), f.name) == want, (flag, want)
+
+
+def test_ngrams_eval_reports_cross_entropy_and_the_optimal_cost(capsys, tmp_path):
+    out = tmp_path / "ng"
+    argv = ["train", "--task", "ngrams", "--min-len", "40", "--max-len", "40", "--memory-size", "16", "--word-size", "4",
+            "--controller-size", "16", "--batch-size", "4", "--val-samples", "8", "--steps", "3", "--out", str(out)]
+    assert run(capsys, *argv)[0] == 0
+    code, text, _ = run(capsys, "eval", str(out), "--lengths", "40,80", "--samples", "20", "--json")
+    lengths = json.loads(text)["lengths"]
+    assert code == 0 and set(lengths) == {"40", "80"}
+    for length, row in lengths.items():
+        # Cross-entropy of an untrained model: about one bit per scored prediction, above the optimum.
+        assert row["optimal"] < row["mean"] and 0.5 * (int(length) - 6) < row["mean"] < 2 * int(length)
+
+
+def test_eval_repeats_fixes_the_count_for_repeat_copy_only(capsys, tmp_path):
+    out = tmp_path / "rc"
+    argv = ["train", "--task", "repeat_copy", *TINY, "--max-repeats", "3", "--steps", "2", "--out", str(out)]
+    assert run(capsys, *argv)[0] == 0
+    code, text, _ = run(capsys, "eval", str(out), "--lengths", "3", "--repeats", "7", "--samples", "5", "--json")
+    assert code == 0 and json.loads(text)["repeats"] == 7
+    copy_run = tmp_path / "c"
+    assert run(capsys, "train", *TINY, "--steps", "1", "--out", str(copy_run))[0] == 0
+    code, _, err = run(capsys, "eval", str(copy_run), "--repeats", "2")
+    assert code == 2 and "--repeats is for repeat_copy" in err

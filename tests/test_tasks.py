@@ -1,4 +1,5 @@
 """Task formats (Graves et al. 2014, section 4): delimiters, no input while answering."""
+import math
 import pytest
 import torch
 
@@ -95,3 +96,90 @@ def test_blank_prob_zeroes_whole_vectors_and_leaves_the_default_stream_alone():
     assert task._blank_prob == 0.0  # per call, not sticky
     with pytest.raises(ValueError, match="blank_prob"):
         task.sample(4, torch.Generator(), blank_prob=1.5)
+
+
+# ------------------------------------------------------------------ the paper's other tasks
+def _ngrams(**kw):
+    from ntm_widgets.tasks import make_task
+
+    return make_task(TaskConfig(name="ngrams", min_len=kw.pop("min_len", 200), max_len=kw.pop("max_len", 200), **kw))
+
+
+def test_ngrams_tables_are_beta_half_half_and_bits_follow_them():
+    task = _ngrams()
+    p = task.table(20_000, torch.Generator().manual_seed(0))
+    assert p.shape == (20_000, 32)
+    assert abs(float(p.mean()) - 0.5) < 0.01 and abs(float(p.var()) - 0.125) < 0.005  # Beta(1/2, 1/2)
+    # Bits after a context follow that context's probability: one sequence, long.
+    long = _ngrams(min_len=10_000, max_len=10_000, ngram_order=3)
+    g = torch.Generator().manual_seed(1)
+    table = long.table(1, torch.Generator().manual_seed(1))
+    batch = long.build(1, 20_000, g)
+    bits = batch.inputs[0, :, 0].long()
+    ctx = bits[:-2] * 2 + bits[1:-1]
+    nxt = bits[2:]
+    checked = 0
+    for c in range(4):
+        seen = nxt[ctx == c].float()
+        p = float(table[0, c])
+        if len(seen) >= 200:  # a rarely visited context says little
+            checked += 1
+            assert abs(float(seen.mean()) - p) < 4 * math.sqrt(p * (1 - p) / len(seen)) + 0.01
+    assert checked >= 2
+
+
+def test_ngrams_masks_predictions_with_a_full_context_and_targets_are_the_next_bit():
+    task = _ngrams(min_len=30, max_len=30)
+    batch = task.sample(4, torch.Generator().manual_seed(2))
+    assert batch.inputs.shape == (4, 30, 1) and batch.targets.shape == (4, 30, 1)
+    assert torch.equal(batch.targets[:, :-1, 0], batch.inputs[:, 1:, 0])
+    assert batch.mask[0].tolist() == [0.0] * 4 + [1.0] * 25 + [0.0]  # bits 5..29 are predicted
+
+
+def test_ngrams_optimal_is_the_score_of_the_bayes_predictions():
+    task = _ngrams(min_len=60, max_len=60, ngram_order=4)
+    batch = task.sample(8, torch.Generator().manual_seed(3))
+    # The Bayes estimator's predictions, written out step by step, as logits.
+    bits = batch.inputs[:, :, 0].long()
+    logits = torch.zeros(8, 60, 1)
+    for b in range(8):
+        counts = {}
+        for t in range(3, 60):
+            c = tuple(bits[b, t - 3:t].tolist())
+            n0, n1 = counts.get(c, (0, 0))
+            p1 = (n1 + 0.5) / (n0 + n1 + 1.0)
+            logits[b, t - 1, 0] = math.log(p1 / (1 - p1))
+            counts[c] = (n0 + (bits[b, t] == 0), n1 + (bits[b, t] == 1))
+    scored = task.score(logits, batch.targets, batch.mask)
+    assert torch.allclose(scored, task.optimal(batch), atol=1e-3)
+    assert float(task.optimal(batch).mean()) < 57  # it learns: below one bit per prediction
+
+
+def test_priority_sort_outputs_the_highest_sorted():
+    from ntm_widgets.tasks import make_task
+
+    task = make_task(TaskConfig(name="priority_sort", width=4, min_len=20, max_len=20, sort_outputs=16))
+    batch = task.sample(3, torch.Generator().manual_seed(4))
+    assert batch.inputs.shape[1] == 20 + 1 + 16 == task.max_steps(20)
+    assert batch.mask.sum(1).tolist() == [16.0] * 3
+    for b in range(3):
+        prio = batch.inputs[b, :20, 4]
+        order = torch.argsort(prio, descending=True)[:16]
+        assert torch.equal(batch.targets[b, 21:], batch.inputs[b, order, :4])
+
+
+def test_repeat_copy_draws_each_sequence_its_own_count_or_a_fixed_one():
+    from ntm_widgets.tasks import make_task
+
+    task = make_task(TaskConfig(name="repeat_copy", width=3, min_len=1, max_len=5, min_repeats=1, max_repeats=6))
+    batch = task.sample(64, torch.Generator().manual_seed(5), length=3)
+    counts = (batch.inputs[:, 3, 4] * 6).round().long()
+    assert len(set(counts.tolist())) > 3  # not one count for the whole batch
+    for b in range(64):
+        end = 3 + 1 + 3 * int(counts[b])
+        assert batch.targets[b, end, 3] == 1 and batch.targets[b, :, 3].sum() == 1
+        assert batch.mask[b].nonzero().flatten().tolist() == list(range(4, end + 1))
+        assert torch.equal(batch.targets[b, 4:end, :3], batch.inputs[b, :3, :3].repeat(int(counts[b]), 1))
+    task.fixed_repeats = 12  # beyond the training range
+    fixed = task.sample(4, torch.Generator().manual_seed(6), length=3)
+    assert fixed.inputs[:, 3, 4].tolist() == [2.0] * 4 and fixed.mask.sum(1).tolist() == [37.0] * 4

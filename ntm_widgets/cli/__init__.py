@@ -229,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lengths", type=_lengths_type, default=[20, 40, 80, 120])
     p.add_argument("--samples", type=_int_type(1), default=100)
     p.add_argument("--seed", type=_int_type(0), default=0)
+    p.add_argument("--repeats", type=_int_type(1), default=None,
+                   help="repeat copy: every sequence repeats this many times (default: each draws from the training range)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--force", action="store_true", help="evaluate even if the memory estimate exceeds the memory available")
     p.add_argument("--json", action="store_true")
@@ -569,9 +571,11 @@ def _check_lengths_fit(what: str, flag: str, lengths, need, force: bool) -> None
 
 
 def format_table(lengths: Dict) -> str:
-    rows = ["length   mean  median    max", "------  ------  ------  -----"]
+    optimal = any("optimal" in s for s in lengths.values())
+    rows = ["length   mean  median    max" + ("  optimal" if optimal else ""), "------  ------  ------  -----" + ("  -------" if optimal else "")]
     for length, s in lengths.items():
-        rows.append(f"{length:>6}  {s['mean']:6.2f}  {s['median']:6.1f}  {s['max']:5.0f}")
+        extra = f"  {s['optimal']:7.2f}" if optimal else ""
+        rows.append(f"{length:>6}  {s['mean']:6.2f}  {s['median']:6.1f}  {s['max']:5.0f}{extra}")
     return "\n".join(rows)
 
 
@@ -580,13 +584,21 @@ def cmd_eval(args) -> Dict:
 
     check_device(args.device)
     trainer = _load_run(args.run_dir, args.device, args.force)
+    if args.repeats is not None:
+        if trainer.cfg.task.name != "repeat_copy":
+            raise UsageError(f"ntm-widgets eval: --repeats is for repeat_copy runs; {args.run_dir} trained {trainer.cfg.task.name}")
+        trainer.task.fixed_repeats = args.repeats
     _check_lengths_fit(f"evaluating {args.samples} sequences", "--lengths", args.lengths,
                        lambda n: eval_bytes(trainer.cfg, n, args.samples), args.force)
     result = trainer.evaluate(args.lengths, samples=args.samples, seed=args.seed)
     if not args.json:
-        print(f"bit errors per sequence, {args.samples} sequences per length (trained on {trainer.cfg.task.min_len}-{trainer.cfg.task.max_len}):")
+        what = "cross-entropy bits per sequence (optimal: the Bayes estimator)" if trainer.task.optimal is not None else "bit errors per sequence"
+        print(f"{what}, {args.samples} sequences per length (trained on {trainer.cfg.task.min_len}-{trainer.cfg.task.max_len}):")
         print(format_table(result))
-    return {"lengths": {str(k): v for k, v in result.items()}, "samples": args.samples, "seed": args.seed, "run_dir": args.run_dir}
+    out = {"lengths": {str(k): v for k, v in result.items()}, "samples": args.samples, "seed": args.seed, "run_dir": args.run_dir}
+    if args.repeats is not None:
+        out["repeats"] = args.repeats
+    return out
 
 
 def cmd_replay(args) -> Dict:

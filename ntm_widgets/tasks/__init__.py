@@ -2,6 +2,7 @@
 from .associative_recall import AssociativeRecallTask
 from .base import Batch, Task
 from .copy import CopyTask
+from .ngrams import NGramsTask
 from .priority_sort import PrioritySortTask
 from .repeat_copy import RepeatCopyTask
 
@@ -9,6 +10,7 @@ TASK_CLASSES = {
     "copy": CopyTask,
     "repeat_copy": RepeatCopyTask,
     "associative_recall": AssociativeRecallTask,
+    "ngrams": NGramsTask,
     "priority_sort": PrioritySortTask,
 }
 
@@ -18,4 +20,4 @@ def make_task(cfg) -> Task:
     return TASK_CLASSES[cfg.name](cfg)
 
 
-__all__ = ["Batch", "Task", "CopyTask", "RepeatCopyTask", "AssociativeRecallTask", "PrioritySortTask", "make_task", "TASK_CLASSES"]
+__all__ = ["Batch", "Task", "CopyTask", "RepeatCopyTask", "AssociativeRecallTask", "PrioritySortTask", "NGramsTask", "make_task", "TASK_CLASSES"]

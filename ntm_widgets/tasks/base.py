@@ -12,12 +12,22 @@ class Batch(NamedTuple):
     mask: torch.Tensor  # (B, T) float, 1 on the steps whose output is scored
 
 
+def wrong_bits(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Wrong bits per sequence (B,), the paper's measure: an output bit is its logit > 0
+    (sigmoid > 0.5), summed over the scored steps."""
+    wrong = ((logits > 0).to(targets.dtype) != targets).to(logits.dtype)
+    return (wrong * mask.unsqueeze(-1)).sum(dim=(1, 2))
+
+
 class Task:
     """A batch generator; subclasses set the sizes and build one batch of a length."""
 
     name = "task"
     input_size: int
     output_size: int
+    # Tasks whose cost has a known optimum (n-grams: the Bayes estimator) define
+    # ``optimal(batch)``; evaluation reports it beside the model's cost.
+    optimal = None
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -70,6 +80,10 @@ class Task:
     def max_steps(self, length: int) -> int:
         """Time steps of the longest sequence of this length (memory estimates use it)."""
         return 2 * length + 1
+
+    def score(self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The task's cost per sequence (B,): wrong bits (n-grams: cross-entropy bits)."""
+        return wrong_bits(logits, targets, mask)
 
     def bits(self, batch_size: int, length: int, generator: torch.Generator) -> torch.Tensor:
         """Random binary vectors (B, length, width), each bit 0 or 1 with p = 0.5 (and

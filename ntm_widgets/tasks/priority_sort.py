@@ -2,7 +2,8 @@
 
 Input channels: ``width`` bits, a priority in [-1, 1], and a delimiter. Steps: L
 vectors with their priorities, a delimiter, then L blank steps where the vectors must
-come out highest priority first. (The paper keeps the top 16 of 20; here all L.)
+come out highest priority first: the ``sort_outputs`` highest (the paper: 16 of 20),
+or all L when it is not set.
 """
 from __future__ import annotations
 
@@ -19,12 +20,19 @@ class PrioritySortTask(Task):
         self.input_size = cfg.width + 2
         self.output_size = cfg.width
 
+    def outputs(self, length: int) -> int:
+        return min(self.cfg.sort_outputs or length, length)
+
+    def max_steps(self, length: int) -> int:
+        return length + 1 + self.outputs(length)
+
     def build(self, batch_size: int, length: int, generator: torch.Generator) -> Batch:
         w = self.cfg.width
         seq = self.bits(batch_size, length, generator)
         priority = torch.rand(batch_size, length, generator=generator) * 2 - 1
-        order = torch.argsort(priority, dim=1, descending=True)
-        total = 2 * length + 1
+        out = self.outputs(length)
+        order = torch.argsort(priority, dim=1, descending=True)[:, :out]
+        total = length + 1 + out
         inputs = torch.zeros(batch_size, total, w + 2)
         inputs[:, :length, :w] = seq
         inputs[:, :length, w] = priority

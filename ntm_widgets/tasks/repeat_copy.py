@@ -1,8 +1,9 @@
 """Repeat copy (Graves et al. 2014, section 4.2): copy a sequence R times, then mark the end.
 
 Input channels: ``width`` bits, a delimiter, and the repeat count as a scalar in its
-own channel on the delimiter step (normalised by ``max_repeats``). Output channels:
-``width`` bits and an end marker, set on the step after the last repeat.
+own channel on the delimiter step (divided by ``max_repeats``). Output channels:
+``width`` bits and an end marker, set on the step after the last repeat. Every
+sequence of a batch draws its own repeat count.
 """
 from __future__ import annotations
 
@@ -21,23 +22,39 @@ class RepeatCopyTask(Task):
         self.input_size = cfg.width + 2
         self.output_size = cfg.width + 1
 
+    # Evaluation with one repeat count for every sequence (``eval --repeats R``); None:
+    # each sequence draws its own from min_repeats..max_repeats.
+    fixed_repeats: Optional[int] = None
+
     def max_steps(self, length: int) -> int:
-        return length + 2 + length * self.cfg.max_repeats
+        return length + 2 + length * max(self.cfg.max_repeats, self.fixed_repeats or 0)
 
     def build(self, batch_size: int, length: int, generator: torch.Generator, repeats: Optional[int] = None) -> Batch:
+        """Each sequence has its own repeat count; shorter answers end with their end
+        marker and the steps after it are neither input nor scored."""
         w, cfg = self.cfg.width, self.cfg
+        repeats = repeats or self.fixed_repeats
         if repeats is None:
-            repeats = int(torch.randint(cfg.min_repeats, cfg.max_repeats + 1, (1,), generator=generator).item())
+            counts = torch.randint(cfg.min_repeats, cfg.max_repeats + 1, (batch_size,), generator=generator)
+        else:
+            counts = torch.full((batch_size,), int(repeats))
         seq = self.bits(batch_size, length, generator)
-        answer = length * repeats + 1
-        total = length + 1 + answer
+        most = int(counts.max())
+        total = length + 2 + length * most
         inputs = torch.zeros(batch_size, total, w + 2)
         inputs[:, :length, :w] = seq
         inputs[:, length, w] = 1.0
-        inputs[:, length, w + 1] = repeats / cfg.max_repeats
+        # The count as a scalar scaled by the training range's largest count: counts
+        # beyond it give values above 1, which stay ordered and meaningful (the paper
+        # normalises to zero mean and unit variance over its training range instead).
+        inputs[:, length, w + 1] = counts.to(inputs.dtype) / cfg.max_repeats
         targets = torch.zeros(batch_size, total, w + 1)
-        targets[:, length + 1 : total - 1, :w] = seq.repeat(1, repeats, 1)
-        targets[:, total - 1, w] = 1.0  # end marker
-        mask = torch.zeros(batch_size, total)
-        mask[:, length + 1 :] = 1.0
+        tiled = seq.repeat(1, most, 1)  # (B, L * most, W)
+        steps = torch.arange(total)
+        answer_end = length + 1 + length * counts  # the end marker's step, per sequence
+        in_answer = (steps[None, :] >= length + 1) & (steps[None, :] < answer_end[:, None])
+        targets[:, length + 1 : length + 1 + length * most, :w] = tiled * in_answer[:, length + 1 : length + 1 + length * most, None]
+        rows = torch.arange(batch_size)
+        targets[rows, answer_end, w] = 1.0  # end marker
+        mask = ((steps[None, :] >= length + 1) & (steps[None, :] <= answer_end[:, None])).to(inputs.dtype)
         return Batch(inputs, targets, mask)

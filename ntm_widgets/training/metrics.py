@@ -11,6 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..tasks.base import wrong_bits
+
 
 def masked_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy per bit, averaged over the scored steps and channels."""
@@ -18,15 +20,16 @@ def masked_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor)
     return (per_bit * mask.unsqueeze(-1)).sum() / (mask.sum() * logits.shape[-1]).clamp_min(1.0)
 
 
-def bit_errors(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Wrong bits per sequence (B,): logit > 0 is the same as sigmoid > 0.5."""
-    wrong = ((logits > 0).to(targets.dtype) != targets).to(logits.dtype)
-    return (wrong * mask.unsqueeze(-1)).sum(dim=(1, 2))
+# The paper's measure (wrong bits per sequence) is the tasks' own: one definition.
+bit_errors = wrong_bits
 
 
 @torch.inference_mode()
-def errors_at_length(model, task, length: int, samples: int, generator: torch.Generator, batch_size: int = 100, device=None) -> np.ndarray:
-    """Bit errors of ``samples`` fresh sequences of one length, as a numpy array."""
+def errors_at_length(model, task, length: int, samples: int, generator: torch.Generator, batch_size: int = 100, device=None,
+                     optimal: Optional[list] = None) -> np.ndarray:
+    """The task's cost (wrong bits; n-grams: cross-entropy bits) of ``samples`` fresh
+    sequences of one length, as a numpy array; ``optimal``, a list, collects the
+    optimal estimator's cost where the task has one."""
     out = []
     done = 0
     while done < samples:
@@ -34,7 +37,9 @@ def errors_at_length(model, task, length: int, samples: int, generator: torch.Ge
         batch = task.sample(n, generator, length=length)
         x, y, m = (t.to(device) for t in batch) if device is not None else batch
         logits, _ = model(x)
-        out.append(bit_errors(logits, y, m).cpu().numpy())
+        out.append(task.score(logits, y, m).cpu().numpy())
+        if optimal is not None and task.optimal is not None:
+            optimal.append(task.optimal(batch).cpu().numpy())
         done += n
     return np.concatenate(out)
 
@@ -65,8 +70,11 @@ def evaluate_lengths(model, task, lengths: Iterable[int], samples: int = 100, se
     try:
         for length in lengths:
             g = torch.Generator().manual_seed(seed * 100_003 + int(length))
-            e = errors_at_length(model, task, int(length), samples, g, batch_size, device)
+            best: list = []
+            e = errors_at_length(model, task, int(length), samples, g, batch_size, device, optimal=best)
             result[int(length)] = {"mean": float(e.mean()), "median": float(np.median(e)), "max": float(e.max())}
+            if best:
+                result[int(length)]["optimal"] = float(np.concatenate(best).mean())
     finally:
         model.train(was_training)
     return result
