@@ -10,6 +10,7 @@ BAD = [
     (ModelConfig, "shift_range", 100), (ModelConfig, "memory_init", "zeros"),
     (TaskConfig, "name", "sorting"), (TaskConfig, "width", 0), (TaskConfig, "min_len", 0), (TaskConfig, "max_len", 0),
     (TaskConfig, "min_repeats", 0), (TaskConfig, "max_repeats", 0), (TaskConfig, "item_len", 0),
+    (TaskConfig, "ngram_order", 0), (TaskConfig, "ngram_order", 13), (TaskConfig, "sort_outputs", 0),
     (TrainConfig, "batch_size", 0), (TrainConfig, "optimizer", "sgd"), (TrainConfig, "lr", 0.0), (TrainConfig, "lr", float("nan")),
     (TrainConfig, "momentum", 1.5), (TrainConfig, "clip", 0.0), (TrainConfig, "seed", -1), (TrainConfig, "steps", -1),
     (TrainConfig, "time_limit", 0.0), (TrainConfig, "target_bits", -0.1), (TrainConfig, "val_samples", 0),
