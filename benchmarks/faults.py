@@ -18,6 +18,7 @@ Sweep kills: ``ntm-widgets sweep`` with 2 local workers, SIGKILL at a random mom
 once its workers run; ``left`` counts the processes of its session after 5 s.
 One JSON line per kill, then a summary line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,7 @@ def session_processes(sid: int):
             text = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        fields = text[text.rindex(")") + 2:].split()
+        fields = text[text.rindex(")") + 2 :].split()
         if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
             found.append(int(entry))
     return found
@@ -64,8 +65,12 @@ def kill_training(i: int, root: Path, interval: float, max_wait: float, rng: ran
 
     out = root / f"run{i}"
     delay = rng.uniform(0.0, max_wait)
-    proc = subprocess.Popen([*CLI, "train", "--time-limit", "600", "--checkpoint-every", str(interval), "--out", str(out), "--json"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [*CLI, "train", "--time-limit", "600", "--checkpoint-every", str(interval), "--out", str(out), "--json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     killed_at = time.time()
@@ -93,9 +98,28 @@ def kill_training(i: int, root: Path, interval: float, max_wait: float, rng: ran
 
 def kill_sweep(i: int, root: Path, rng: random.Random) -> dict:
     out = root / f"sweep{i}.csv"
-    proc = subprocess.Popen([*CLI, "sweep", "--grid", "memory_size=32,64", "--set", "max_len=8", "--time-limit", "60",
-                             "--backend", "local", "--workers", "2", "--out", str(out), "--json"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "sweep",
+            "--grid",
+            "memory_size=32,64",
+            "--set",
+            "max_len=8",
+            "--time-limit",
+            "60",
+            "--backend",
+            "local",
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     end = time.monotonic() + 60
     while time.monotonic() < end and len(session_processes(proc.pid)) < 4:
         time.sleep(0.1)
@@ -103,7 +127,13 @@ def kill_sweep(i: int, root: Path, rng: random.Random) -> dict:
     time.sleep(delay)
     before = len(session_processes(proc.pid))
     proc.send_signal(signal.SIGKILL)
-    return {"kind": "sweep", "i": i, "kill_after_workers_s": round(delay, 3), "processes_before": before, "left": left_after(proc)}
+    return {
+        "kind": "sweep",
+        "i": i,
+        "kill_after_workers_s": round(delay, 3),
+        "processes_before": before,
+        "left": left_after(proc),
+    }
 
 
 def main() -> None:
@@ -131,14 +161,21 @@ def main() -> None:
     # after its source changed) loses no training: counted apart from the rest.
     lost = [r["lost_seconds"] for r in with_folder if r["lost_seconds"] is not None and r["step"]]
     summary = {
-        "kind": "summary", "interval": args.interval, "kills": len(train),
-        "folders": len(with_folder), "before_first_step": sum(1 for r in with_folder if not r["step"]),
+        "kind": "summary",
+        "interval": args.interval,
+        "kills": len(train),
+        "folders": len(with_folder),
+        "before_first_step": sum(1 for r in with_folder if not r["step"]),
         "loaded": sum(r["loaded"] for r in train),
-        "evaluated": sum(r["evaluated"] for r in train), "resumed": sum(r["resumed"] for r in train),
+        "evaluated": sum(r["evaluated"] for r in train),
+        "resumed": sum(r["resumed"] for r in train),
         "no_folder_latest_kill_s": max([r["kill_after_s"] for r in train if not r["folder"]], default=None),
-        "lost_seconds_median": statistics.median(lost) if lost else None, "lost_seconds_max": max(lost, default=None),
-        "tmp_left": sum(r["tmp_left"] for r in train), "train_processes_left": sum(r["left"] for r in train),
-        "sweep_kills": args.sweep_kills, "sweep_processes_left": sum(r["left"] for r in rows if r["kind"] == "sweep"),
+        "lost_seconds_median": statistics.median(lost) if lost else None,
+        "lost_seconds_max": max(lost, default=None),
+        "tmp_left": sum(r["tmp_left"] for r in train),
+        "train_processes_left": sum(r["left"] for r in train),
+        "sweep_kills": args.sweep_kills,
+        "sweep_processes_left": sum(r["left"] for r in rows if r["kind"] == "sweep"),
     }
     print(json.dumps(summary), flush=True)
     if args.out:

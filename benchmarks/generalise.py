@@ -16,6 +16,7 @@ the test lengths (it selects on 50 and 100, or 20 and 40 for the quick preset).
     python benchmarks/generalise.py --seeds 0-19 --only paper
     python benchmarks/generalise.py --quick               # 2 seeds, a smoke test
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,9 @@ def emit(figure: str, **fields) -> None:
 def cli(*argv, timeout=None) -> tuple:
     """Run ``ntm-widgets ARGV --json``; (its JSON, wall seconds of the whole process)."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "ntm_widgets.cli", *argv, "--json"], capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ntm_widgets.cli", *argv, "--json"], capture_output=True, text=True, timeout=timeout
+    )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"ntm-widgets {' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
@@ -62,23 +65,49 @@ def paper(seeds, out: Path, extra) -> None:
         train, wall = cli("train", "--task", "copy", "--preset", "paper", "--seed", str(seed), "--out", str(run_dir), *extra)
         ev, _ = cli("eval", str(run_dir), "--lengths", "40,80,120", "--samples", "100")
         lengths = {int(k): v for k, v in ev["lengths"].items()}
-        met = all(lengths[n]["mean"] <= t for n, t in PAPER_TARGET.items()) and max(v["max"] for v in lengths.values()) <= PAPER_MAX
-        row = dict(seed=seed, seconds=round(wall, 1), fit_seconds=train.get("fit_seconds"), steps=train["steps"],
-                   restarts=train["restarts"], converged=train["converged"], select=train.get("select"),
-                   lengths={n: {k: round(v, 3) for k, v in d.items()} for n, d in lengths.items()}, met=met)
+        met = (
+            all(lengths[n]["mean"] <= t for n, t in PAPER_TARGET.items()) and max(v["max"] for v in lengths.values()) <= PAPER_MAX
+        )
+        row = dict(
+            seed=seed,
+            seconds=round(wall, 1),
+            fit_seconds=train.get("fit_seconds"),
+            steps=train["steps"],
+            restarts=train["restarts"],
+            converged=train["converged"],
+            select=train.get("select"),
+            lengths={n: {k: round(v, 3) for k, v in d.items()} for n, d in lengths.items()},
+            met=met,
+        )
         rows.append(row)
         emit("paper_copy_seed", **row)
     secs = [r["seconds"] for r in rows]
     fits = [r["fit_seconds"] for r in rows if r["fit_seconds"] is not None]
-    emit("paper_copy_generalises", seeds=len(rows), met=sum(r["met"] for r in rows),
-         target=">= 9 of 10 seeds: mean <= 0.5 / 1 / 2 at 40 / 80 / 120, no sequence over 10",
-         median_mean={n: statistics.median(r["lengths"][n]["mean"] for r in rows) for n in PAPER_TARGET},
-         worst_max={n: max(r["lengths"][n]["max"] for r in rows) for n in PAPER_TARGET})
-    emit("paper_copy_preset_seconds", median=statistics.median(secs), worst=max(secs), target="median <= 30 s, worst <= 90 s",
-         met=statistics.median(secs) <= 30 and max(secs) <= 90, converged=sum(r["converged"] for r in rows))
+    emit(
+        "paper_copy_generalises",
+        seeds=len(rows),
+        met=sum(r["met"] for r in rows),
+        target=">= 9 of 10 seeds: mean <= 0.5 / 1 / 2 at 40 / 80 / 120, no sequence over 10",
+        median_mean={n: statistics.median(r["lengths"][n]["mean"] for r in rows) for n in PAPER_TARGET},
+        worst_max={n: max(r["lengths"][n]["max"] for r in rows) for n in PAPER_TARGET},
+    )
+    emit(
+        "paper_copy_preset_seconds",
+        median=statistics.median(secs),
+        worst=max(secs),
+        target="median <= 30 s, worst <= 90 s",
+        met=statistics.median(secs) <= 30 and max(secs) <= 90,
+        converged=sum(r["converged"] for r in rows),
+    )
     if fits:
-        emit("paper_copy_fit_seconds", median=statistics.median(fits), worst=max(fits), found=len(fits),
-             target="median <= 10 s (whole process until < 0.1 bits on lengths 1-20)", met=statistics.median(fits) <= 10)
+        emit(
+            "paper_copy_fit_seconds",
+            median=statistics.median(fits),
+            worst=max(fits),
+            found=len(fits),
+            target="median <= 10 s (whole process until < 0.1 bits on lengths 1-20)",
+            met=statistics.median(fits) <= 10,
+        )
 
 
 def demo(seeds, out: Path) -> None:
@@ -86,14 +115,25 @@ def demo(seeds, out: Path) -> None:
     for seed in seeds:
         res, wall = cli("demo", "--seed", str(seed), "--lengths", f"8,16,{DEMO_LENGTH}", "--out", str(out / f"demo-seed{seed}"))
         at = res["lengths"][str(DEMO_LENGTH)]
-        row = dict(seed=seed, seconds=round(wall, 1), steps=res["steps"], restarts=res["restarts"], converged=res["converged"],
-                   lengths=res["lengths"], met=at["mean"] <= DEMO_TARGET)
+        row = dict(
+            seed=seed,
+            seconds=round(wall, 1),
+            steps=res["steps"],
+            restarts=res["restarts"],
+            converged=res["converged"],
+            lengths=res["lengths"],
+            met=at["mean"] <= DEMO_TARGET,
+        )
         rows.append(row)
         emit("demo_seed", **row)
     secs = [r["seconds"] for r in rows]
-    emit("demo_generalises", seeds=len(rows), met=sum(r["met"] for r in rows),
-         target=f">= 9 of 10 seeds: mean <= {DEMO_TARGET:g} wrong bits at length {DEMO_LENGTH}",
-         median_mean=statistics.median(r["lengths"][str(DEMO_LENGTH)]["mean"] for r in rows))
+    emit(
+        "demo_generalises",
+        seeds=len(rows),
+        met=sum(r["met"] for r in rows),
+        target=f">= 9 of 10 seeds: mean <= {DEMO_TARGET:g} wrong bits at length {DEMO_LENGTH}",
+        median_mean=statistics.median(r["lengths"][str(DEMO_LENGTH)]["mean"] for r in rows),
+    )
     emit("demo_seconds", median=statistics.median(secs), worst=max(secs), target="<= 10 s", met=statistics.median(secs) <= 10)
 
 
@@ -103,7 +143,9 @@ def main() -> None:
     p.add_argument("--only", choices=["paper", "demo"], default=None)
     p.add_argument("--quick", action="store_true", help="seeds 0-1 only")
     p.add_argument("--out", default=None, help="folder for the run folders (default: a temporary one)")
-    p.add_argument("--train-arg", action="append", default=[], help="extra flag for train (repeat), e.g. --train-arg=--fused-threads=1")
+    p.add_argument(
+        "--train-arg", action="append", default=[], help="extra flag for train (repeat), e.g. --train-arg=--fused-threads=1"
+    )
     args = p.parse_args()
     seeds = [0, 1] if args.quick else _seeds(args.seeds)
     out = Path(args.out or tempfile.mkdtemp(prefix="ntm-generalise-"))

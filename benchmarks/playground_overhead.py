@@ -17,6 +17,7 @@ Both arms train ``DEFAULT_CONFIG`` for the same number of steps: headless is
 same step count. Arms alternate ``--repeats`` times, so drifting load from other
 processes hits both; medians are reported. Prints one JSON object (last line).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -114,7 +115,7 @@ def measure(steps: int = 150, repeats: int = 8, rebuilds: int = 6, interval: flo
         old = pg.trainer
         t0 = time.perf_counter()
         slider.value = value  # what a slider release does, on the kernel's main thread
-        _wait(lambda: pg.trainer is not old and pg.trainer.step_count >= 1, poll=0.001)
+        _wait(lambda old=old: pg.trainer is not old and pg.trainer.step_count >= 1, poll=0.001)
         to_first_step.append(time.perf_counter() - t0)
         rebuild_only.append(pg.last_rebuild_seconds)
         _wait(lambda: pg.trainer.step_count >= 5)
@@ -161,7 +162,11 @@ def measure(steps: int = 150, repeats: int = 8, rebuilds: int = 6, interval: flo
         "headless_runs": [round(x, 1) for x in headless],
         "playground_runs": [round(x, 1) for x in playground],
         "curve_updates_per_s": round(ups, 2),
-        "change_to_first_step_s": {"median": round(statistics.median(to_first_step), 4), "max": round(max(to_first_step), 4), "runs": [round(x, 4) for x in to_first_step]},
+        "change_to_first_step_s": {
+            "median": round(statistics.median(to_first_step), 4),
+            "max": round(max(to_first_step), 4),
+            "runs": [round(x, 4) for x in to_first_step],
+        },
         "rebuild_s_median": round(statistics.median(rebuild_only), 4),
         "push_ms_10k_history": round(push_ms, 3),
         "record_us_per_step": round(record_us, 2),
@@ -196,7 +201,7 @@ def _run_in_kernel(args) -> dict:
         if reply["content"]["status"] != "ok":
             raise RuntimeError(f"kernel run failed:\n{text}")
         line = [l for l in text.splitlines() if l.startswith("RESULT ")][-1]
-        return json.loads(line[len("RESULT "):])
+        return json.loads(line[len("RESULT ") :])
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
@@ -209,7 +214,11 @@ def main(argv=None) -> int:
     ap.add_argument("--rebuilds", type=int, default=6, help="N/M changes timed (>= 1)")
     ap.add_argument("--interval", type=float, default=0.25, help="Playground update_interval in seconds (0.05 to 10)")
     ap.add_argument("--in-process", action="store_true", help="measure here, not in a Jupyter kernel")
-    ap.add_argument("--notebook", action="store_true", help="inside a notebook (%%run ... --notebook): display each Playground while it trains")
+    ap.add_argument(
+        "--notebook",
+        action="store_true",
+        help="inside a notebook (%%run ... --notebook): display each Playground while it trains",
+    )
     args = ap.parse_args(argv)
     if args.steps < 10 or args.repeats < 1 or args.rebuilds < 1 or not 0.05 <= args.interval <= 10:
         ap.error("--steps must be >= 10, --repeats and --rebuilds >= 1, --interval in [0.05, 10]")

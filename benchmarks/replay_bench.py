@@ -21,6 +21,7 @@ via Playwright; nothing downloaded.
 Numbers taken while other work shares the CPU are noisy; ``loadavg`` is reported.
 Prints one JSON object per measurement; the last line holds them all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,14 @@ import urllib.request
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def count_frames(page, root, seconds: float) -> dict:
@@ -44,7 +52,11 @@ def count_frames(page, root, seconds: float) -> dict:
     f0, s0, t0 = int(root.get_attribute("data-frames")), int(root.get_attribute("data-step")), time.perf_counter()
     time.sleep(seconds)
     f1, s1, t1 = int(root.get_attribute("data-frames")), int(root.get_attribute("data-step")), time.perf_counter()
-    return {"fps": round((f1 - f0) / (t1 - t0), 1), "steps_per_s": round((s1 - s0) / (t1 - t0), 1), "draw_ms": float(root.get_attribute("data-draw-ms"))}
+    return {
+        "fps": round((f1 - f0) / (t1 - t0), 1),
+        "steps_per_s": round((s1 - s0) / (t1 - t0), 1),
+        "draw_ms": float(root.get_attribute("data-draw-ms")),
+    }
 
 
 def bench_html(pw, trace, seconds: float, out_dir: Path) -> dict:
@@ -68,9 +80,16 @@ def bench_html(pw, trace, seconds: float, out_dir: Path) -> dict:
         r = count_frames(page, root, seconds)
         page.click("#ntm-play")
         page.screenshot(path=str(out_dir / "replay_bench_html.png"), full_page=True)
-        return {"measure": "html", "file_bytes": os.path.getsize(path), "write_s": round(write_s, 3), "load_s": round(load_s, 3),
-                "decode_ms": float(root.get_attribute("data-decode-ms")), **r, "js_errors": errors,
-                "screenshot": str(out_dir / "replay_bench_html.png")}
+        return {
+            "measure": "html",
+            "file_bytes": os.path.getsize(path),
+            "write_s": round(write_s, 3),
+            "load_s": round(load_s, 3),
+            "decode_ms": float(root.get_attribute("data-decode-ms")),
+            **r,
+            "js_errors": errors,
+            "screenshot": str(out_dir / "replay_bench_html.png"),
+        }
     finally:
         browser.close()
 
@@ -80,11 +99,14 @@ def _notebook(path: Path, steps: int, rows: int, width: int) -> None:
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in (
-        f"import time\nfrom ntm_widgets.trace import synthetic_trace\nfrom ntm_widgets.widgets.replay import ReplayPlayer\ntrace = synthetic_trace({steps}, {rows}, {width})",
-        "t0 = time.perf_counter()\nplayer = ReplayPlayer(trace, interval=1)\ncreate_s = time.perf_counter() - t0\nplayer",
-        "import json\nprint('RESULT' + json.dumps({'load_seconds': player.load_seconds, 'create_s': create_s, 'bytes': len(player.trace_bytes), 'frontend': player.frontend_info}))",
-    )]
+    nb.cells = [
+        nbformat.v4.new_code_cell(c)
+        for c in (
+            f"import time\nfrom ntm_widgets.trace import synthetic_trace\nfrom ntm_widgets.widgets.replay import ReplayPlayer\ntrace = synthetic_trace({steps}, {rows}, {width})",
+            "t0 = time.perf_counter()\nplayer = ReplayPlayer(trace, interval=1)\ncreate_s = time.perf_counter() - t0\nplayer",
+            "import json\nprint('RESULT' + json.dumps({'load_seconds': player.load_seconds, 'create_s': create_s, 'bytes': len(player.trace_bytes), 'frontend': player.frontend_info}))",
+        )
+    ]
     nbformat.write(nb, str(path))
 
 
@@ -94,18 +116,48 @@ def bench_lab(pw, seconds: float, out_dir: Path, steps: int, rows: int, width: i
     _notebook(base / "nb" / "bench.ipynb", steps, rows, width)
     app_settings = base / "app-settings"
     app_settings.mkdir()
-    (app_settings / "overrides.json").write_text(json.dumps({"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"},
-                                                             "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"}}))
-    env = dict(os.environ, HOME=str(base / "home"), JUPYTER_CONFIG_DIR=str(base / "cfg"), JUPYTER_DATA_DIR=str(base / "data"),
-               JUPYTER_RUNTIME_DIR=str(base / "rt"), JUPYTERLAB_SETTINGS_DIR=str(base / "us"), JUPYTERLAB_WORKSPACES_DIR=str(base / "ws"))
+    (app_settings / "overrides.json").write_text(
+        json.dumps(
+            {
+                "@jupyterlab/apputils-extension:notification": {"fetchNews": "false"},
+                "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+            }
+        )
+    )
+    env = dict(
+        os.environ,
+        HOME=str(base / "home"),
+        JUPYTER_CONFIG_DIR=str(base / "cfg"),
+        JUPYTER_DATA_DIR=str(base / "data"),
+        JUPYTER_RUNTIME_DIR=str(base / "rt"),
+        JUPYTERLAB_SETTINGS_DIR=str(base / "us"),
+        JUPYTERLAB_WORKSPACES_DIR=str(base / "ws"),
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = open(base / "lab.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-                             f"--ServerApp.root_dir={base / 'nb'}", "--IdentityProvider.token=", "--ServerApp.password=",
-                             "--LabApp.expose_app_in_browser=True", f"--LabApp.app_settings_dir={app_settings}"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--ServerApp.root_dir={base / 'nb'}",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--LabApp.expose_app_in_browser=True",
+            f"--LabApp.app_settings_dir={app_settings}",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     browser = None
     try:
         url = f"http://127.0.0.1:{port}"
@@ -127,18 +179,27 @@ def bench_lab(pw, seconds: float, out_dir: Path, steps: int, rows: int, width: i
         page.wait_for_function(idle, timeout=60_000)
         time.sleep(1.0)  # the browser's frontend_info reaches the kernel
         # Run the last cell again: the kernel has now heard from the front end.
-        page.evaluate("() => { const nb = jupyterapp.shell.currentWidget.content; nb.activeCellIndex = 2; return jupyterapp.commands.execute('notebook:run-cell'); }")
+        page.evaluate(
+            "() => { const nb = jupyterapp.shell.currentWidget.content; nb.activeCellIndex = 2; return jupyterapp.commands.execute('notebook:run-cell'); }"
+        )
         page.wait_for_function("() => document.body.innerText.includes('RESULT{')", timeout=60_000)
         text = page.inner_text(".jp-Notebook")
-        result = json.loads(text[text.index("RESULT{") + 6:].splitlines()[0])
+        result = json.loads(text[text.index("RESULT{") + 6 :].splitlines()[0])
         ui = page.locator(".ntm-replay-ui").first
         root = ui.locator(".ntm-replay").first
         ui.scroll_into_view_if_needed()
         ui.locator(".ntm-replay-play button").first.click()
         r = count_frames(page, root, seconds)
         ui.screenshot(path=str(out_dir / "replay_bench_lab.png"))
-        return {"measure": "lab", **result, "decode_ms": float(root.get_attribute("data-decode-ms")), **r,
-                "widget_errors": "Error displaying widget" in text, "js_errors": errors, "screenshot": str(out_dir / "replay_bench_lab.png")}
+        return {
+            "measure": "lab",
+            **result,
+            "decode_ms": float(root.get_attribute("data-decode-ms")),
+            **r,
+            "widget_errors": "Error displaying widget" in text,
+            "js_errors": errors,
+            "screenshot": str(out_dir / "replay_bench_lab.png"),
+        }
     finally:
         if browser is not None:
             browser.close()
@@ -174,7 +235,13 @@ def main() -> None:
             results.append({**shape, **bench_html(pw, trace, args.seconds, out_dir), "loadavg": os.getloadavg()[0]})
             print(json.dumps(results[-1]), flush=True)
         if args.only in (None, "lab"):
-            results.append({**shape, **bench_lab(pw, args.seconds, out_dir, args.steps, args.rows, args.width), "loadavg": os.getloadavg()[0]})
+            results.append(
+                {
+                    **shape,
+                    **bench_lab(pw, args.seconds, out_dir, args.steps, args.rows, args.width),
+                    "loadavg": os.getloadavg()[0],
+                }
+            )
             print(json.dumps(results[-1]), flush=True)
     print(json.dumps({"replay_bench": results}))
 

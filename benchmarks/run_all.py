@@ -16,6 +16,7 @@ and counts the wall time of the whole process (start-up included). Figures taken
 machine shared with other work are noisy: the ``cpu_*`` fields count only this
 process's CPU time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,12 @@ def speed(args) -> None:
     for trace in (False, True):
         for suffix, kw in variants[:2]:
             r = bench_inference(length=120, trace=trace, threads=args.threads, device=args.device, **kw)
-            emit("inference_len120" + ("_trace" if trace else "") + suffix, target="<= 10 ms (with trace)", met=r["ms"] <= 10.0, **r)
+            emit(
+                "inference_len120" + ("_trace" if trace else "") + suffix,
+                target="<= 10 ms (with trace)",
+                met=r["ms"] <= 10.0,
+                **r,
+            )
     for n, m in ((48, 12), (64, 16), (24, 6)):
         r = bench_rebuild(memory_size=n, word_size=m, device=args.device)
         emit("playground_rebuild_first_step", target="<= 1 s", met=r["first_step_s"] <= 1.0, **r)
@@ -85,10 +91,29 @@ def converge(args, compiled: bool = False) -> list:
     seeds = args.compiled_seeds if compiled else args.seeds
     for seed in range(seeds):
         out = root / f"copy-seed{seed}" if not compiled else root / f"copy-compiled-seed{seed}"
-        cmd = ["ntm-widgets", "train", "--task", "copy", "--target-bits", "0.1", "--time-limit", str(args.time_limit),
-               "--seed", str(seed), "--json", "--out", str(out), "--device", args.device]
+        cmd = [
+            "ntm-widgets",
+            "train",
+            "--task",
+            "copy",
+            "--target-bits",
+            "0.1",
+            "--time-limit",
+            str(args.time_limit),
+            "--seed",
+            str(seed),
+            "--json",
+            "--out",
+            str(out),
+            "--device",
+            args.device,
+        ]
         if compiled:
-            cmd = cmd + ["--compile"] if _cli_has_compile() else [sys.executable, "-c", _COMPILED_TRAIN, str(seed), str(args.time_limit), str(out), args.device]
+            cmd = (
+                cmd + ["--compile"]
+                if _cli_has_compile()
+                else [sys.executable, "-c", _COMPILED_TRAIN, str(seed), str(args.time_limit), str(out), args.device]
+            )
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t0
@@ -103,10 +128,17 @@ def converge(args, compiled: bool = False) -> list:
     walls = [r["wall_s"] if r["converged"] else float("inf") for r in results]
     ok = [r for r in results if r["converged"] and r["wall_s"] <= 60.0]
     med = statistics.median(walls) if walls else None
-    emit(name, seeds=seeds, median_wall_s=med, worst_wall_s=max(walls) if walls else None,
-         converged_within_60s=len(ok), median_sequences=statistics.median([r["sequences"] for r in results]) if results else None,
-         time_limit=args.time_limit, target="median <= 10 s, 10/10 within 60 s",
-         met=bool(walls) and med <= 10.0 and len(ok) == seeds == 10)
+    emit(
+        name,
+        seeds=seeds,
+        median_wall_s=med,
+        worst_wall_s=max(walls) if walls else None,
+        converged_within_60s=len(ok),
+        median_sequences=statistics.median([r["sequences"] for r in results]) if results else None,
+        time_limit=args.time_limit,
+        target="median <= 10 s, 10/10 within 60 s",
+        met=bool(walls) and med <= 10.0 and len(ok) == seeds == 10,
+    )
     return [d for d, r in zip(dirs, results) if r["converged"]]
 
 
@@ -126,9 +158,15 @@ def generalise(dirs, args, name: str = "generalisation") -> None:
     if dirs:
         means = {str(n): statistics.mean(v) for n, v in per_len.items()}
         medians = {str(n): statistics.median(v) for n, v in per_len.items()}
-        emit(name, models=len(dirs), mean_of_means=means, median_of_means=medians, worst={str(k): v for k, v in worst.items()},
-             target="mean <= 0.5 / 1 / 2 at 40 / 80 / 120, no sequence worse than 10",
-             met=all(statistics.mean(per_len[n]) <= t for n, t in targets.items()) and max(worst.values()) <= 10)
+        emit(
+            name,
+            models=len(dirs),
+            mean_of_means=means,
+            median_of_means=medians,
+            worst={str(k): v for k, v in worst.items()},
+            target="mean <= 0.5 / 1 / 2 at 40 / 80 / 120, no sequence worse than 10",
+            met=all(statistics.mean(per_len[n]) <= t for n, t in targets.items()) and max(worst.values()) <= 10,
+        )
 
 
 def playground(args) -> None:
@@ -146,8 +184,15 @@ def playground(args) -> None:
         walls.append(wall if s["converged"] else float("inf"))
         emit("converge_playground_seed", seed=seed, wall_s=wall, **s)
     med = statistics.median(walls)
-    emit("converge_playground", config=base.to_dict(), seeds=len(walls), median_wall_s=med, worst_wall_s=max(walls),
-         target="<= 5 s", met=med <= 5.0)
+    emit(
+        "converge_playground",
+        config=base.to_dict(),
+        seeds=len(walls),
+        median_wall_s=med,
+        worst_wall_s=max(walls),
+        target="<= 5 s",
+        met=med <= 5.0,
+    )
 
 
 def main() -> None:
@@ -162,8 +207,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True, help="also time the torch.compile path")
-    p.add_argument("--eager", action=argparse.BooleanOptionalAction, default=True,
-                   help="also time the eager PyTorch path (the default is the fused C step)")
+    p.add_argument(
+        "--eager",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the eager PyTorch path (the default is the fused C step)",
+    )
     p.add_argument("--out", default=None, help="folder for the run folders (default: a temporary one)")
     args = p.parse_args()
     if args.quick:

@@ -10,6 +10,7 @@ the same numbers.
     python benchmarks/sweep_bench.py                     # serial, local, ray
     python benchmarks/sweep_bench.py --backends serial,local --steps 100
 """
+
 from __future__ import annotations
 
 import argparse

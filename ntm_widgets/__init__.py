@@ -5,6 +5,7 @@ drawn in the browser), ``AddressingExplorer``; and the core pieces ``NTM``,
 ``RunConfig``, ``Trainer``, ``run_sweep`` and ``SweepView`` (hyperparameter grids). Widget names are imported lazily so that ``import
 ntm_widgets`` for training alone does not load ipywidgets.
 """
+
 from .config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from .core import NTM, LSTMBaseline
 
@@ -29,4 +30,18 @@ def __getattr__(name):
     raise AttributeError(f"module 'ntm_widgets' has no attribute {name!r}")
 
 
-__all__ = ["Playground", "ReplayPlayer", "AddressingExplorer", "SweepView", "run_sweep", "NTM", "LSTMBaseline", "RunConfig", "ModelConfig", "TaskConfig", "TrainConfig", "ConfigError", "Trainer"]
+__all__ = [
+    "Playground",
+    "ReplayPlayer",
+    "AddressingExplorer",
+    "SweepView",
+    "run_sweep",
+    "NTM",
+    "LSTMBaseline",
+    "RunConfig",
+    "ModelConfig",
+    "TaskConfig",
+    "TrainConfig",
+    "ConfigError",
+    "Trainer",
+]

@@ -5,6 +5,7 @@ Every field is checked in ``__post_init__``; a bad value raises ``ConfigError`` 
 ``memory_size must be an integer >= 1, got 0``. The command line and the widgets show
 that message as it is.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,14 +36,33 @@ class ConfigError(ValueError):
 # Every field is declared once with ``knob``: its default, its kind and range (checked
 # by ``__post_init__``), and its command-line flag and help (cli.py builds its parser
 # from them), so a field, its check and its flag cannot drift apart.
-def knob(default=None, kind: str = "int", lo=None, hi=None, lo_open: bool = False, optional: bool = False,
-         choices: Tuple[str, ...] = (), flag: Optional[str] = None, help: str = "", zero_means_none: bool = False,
-         factory=None):
+def knob(
+    default=None,
+    kind: str = "int",
+    lo=None,
+    hi=None,
+    lo_open: bool = False,
+    optional: bool = False,
+    choices: Tuple[str, ...] = (),
+    flag: Optional[str] = None,
+    help: str = "",
+    zero_means_none: bool = False,
+    factory=None,
+):
     """A config field. ``kind``: int, float, bool, choice or lengths (a tuple of ints).
     ``optional``: None is allowed. ``flag``: the command-line flag (default --field-name);
     ``zero_means_none``: the flag's 0 stands for None (e.g. --restart-after 0: never)."""
-    meta = {"kind": kind, "lo": lo, "hi": hi, "lo_open": lo_open, "optional": optional, "choices": choices,
-            "flag": flag, "help": help, "zero_means_none": zero_means_none}
+    meta = {
+        "kind": kind,
+        "lo": lo,
+        "hi": hi,
+        "lo_open": lo_open,
+        "optional": optional,
+        "choices": choices,
+        "flag": flag,
+        "help": help,
+        "zero_means_none": zero_means_none,
+    }
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -88,10 +108,15 @@ def _check_field(obj, f: dataclasses.Field) -> None:
         if value not in m["choices"]:
             raise ConfigError(name, f"{name} must be one of {', '.join(m['choices'])}, got {value!r}")
     elif kind == "lengths":
-        ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(
-            isinstance(v, int) and not isinstance(v, bool) and m["lo"] <= v <= m["hi"] for v in value)
+        ok = (
+            isinstance(value, (list, tuple))
+            and len(value) > 0
+            and all(isinstance(v, int) and not isinstance(v, bool) and m["lo"] <= v <= m["hi"] for v in value)
+        )
         if not ok:
-            raise ConfigError(name, f"{name} must be a non-empty list of integers in [{m['lo']}, {m['hi']}] (or None), got {value!r}")
+            raise ConfigError(
+                name, f"{name} must be a non-empty list of integers in [{m['lo']}, {m['hi']}] (or None), got {value!r}"
+            )
         object.__setattr__(obj, name, tuple(value))
 
 
@@ -114,7 +139,9 @@ class _Config:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
-            raise ConfigError(sorted(unknown)[0], f"unknown field {sorted(unknown)[0]!r} for {cls.__name__}; known: {', '.join(sorted(names))}")
+            raise ConfigError(
+                sorted(unknown)[0], f"unknown field {sorted(unknown)[0]!r} for {cls.__name__}; known: {', '.join(sorted(names))}"
+            )
         return cls(**data)
 
     def replace(self, **changes):
@@ -137,7 +164,10 @@ class ModelConfig(_Config):
 
     def _check(self):
         if 2 * self.shift_range + 1 > self.memory_size:
-            raise ConfigError("shift_range", f"shift_range must be <= (memory_size - 1) / 2 = {(self.memory_size - 1) // 2}, got {self.shift_range}")
+            raise ConfigError(
+                "shift_range",
+                f"shift_range must be <= (memory_size - 1) / 2 = {(self.memory_size - 1) // 2}, got {self.shift_range}",
+            )
 
 
 @dataclass
@@ -152,9 +182,13 @@ class TaskConfig(_Config):
     max_repeats: int = knob(10, lo=1, hi=1000, help="repeat copy only (the paper: 1-10)")
     item_len: int = knob(3, lo=1, hi=100, help="associative recall: vectors per item (3 in the paper)")
     ngram_order: int = knob(6, lo=1, hi=12, help="n-grams: N, each bit depends on the N - 1 before it (6 in the paper)")
-    sort_outputs: Optional[int] = knob(None, lo=1, hi=10_000, optional=True,
-                                       help="priority sort: how many of the highest-priority vectors to output, sorted "
-                                            "(the paper: 16 of 20; default all)")
+    sort_outputs: Optional[int] = knob(
+        None,
+        lo=1,
+        hi=10_000,
+        optional=True,
+        help="priority sort: how many of the highest-priority vectors to output, sorted (the paper: 16 of 20; default all)",
+    )
 
     def _check(self):
         if self.min_len > self.max_len:
@@ -162,9 +196,14 @@ class TaskConfig(_Config):
         if self.min_repeats > self.max_repeats:
             raise ConfigError("min_repeats", f"min_repeats must be <= max_repeats ({self.max_repeats}), got {self.min_repeats}")
         if self.name == "ngrams" and self.min_len < self.ngram_order:
-            raise ConfigError("min_len", f"min_len must be >= ngram_order ({self.ngram_order}) for ngrams (bits per sequence), got {self.min_len}")
+            raise ConfigError(
+                "min_len",
+                f"min_len must be >= ngram_order ({self.ngram_order}) for ngrams (bits per sequence), got {self.min_len}",
+            )
         if self.name == "associative_recall" and self.min_len < 2:
-            raise ConfigError("min_len", f"min_len must be an integer >= 2 for associative_recall (items to recall from), got {self.min_len}")
+            raise ConfigError(
+                "min_len", f"min_len must be an integer >= 2 for associative_recall (items to recall from), got {self.min_len}"
+            )
 
 
 @dataclass
@@ -180,10 +219,13 @@ class TrainConfig(_Config):
     # task in fewer steps for 41 of 60 paired seeds.
     clip: float = knob(1.0, kind="float", lo=0.0, lo_open=True, help="clip the global gradient norm at this value")
     seed: int = knob(0, lo=0, hi=2**63 - 1)
-    steps: Optional[int] = knob(None, lo=0, optional=True, help="optimiser steps (default: until the stopping rule or time limit)")
+    steps: Optional[int] = knob(
+        None, lo=0, optional=True, help="optimiser steps (default: until the stopping rule or time limit)"
+    )
     time_limit: Optional[float] = knob(None, kind="float", lo=0.0, lo_open=True, optional=True, help="seconds")
-    target_bits: Optional[float] = knob(None, kind="float", lo=0.0, optional=True,
-                                        help="the training lengths are learned below this validation bits/seq")
+    target_bits: Optional[float] = knob(
+        None, kind="float", lo=0.0, optional=True, help="the training lengths are learned below this validation bits/seq"
+    )
     val_samples: int = knob(1000, lo=1, hi=1_000_000, help="fresh sequences per validation")
     # Routine validations (with target_bits); the stop is usually found sooner by the
     # trainer's trigger (the mean of the last 20 training batches below the target):
@@ -199,24 +241,44 @@ class TrainConfig(_Config):
     # bits/seq for thousands: an attempt still above restart_bits (mean of its last 20
     # batches) when restart_after steps old starts again from fresh weights (a seed
     # derived from seed and the attempt; the data stream goes on). None: never.
-    restart_after: Optional[int] = knob(RESTART_AFTER, lo=1, optional=True, zero_means_none=True,
-                                        help="start again from fresh weights if still above --restart-bits after this many steps (0: never)")
-    restart_bits: float = knob(1.0, kind="float", lo=0.0, lo_open=True, help="training bits/seq above which a run counts as stuck")
+    restart_after: Optional[int] = knob(
+        RESTART_AFTER,
+        lo=1,
+        optional=True,
+        zero_means_none=True,
+        help="start again from fresh weights if still above --restart-bits after this many steps (0: never)",
+    )
+    restart_bits: float = knob(
+        1.0, kind="float", lo=0.0, lo_open=True, help="training bits/seq above which a run counts as stuck"
+    )
     curriculum_start: int = knob(2, lo=1, help="first longest length of the curriculum")
-    curriculum_threshold: float = knob(0.5, kind="float", lo=0.0, lo_open=True, help="running bits/seq below which the curriculum grows")
+    curriculum_threshold: float = knob(
+        0.5, kind="float", lo=0.0, lo_open=True, help="running bits/seq below which the curriculum grows"
+    )
     # One torch thread: the eager step is dozens of tiny ops, and on a busy 2-core
     # machine two threads per op stalled (4 s against 0.28 s per step).
     threads: Optional[int] = knob(1, lo=1, hi=1024, optional=True, help="torch intra-op threads (the step is many small ops)")
-    compile: bool = knob(False, kind="bool", help="torch.compile the step: ~2x faster steps after a compile wait of tens of seconds")
+    compile: bool = knob(
+        False, kind="bool", help="torch.compile the step: ~2x faster steps after a compile wait of tens of seconds"
+    )
     # The fused C step (core/fused.py): on a 2-core CPU ~4-5x faster training at batch
     # 32 and ~8x at batch 1; the same maths as the eager path, which it falls back to
     # without a C compiler. A compiled step (compile=True) takes precedence.
-    fused: bool = knob(True, kind="bool", help="the fused C step on the CPU: ~4-5x faster training at batch 32, ~8x at batch 1; "
-                                                  "eager PyTorch without a C compiler or with --no-fused")
+    fused: bool = knob(
+        True,
+        kind="bool",
+        help="the fused C step on the CPU: ~4-5x faster training at batch 32, ~8x at batch 1; "
+        "eager PyTorch without a C compiler or with --no-fused",
+    )
     # None: min(2, CPUs). Batch 32 forward + backward took 16.1 ms on one thread and
     # 9.3 ms on two. Sweeps run one thread per trial unless this is set.
-    fused_threads: Optional[int] = knob(None, lo=1, hi=64, optional=True,
-                                        help="threads the fused step splits each batch over (at least 16 sequences each; default: 2, or 1 on a 1-CPU machine)")
+    fused_threads: Optional[int] = knob(
+        None,
+        lo=1,
+        hi=64,
+        optional=True,
+        help="threads the fused step splits each batch over (at least 16 sequences each; default: 2, or 1 on a 1-CPU machine)",
+    )
     # Selection: "below target_bits on the training lengths" lets through models that
     # copy 20 vectors and lose their place at 40. With select_lengths, a run that
     # reaches target_bits keeps training (at polish_lr) and every select_every steps
@@ -224,12 +286,21 @@ class TrainConfig(_Config):
     # mean at every length is <= select_bits and no sequence has more than
     # select_max_bits wrong. The best candidate is kept; after select_steps without
     # success the attempt restarts (with restart_after) or the run stops with it.
-    select_lengths: Optional[Tuple[int, ...]] = knob(None, kind="lengths", lo=1, hi=10_000, optional=True,
-                                                     help="after --target-bits, polish and select the model on these longer lengths (none: off)")
+    select_lengths: Optional[Tuple[int, ...]] = knob(
+        None,
+        kind="lengths",
+        lo=1,
+        hi=10_000,
+        optional=True,
+        help="after --target-bits, polish and select the model on these longer lengths (none: off)",
+    )
     select_samples: int = knob(100, lo=1, hi=100_000, help="fresh sequences per selection length")
-    select_bits: float = knob(0.1, kind="float", lo=0.0, help="done when the mean wrong bits at every selection length are <= this")
-    select_max_bits: Optional[float] = knob(None, kind="float", lo=0.0, optional=True,
-                                            help="... and no selection sequence has more wrong bits than this")
+    select_bits: float = knob(
+        0.1, kind="float", lo=0.0, help="done when the mean wrong bits at every selection length are <= this"
+    )
+    select_max_bits: Optional[float] = knob(
+        None, kind="float", lo=0.0, optional=True, help="... and no selection sequence has more wrong bits than this"
+    )
     select_every: int = knob(100, lo=1, help="steps between selection measurements")
     select_steps: int = knob(2000, lo=1, help="polish steps per attempt before it restarts (or stops)")
     # Paper-copy models that had just met the rule slipped on about 1 test sequence in
@@ -239,22 +310,41 @@ class TrainConfig(_Config):
     # Paper-copy attempts that learned a program failing beyond the training lengths
     # scored 100-300 wrong bits at their first measurement and never came below 40;
     # the attempts that went on to pass scored under 5.
-    select_early_steps: Optional[int] = knob(None, lo=0, optional=True,
-                                             help="an attempt still above --select-early-bits this many steps into selection restarts")
+    select_early_steps: Optional[int] = knob(
+        None, lo=0, optional=True, help="an attempt still above --select-early-bits this many steps into selection restarts"
+    )
     select_early_bits: float = knob(10.0, kind="float", lo=0.0, help="see --select-early-steps")
-    polish_lr: Optional[float] = knob(None, kind="float", lo=0.0, hi=10.0, lo_open=True, optional=True,
-                                      help="learning rate once the training lengths are learned")
-    polish_length_power: Optional[float] = knob(None, kind="float", lo=0.0, hi=8.0, optional=True, help="--length-power while polishing")
+    polish_lr: Optional[float] = knob(
+        None,
+        kind="float",
+        lo=0.0,
+        hi=10.0,
+        lo_open=True,
+        optional=True,
+        help="learning rate once the training lengths are learned",
+    )
+    polish_length_power: Optional[float] = knob(
+        None, kind="float", lo=0.0, hi=8.0, optional=True, help="--length-power while polishing"
+    )
     # The rare copy-model failures on long sequences were a read head that took an
     # all-zero input vector for the silence after the delimiter and moved on one row.
     # Blanked vectors keep the data valid (random 8-bit vectors are all zero 1 in 256).
-    polish_blank_prob: float = knob(0.0, kind="float", lo=0.0, hi=0.5,
-                                    help="while polishing, each input vector is all zeros with this probability")
+    polish_blank_prob: float = knob(
+        0.0, kind="float", lo=0.0, hi=0.5, help="while polishing, each input vector is all zeros with this probability"
+    )
     # A model that loses its place on 1 sequence in 100 passes 100 samples a third of
     # the time and 400 samples 2% of the time.
-    select_confirm: int = knob(0, lo=0, hi=100_000, help="fresh sequences per selection length that must confirm a pass (0: none)")
-    ema: Optional[float] = knob(None, kind="float", lo=0.0, hi=0.99999, optional=True,
-                                help="average the weights during selection with this decay per step (the average is measured and kept)")
+    select_confirm: int = knob(
+        0, lo=0, hi=100_000, help="fresh sequences per selection length that must confirm a pass (0: none)"
+    )
+    ema: Optional[float] = knob(
+        None,
+        kind="float",
+        lo=0.0,
+        hi=0.99999,
+        optional=True,
+        help="average the weights during selection with this decay per step (the average is measured and kept)",
+    )
 
 
 def resolve_fused_threads(value: Optional[int]) -> int:
@@ -346,9 +436,22 @@ def _recipe(**changes) -> TrainConfig:
     # within 0.5 / 1 / 2 wrong bits at 40 / 80 / 120 and no sequence over 10 (5 of 10
     # without blanking and the second pass; 1 of 10 before selection), at the price of
     # time: half the runs used the whole 300 s (benchmarks/NOTES.md).
-    base = dict(target_bits=0.1, polish_lr=1e-3, polish_length_power=2.0, select_bits=0.2, select_max_bits=8.0,
-                select_confirm=400, select_steps=1500, select_min_steps=500, select_every=100, select_samples=100,
-                select_early_steps=0, select_early_bits=20.0, polish_blank_prob=0.1, time_limit=300.0)
+    base = dict(
+        target_bits=0.1,
+        polish_lr=1e-3,
+        polish_length_power=2.0,
+        select_bits=0.2,
+        select_max_bits=8.0,
+        select_confirm=400,
+        select_steps=1500,
+        select_min_steps=500,
+        select_every=100,
+        select_samples=100,
+        select_early_steps=0,
+        select_early_bits=20.0,
+        polish_blank_prob=0.1,
+        time_limit=300.0,
+    )
     base.update(changes)
     return TrainConfig(**base)
 
@@ -370,6 +473,11 @@ def preset(name: str = "paper", task: str = "copy") -> RunConfig:
         # (seed 0) 35 attempts in 240 s either stuck on lengths 1-8 or scored over 20
         # wrong bits at 48. So it selects on 20 (2.5x) alone, a little less strictly,
         # and stops within a minute with its best candidate (benchmarks/NOTES.md).
-        train = _recipe(lr=1e-2, select_lengths=preset_select_lengths(name, taskcfg.max_len, model.memory_size), select_bits=0.5,
-                        select_min_steps=0, time_limit=60.0)
+        train = _recipe(
+            lr=1e-2,
+            select_lengths=preset_select_lengths(name, taskcfg.max_len, model.memory_size),
+            select_bits=0.5,
+            select_min_steps=0,
+            time_limit=60.0,
+        )
     return RunConfig(model=model, task=taskcfg, train=train)

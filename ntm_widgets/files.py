@@ -7,6 +7,7 @@ and a failed write removes its temporary file. ``RunLock`` keeps a second traine
 out of a run folder; the operating system releases it when its process dies, even
 by ``kill -9``.
 """
+
 from __future__ import annotations
 
 import errno
@@ -114,8 +115,10 @@ class RunLock:
             owner = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise LockedError(f"{self.folder} is in use by process {owner} (another ntm-widgets training); "
-                                  f"wait for it to finish or choose another folder") from None
+                raise LockedError(
+                    f"{self.folder} is in use by process {owner} (another ntm-widgets training); "
+                    f"wait for it to finish or choose another folder"
+                ) from None
             raise
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

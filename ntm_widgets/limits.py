@@ -15,6 +15,7 @@ no memory matrix per step, only the controller's and heads' per-step buffers (se
 ``eval_bytes_per_step``). The estimates refuse what cannot fit (a length of 10^9, a
 4096 x 1024 memory in a checkpoint); they do not predict usage to the megabyte.
 """
+
 from __future__ import annotations
 
 import os
@@ -136,8 +137,11 @@ def check_fits(what: str, need: int, force: bool = False, hint: str = "") -> Non
     have = available_memory()
     if force or have is None or need <= have:
         return
-    raise MemoryLimitError(f"{what} would need about {bytes_text(need)} of memory; this machine has {bytes_text(have)} available"
-                           + (f"; {hint}" if hint else "") + " (--force tries anyway)")
+    raise MemoryLimitError(
+        f"{what} would need about {bytes_text(need)} of memory; this machine has {bytes_text(have)} available"
+        + (f"; {hint}" if hint else "")
+        + " (--force tries anyway)"
+    )
 
 
 def largest_fitting(fn, lo: int = 1, hi: int = 1 << 40) -> int:

@@ -17,6 +17,7 @@ Below the pictures (``plotting``) and the replay front end (``render``), which r
 traces; it imports neither. The byte form for the browser is defined here, beside
 ``Trace.to_bytes``, and read by ``render/replay.js``.
 """
+
 from __future__ import annotations
 
 import json
@@ -107,15 +108,22 @@ class Trace:
         return decode_trace(data)
 
     def to_npz(self, path) -> None:
-        np.savez_compressed(path, **{k: getattr(self, k) for k in ARRAY_FIELDS}, wrong_bits=self.wrong_bits,
-                            head_kinds=np.array(self.head_kinds), meta=np.array(json.dumps(self.meta)))
+        np.savez_compressed(
+            path,
+            **{k: getattr(self, k) for k in ARRAY_FIELDS},
+            wrong_bits=self.wrong_bits,
+            head_kinds=np.array(self.head_kinds),
+            meta=np.array(json.dumps(self.meta)),
+        )
 
     @classmethod
     def from_npz(cls, path) -> "Trace":
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in ARRAY_FIELDS}
             wrong = data["wrong_bits"] if "wrong_bits" in data.files else None  # files saved before it was kept
-            return cls(**arrays, head_kinds=[str(k) for k in data["head_kinds"]], meta=json.loads(str(data["meta"])), wrong_bits=wrong)
+            return cls(
+                **arrays, head_kinds=[str(k) for k in data["head_kinds"]], meta=json.loads(str(data["meta"])), wrong_bits=wrong
+            )
 
 
 @torch.inference_mode()
@@ -137,7 +145,15 @@ def record_trace(model, task, length: int, seed: int = 0, index: int = 0) -> Tra
     return trace
 
 
-def synthetic_trace(steps: int = 17, memory_size: int = 32, word_size: int = 8, bits: int = 8, head_kinds=("read", "write"), shift_range: int = 1, seed: int = 0) -> Trace:
+def synthetic_trace(
+    steps: int = 17,
+    memory_size: int = 32,
+    word_size: int = 8,
+    bits: int = 8,
+    head_kinds=("read", "write"),
+    shift_range: int = 1,
+    seed: int = 0,
+) -> Trace:
     """A made-up trace with the right shapes and plausible values, for tests and benchmarks.
 
     Heads sweep the rows one per step (sharp weightings, as a trained copy model's do),
@@ -164,12 +180,21 @@ def synthetic_trace(steps: int = 17, memory_size: int = 32, word_size: int = 8, 
     memory = np.cumsum(rng.normal(0, 0.1, (T, N, M)), axis=0).astype(f32)
     s = rng.dirichlet(np.ones(K), size=(T, H)).astype(f32)
     return Trace(
-        inputs=inputs, targets=targets, outputs=outputs, mask=mask, memory=memory, weights=weights,
-        erase=rng.random((T, W, M)).astype(f32), add=np.tanh(rng.normal(0, 1, (T, W, M))).astype(f32),
-        beta=rng.gamma(2.0, 5.0, (T, H)).astype(f32), g=rng.random((T, H)).astype(f32), s=s,
+        inputs=inputs,
+        targets=targets,
+        outputs=outputs,
+        mask=mask,
+        memory=memory,
+        weights=weights,
+        erase=rng.random((T, W, M)).astype(f32),
+        add=np.tanh(rng.normal(0, 1, (T, W, M))).astype(f32),
+        beta=rng.gamma(2.0, 5.0, (T, H)).astype(f32),
+        g=rng.random((T, H)).astype(f32),
+        s=s,
         gamma=(1.0 + rng.gamma(2.0, 2.0, (T, H))).astype(f32),
         reads=np.tanh(rng.normal(0, 1, (T, kinds.count("read"), M))).astype(f32),
-        head_kinds=kinds, meta={"task": "synthetic", "length": T // 2, "seed": seed},
+        head_kinds=kinds,
+        meta={"task": "synthetic", "length": T // 2, "seed": seed},
     )
 
 
@@ -293,10 +318,10 @@ def encode_trace(trace: Trace, memory_dtype: str = "auto") -> bytes:
     out = bytearray(len(TRACE_MAGIC) + 4 + len(head) + offset)
     out[:8] = TRACE_MAGIC
     out[8:12] = len(head).to_bytes(4, "little")
-    out[12:12 + len(head)] = head
+    out[12 : 12 + len(head)] = head
     base = 12 + len(head)
     for off, a in arrays:
-        out[base + off:base + off + a.nbytes] = a.tobytes()
+        out[base + off : base + off + a.nbytes] = a.tobytes()
     return bytes(out)
 
 
@@ -312,7 +337,7 @@ def read_trace_header(data: bytes) -> Dict[str, Any]:
     if bytes(data[:8]) != TRACE_MAGIC:
         raise ValueError("data is not an encoded trace (missing NTMTRACE magic)")
     n = int.from_bytes(bytes(data[8:12]), "little")
-    header = json.loads(bytes(data[12:12 + n]).decode("utf-8"))
+    header = json.loads(bytes(data[12 : 12 + n]).decode("utf-8"))
     header["body_offset"] = 12 + n
     return header
 
@@ -331,4 +356,6 @@ def decode_trace(data: bytes) -> Trace:
         arrays[name] = a.reshape(spec["shape"]).astype(np.float32)
     spec = header["arrays"]["wrong_bits"]
     wrong = np.frombuffer(buf, dtype=np.uint8, count=int(np.prod(spec["shape"], dtype=np.int64)), offset=base + spec["offset"])
-    return Trace(**arrays, head_kinds=list(header["head_kinds"]), meta=dict(header["meta"]), wrong_bits=wrong.reshape(spec["shape"]))
+    return Trace(
+        **arrays, head_kinds=list(header["head_kinds"]), meta=dict(header["meta"]), wrong_bits=wrong.reshape(spec["shape"])
+    )

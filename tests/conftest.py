@@ -5,6 +5,7 @@ marks its event loop as running while it is open, so a second ``sync_playwright(
 in the same session fails ("Sync API inside the asyncio loop"). Tests that need a
 browser take the ``browser`` fixture instead of launching their own.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,5 +50,3 @@ def browser(chromium_path):
             yield b
         finally:
             b.close()
-
-

@@ -1,12 +1,27 @@
 """The command line: exit codes, one-line errors naming the flag, JSON as the last line."""
+
 import json
 
 import pytest
 
 from ntm_widgets.cli import main
 
-TINY = ["--memory-size", "8", "--word-size", "4", "--controller-size", "16", "--width", "3", "--max-len", "4",
-        "--batch-size", "4", "--val-samples", "20"]
+TINY = [
+    "--memory-size",
+    "8",
+    "--word-size",
+    "4",
+    "--controller-size",
+    "16",
+    "--width",
+    "3",
+    "--max-len",
+    "4",
+    "--batch-size",
+    "4",
+    "--val-samples",
+    "20",
+]
 
 
 def run(capsys, *argv):
@@ -99,8 +114,21 @@ def test_sweep_errors_keep_the_flag_they_name(capsys):
 
 def test_demo_writes_run_picture_replay_and_table(capsys, tmp_path):
     out = tmp_path / "demo"
-    code, stdout, _ = run(capsys, "demo", "--out", str(out), "--time-limit", "1", "--val-samples", "20",
-                          "--samples", "5", "--lengths", "8,16,100", "--json")
+    code, stdout, _ = run(
+        capsys,
+        "demo",
+        "--out",
+        str(out),
+        "--time-limit",
+        "1",
+        "--val-samples",
+        "20",
+        "--samples",
+        "5",
+        "--lengths",
+        "8,16,100",
+        "--json",
+    )
     assert code == 0
     result = json.loads(stdout.strip().splitlines()[-1])
     assert set(result["lengths"]) == {"8", "16"}  # 100 > N = 64 is left out
@@ -125,8 +153,19 @@ def test_demo_paper_preset_is_graves_configuration():
 
 
 def test_train_says_when_it_restarted(capsys, tmp_path):
-    code, out, _ = run(capsys, "train", *TINY, "--steps", "25", "--restart-after", "20", "--restart-bits", "0.000001",
-                       "--out", str(tmp_path / "r"))
+    code, out, _ = run(
+        capsys,
+        "train",
+        *TINY,
+        "--steps",
+        "25",
+        "--restart-after",
+        "20",
+        "--restart-bits",
+        "0.000001",
+        "--out",
+        str(tmp_path / "r"),
+    )
     assert code == 0 and "restarted from fresh weights 1 time (stuck runs)" in out, out
 
 
@@ -141,9 +180,28 @@ def test_every_flag_named_in_errors_exists_on_train():
 
 
 def test_train_preset_json_reports_what_the_rule_measured(capsys, tmp_path):
-    code, out, _ = run(capsys, "train", "--preset", "quick", *TINY, "--select-lengths", "6", "--select-samples", "5",
-                       "--select-confirm", "0", "--target-bits", "1000", "--select-bits", "1000", "--select-min-steps", "0",
-                       "--out", str(tmp_path / "r"), "--json")
+    code, out, _ = run(
+        capsys,
+        "train",
+        "--preset",
+        "quick",
+        *TINY,
+        "--select-lengths",
+        "6",
+        "--select-samples",
+        "5",
+        "--select-confirm",
+        "0",
+        "--target-bits",
+        "1000",
+        "--select-bits",
+        "1000",
+        "--select-min-steps",
+        "0",
+        "--out",
+        str(tmp_path / "r"),
+        "--json",
+    )
     assert code == 0, out
     result = json.loads(out.strip().splitlines()[-1])
     assert result["converged"] and result["stopped_by"] == "converged"
@@ -187,8 +245,29 @@ def test_every_config_field_is_a_train_flag_and_sets_that_field():
 
 def test_ngrams_eval_reports_cross_entropy_and_the_optimal_cost(capsys, tmp_path):
     out = tmp_path / "ng"
-    argv = ["train", "--task", "ngrams", "--min-len", "40", "--max-len", "40", "--memory-size", "16", "--word-size", "4",
-            "--controller-size", "16", "--batch-size", "4", "--val-samples", "8", "--steps", "3", "--out", str(out)]
+    argv = [
+        "train",
+        "--task",
+        "ngrams",
+        "--min-len",
+        "40",
+        "--max-len",
+        "40",
+        "--memory-size",
+        "16",
+        "--word-size",
+        "4",
+        "--controller-size",
+        "16",
+        "--batch-size",
+        "4",
+        "--val-samples",
+        "8",
+        "--steps",
+        "3",
+        "--out",
+        str(out),
+    ]
     assert run(capsys, *argv)[0] == 0
     code, text, _ = run(capsys, "eval", str(out), "--lengths", "40,80", "--samples", "20", "--json")
     lengths = json.loads(text)["lengths"]

@@ -3,6 +3,7 @@
 Skipped where torch sees no GPU (CI has none); run by hand on a GPU machine:
 ``python -m pytest tests/test_cuda.py``.
 """
+
 import pytest
 import torch
 
@@ -17,8 +18,7 @@ CUDA = torch.device("cuda")
 
 def small_model(controller="lstm", dtype=torch.float64):
     torch.manual_seed(0)
-    cfg = ModelConfig(memory_size=16, word_size=6, controller=controller, controller_size=24,
-                      num_read_heads=2, num_write_heads=1)
+    cfg = ModelConfig(memory_size=16, word_size=6, controller=controller, controller_size=24, num_read_heads=2, num_write_heads=1)
     return NTM(input_size=5, output_size=4, **cfg.to_dict()).to(dtype)
 
 
@@ -41,7 +41,7 @@ def test_forward_and_gradients_match_cpu(controller):
 
 def test_addressing_gradcheck_on_gpu():
     g = torch.Generator().manual_seed(2)
-    b, h, n, m = 2, 1, 5, 3
+    b, n, m = 2, 5, 3
     memory = torch.randn(b, n, m, generator=g, dtype=torch.float64).to(CUDA)
     key = torch.randn(b, m, generator=g, dtype=torch.float64).to(CUDA).requires_grad_()
     beta = (torch.rand(b, 1, generator=g, dtype=torch.float64) + 0.5).to(CUDA).requires_grad_()
@@ -49,7 +49,9 @@ def test_addressing_gradcheck_on_gpu():
     shift = torch.softmax(torch.randn(b, 3, generator=g, dtype=torch.float64), -1).to(CUDA).requires_grad_()
     gamma = (torch.rand(b, 1, generator=g, dtype=torch.float64) + 1.0).to(CUDA).requires_grad_()
     prev = torch.softmax(torch.randn(b, n, generator=g, dtype=torch.float64), -1).to(CUDA)
-    assert torch.autograd.gradcheck(lambda k, be, gt, s, ga: address(memory, k, be, gt, s, ga, prev), (key, beta, gate, shift, gamma))
+    assert torch.autograd.gradcheck(
+        lambda k, be, gt, s, ga: address(memory, k, be, gt, s, ga, prev), (key, beta, gate, shift, gamma)
+    )
 
 
 def test_trainer_trains_on_gpu_and_its_checkpoint_loads_on_cpu(tmp_path):

@@ -5,6 +5,7 @@ shell, an OOM killer or a second user does: SIGTERM, SIGKILL at a moment chosen 
 what the run has written, a second Ctrl-C, a second trainer on the same folder.
 benchmarks/faults.py is the longer version (50 random kill moments).
 """
+
 import json
 import os
 import signal
@@ -13,14 +14,27 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 from ntm_widgets.cli import main
 from ntm_widgets.training import Trainer
 
-TINY = ["--memory-size", "8", "--word-size", "4", "--controller-size", "16", "--width", "3", "--max-len", "4",
-        "--batch-size", "4", "--val-samples", "20"]
+TINY = [
+    "--memory-size",
+    "8",
+    "--word-size",
+    "4",
+    "--controller-size",
+    "16",
+    "--width",
+    "3",
+    "--max-len",
+    "4",
+    "--batch-size",
+    "4",
+    "--val-samples",
+    "20",
+]
 CLI = [sys.executable, "-m", "ntm_widgets.cli"]
 
 
@@ -63,7 +77,9 @@ def test_sigterm_saves_and_exits_143_and_the_run_resumes(tmp_path):
     assert result["stopped_by"] == "terminated" and result["steps"] > 0
     assert "SIGTERM" in stderr and "--resume" in stderr
     assert saved_step(out) == result["steps"]  # the state at the stop, not an older checkpoint
-    code = subprocess.run([*CLI, "train", "--resume", "--out", str(out), "--steps", "3", "--json"], capture_output=True, text=True)
+    code = subprocess.run(
+        [*CLI, "train", "--resume", "--out", str(out), "--steps", "3", "--json"], capture_output=True, text=True
+    )
     assert code.returncode == 0, code.stderr
     assert json.loads(code.stdout)["steps"] == result["steps"] + 3
 
@@ -72,7 +88,9 @@ def test_kill_9_loses_at_most_the_checkpoint_interval(tmp_path):
     out = tmp_path / "run"
     proc = start("train", *TINY, "--time-limit", "60", "--out", str(out), "--checkpoint-every", "0.3", "--json")
     # Kill just after a periodic checkpoint landed (the history copy is written last).
-    assert wait_for(lambda: (out / "history.json").exists() and len(json.loads((out / "history.json").read_text() or "[]")) > 0, proc=proc)
+    assert wait_for(
+        lambda: (out / "history.json").exists() and len(json.loads((out / "history.json").read_text() or "[]")) > 0, proc=proc
+    )
     time.sleep(1.5)
     proc.kill()
     proc.communicate(timeout=30)
@@ -84,7 +102,9 @@ def test_kill_9_loses_at_most_the_checkpoint_interval(tmp_path):
     ev = subprocess.run([*CLI, "eval", str(out), "--lengths", "2,5", "--samples", "5", "--json"], capture_output=True, text=True)
     assert ev.returncode == 0, ev.stderr
     assert set(json.loads(ev.stdout)["lengths"]) == {"2", "5"}
-    again = subprocess.run([*CLI, "train", "--resume", "--out", str(out), "--steps", "2", "--json"], capture_output=True, text=True)
+    again = subprocess.run(
+        [*CLI, "train", "--resume", "--out", str(out), "--steps", "2", "--json"], capture_output=True, text=True
+    )
     assert again.returncode == 0 and json.loads(again.stdout)["steps"] == trainer.step_count + 2
 
 
@@ -117,9 +137,30 @@ def test_a_second_ctrl_c_skips_the_final_validation_but_saves(tmp_path):
 
 def test_a_dead_model_is_a_failure_and_never_saved_over_a_good_one(tmp_path):
     out = tmp_path / "ff"
-    argv = ["train", "--memory-size", "16", "--word-size", "8", "--max-len", "4", "--controller-size", "32",
-            "--restart-after", "0", "--lr", "10", "--clip", "1e30", "--controller", "feedforward", "--steps", "300",
-            "--out", str(out), "--json"]
+    argv = [
+        "train",
+        "--memory-size",
+        "16",
+        "--word-size",
+        "8",
+        "--max-len",
+        "4",
+        "--controller-size",
+        "32",
+        "--restart-after",
+        "0",
+        "--lr",
+        "10",
+        "--clip",
+        "1e30",
+        "--controller",
+        "feedforward",
+        "--steps",
+        "300",
+        "--out",
+        str(out),
+        "--json",
+    ]
     done = subprocess.run([*CLI, *argv], capture_output=True, text=True)
     assert done.returncode == 1, done.stderr
     assert "training failed" in done.stderr and "lower learning rate" in done.stderr

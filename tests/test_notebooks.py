@@ -6,6 +6,7 @@ cannot: outputs committed by mistake (then nbval would compare against stale one
 a checked cell whose expected output was never recorded, a notebook without a quick
 mode, or one that reads a file it did not make.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """ntm_widgets.training.optim.Adam: torch.optim.Adam's algorithm without importing
 torch._dynamo (~1.2 s of every training process's start)."""
+
 from __future__ import annotations
 
 import subprocess

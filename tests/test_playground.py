@@ -3,6 +3,7 @@
 A tiny configuration keeps each training step to a few milliseconds; background-thread
 tests poll with a deadline instead of sleeping a fixed time.
 """
+
 import json
 import time
 
@@ -60,9 +61,17 @@ def test_default_config_is_small_and_copy():
 
 def test_css_classes_for_browser_tests(pg):
     expected = {
-        "ntm-playground": pg, "ntm-train": pg.train_button, "ntm-pause": pg.pause_button, "ntm-stop": pg.stop_button,
-        "ntm-step": pg.step_button, "ntm-reset": pg.reset_button, "ntm-status": pg.status_html, "ntm-curves": pg.curves,
-        "ntm-slider-n": pg.n_slider, "ntm-slider-m": pg.m_slider, "ntm-playground-error": pg.error_html,
+        "ntm-playground": pg,
+        "ntm-train": pg.train_button,
+        "ntm-pause": pg.pause_button,
+        "ntm-stop": pg.stop_button,
+        "ntm-step": pg.step_button,
+        "ntm-reset": pg.reset_button,
+        "ntm-status": pg.status_html,
+        "ntm-curves": pg.curves,
+        "ntm-slider-n": pg.n_slider,
+        "ntm-slider-m": pg.m_slider,
+        "ntm-playground-error": pg.error_html,
     }
     for cls, w in expected.items():
         assert cls in w.get_state()["_dom_classes"], cls
@@ -325,8 +334,17 @@ def test_a_restart_is_said_in_the_status():
 def test_training_stops_when_the_stopping_rule_says_learned():
     # A target every model meets: the rule says "learned" at its first validation
     # (after VAL_WINDOW steps), Playground.train returns then, and the status says so.
-    cfg = {**TINY, "train": {**TINY["train"], "target_bits": 1e9, "select_lengths": [6], "select_bits": 1e9,
-                              "select_samples": 5, "select_confirm": 0}}
+    cfg = {
+        **TINY,
+        "train": {
+            **TINY["train"],
+            "target_bits": 1e9,
+            "select_lengths": [6],
+            "select_bits": 1e9,
+            "select_samples": 5,
+            "select_confirm": 0,
+        },
+    }
     pg = Playground(config=cfg)
     pg.train(200)
     tr = pg.trainer
@@ -371,8 +389,17 @@ def test_stop_while_paused_then_train_trains_on(pg):
 
 
 def test_train_after_learned_in_the_background_trains_on():
-    cfg = {**TINY, "train": {**TINY["train"], "target_bits": 1e9, "select_lengths": [6], "select_bits": 1e9,
-                              "select_samples": 5, "select_confirm": 0}}
+    cfg = {
+        **TINY,
+        "train": {
+            **TINY["train"],
+            "target_bits": 1e9,
+            "select_lengths": [6],
+            "select_bits": 1e9,
+            "select_samples": 5,
+            "select_confirm": 0,
+        },
+    }
     pg = Playground(config=cfg)
     pg.auto_replay = False
     assert pg.start() is True
@@ -390,9 +417,20 @@ def test_train_after_learned_in_the_background_trains_on():
 def test_train_after_selection_gave_up_trains_on():
     # Selection that can never pass, no restarts: the rule ends the run ("kept its best
     # candidate"). Train again must train on, not stop at the next selection check.
-    cfg = {**TINY, "train": {**TINY["train"], "target_bits": 1e9, "select_lengths": [6], "select_bits": 0.0,
-                              "select_samples": 5, "select_confirm": 0, "select_steps": 5, "select_every": 5,
-                              "restart_after": None}}
+    cfg = {
+        **TINY,
+        "train": {
+            **TINY["train"],
+            "target_bits": 1e9,
+            "select_lengths": [6],
+            "select_bits": 0.0,
+            "select_samples": 5,
+            "select_confirm": 0,
+            "select_steps": 5,
+            "select_every": 5,
+            "restart_after": None,
+        },
+    }
     pg = Playground(config=cfg)
     pg.auto_replay = False
     pg.train(200)

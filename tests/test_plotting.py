@@ -1,4 +1,5 @@
 """Pure plotting functions: the trace figure, the colour lookup and the PNG encoder."""
+
 import io
 
 import numpy as np
@@ -77,10 +78,18 @@ def test_trace_figure_has_one_panel_per_part_and_head():
 
 
 def test_frame_panels_mark_wrong_bits_and_the_step():
-    from ntm_widgets.plotting.trace_plots import CURSOR_COLOR, WRONG_COLOR, bits_rgb, memory_rgb, weights_rgb, with_cursor, write_vectors_rgb
+    from ntm_widgets.plotting.trace_plots import (
+        CURSOR_COLOR,
+        WRONG_COLOR,
+        bits_rgb,
+        memory_rgb,
+        weights_rgb,
+        with_cursor,
+        write_vectors_rgb,
+    )
 
     def rgb(hex_color):
-        return [int(hex_color[i:i + 2], 16) for i in (1, 3, 5)]
+        return [int(hex_color[i : i + 2], 16) for i in (1, 3, 5)]
 
     trace = synthetic_trace(steps=12, memory_size=16, word_size=6, head_kinds=("read", "write"))
     I, O = trace.inputs.shape[1], trace.targets.shape[1]
@@ -139,7 +148,11 @@ def recorded_trace(inf_weights=False):
     from ntm_widgets.trace import record_trace
     from ntm_widgets.training import Trainer
 
-    tr = Trainer(RunConfig(model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(width=3, min_len=1, max_len=3)))
+    tr = Trainer(
+        RunConfig(
+            model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(width=3, min_len=1, max_len=3)
+        )
+    )
     if inf_weights:
         with torch.no_grad():
             for p in tr.model.parameters():
@@ -204,7 +217,10 @@ def test_png_of_a_model_with_inf_weights(tmp_path):
     import warnings
 
     trace = recorded_trace(inf_weights=True)
-    n = sum(int((~np.isfinite(getattr(trace, k))).sum()) for k in ("memory", "weights", "outputs", "beta", "g", "s", "gamma", "erase", "add", "reads"))
+    n = sum(
+        int((~np.isfinite(getattr(trace, k))).sum())
+        for k in ("memory", "weights", "outputs", "beta", "g", "s", "gamma", "erase", "add", "reads")
+    )
     assert n > 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")

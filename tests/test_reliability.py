@@ -2,7 +2,7 @@
 
 The process-level versions (signals, kills) are in test_faults.py.
 """
-import copy
+
 import json
 import os
 
@@ -15,8 +15,22 @@ from ntm_widgets.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 from ntm_widgets.files import LockedError, RunLock, atomic_write
 from ntm_widgets.training import CheckpointError, Trainer, load_checkpoint
 
-TINY = ["--memory-size", "8", "--word-size", "4", "--controller-size", "16", "--width", "3", "--max-len", "4",
-        "--batch-size", "4", "--val-samples", "20"]
+TINY = [
+    "--memory-size",
+    "8",
+    "--word-size",
+    "4",
+    "--controller-size",
+    "16",
+    "--width",
+    "3",
+    "--max-len",
+    "4",
+    "--batch-size",
+    "4",
+    "--val-samples",
+    "20",
+]
 
 
 def run_cli(capsys, *argv):
@@ -59,8 +73,19 @@ def test_stop_anywhere_and_resume_converges_at_the_same_step_with_the_same_weigh
 
 def test_stop_anywhere_with_restarts_and_selection_resumes_exactly(tmp_path):
     # A loose target and an unreachable selection rule: early selection, give-ups, restarts.
-    cfg = small(target_bits=3.0, curriculum=True, restart_after=20, restart_bits=2.0, select_lengths=(5,), select_bits=0.01,
-                select_every=20, select_steps=60, select_samples=20, select_confirm=0, polish_lr=3e-3)
+    cfg = small(
+        target_bits=3.0,
+        curriculum=True,
+        restart_after=20,
+        restart_bits=2.0,
+        select_lengths=(5,),
+        select_bits=0.01,
+        select_every=20,
+        select_steps=60,
+        select_samples=20,
+        select_confirm=0,
+        polish_lr=3e-3,
+    )
     total = 300
     straight = Trainer(cfg)
     straight.run(steps=total)
@@ -87,8 +112,12 @@ def test_run_writes_a_checkpoint_at_start_and_then_every_interval(tmp_path):
     out = tmp_path / "run"
     trainer = Trainer(small())
     seen = []
-    trainer.run(steps=40, checkpoint=out, checkpoint_every=1e-9,
-                callbacks=[lambda r: seen.append(load_checkpoint(out / "checkpoint.pt")["step"]) if r["step"] in (5, 20) else None])
+    trainer.run(
+        steps=40,
+        checkpoint=out,
+        checkpoint_every=1e-9,
+        callbacks=[lambda r: seen.append(load_checkpoint(out / "checkpoint.pt")["step"]) if r["step"] in (5, 20) else None],
+    )
     # The callback runs before that step's save: it sees the previous step's checkpoint.
     assert seen == [4, 19]
     assert Trainer.load_run(out).step_count == 40
@@ -136,8 +165,11 @@ BAD = {  # kind: (change of the bytes, change of the dict, words of the message)
     "missing key": (None, lambda d: d.pop("optimizer"), "no 'optimizer' entry"),
     "wrong shape": (None, lambda d: d["model"].__setitem__("out.weight", torch.zeros(2, 2)), "out.weight is (2, 2)"),
     "bad config": (None, lambda d: d["config"]["model"].__setitem__("memory_size", -3), "invalid config: memory_size"),
-    "absurd config": (None, lambda d: d["config"]["model"].update(memory_size=4096, word_size=1024, num_read_heads=16, num_write_heads=16),
-                      "does not match its config"),
+    "absurd config": (
+        None,
+        lambda d: d["config"]["model"].update(memory_size=4096, word_size=1024, num_read_heads=16, num_write_heads=16),
+        "does not match its config",
+    ),
     "bad value": (None, lambda d: d.__setitem__("step", "x"), "is corrupt"),
 }
 
@@ -147,7 +179,9 @@ BAD = {  # kind: (change of the bytes, change of the dict, words of the message)
 def test_every_bad_checkpoint_exits_2_naming_the_file(tmp_path, capsys, kind, verb):
     raw, data, words = BAD[kind]
     folder = _corrupt(tmp_path, raw, data)
-    argv = ["eval", str(folder), "--lengths", "2"] if verb == "eval" else ["train", "--resume", "--out", str(folder), "--steps", "1"]
+    argv = (
+        ["eval", str(folder), "--lengths", "2"] if verb == "eval" else ["train", "--resume", "--out", str(folder), "--steps", "1"]
+    )
     code, out, err = run_cli(capsys, *argv)
     assert code == 2, err
     lines = err.strip().splitlines()
@@ -213,7 +247,23 @@ def test_resume_without_budget_flags_finishes_the_saved_budget_and_a_new_time_li
         (["train", "--memory-size", "2", "--max-len", "1", "--steps", "1"], "--shift-range must be <= (--memory-size - 1) / 2"),
         (["train", *TINY, "--steps", "1", "--device", "bogus", "--out", "{tmp}/d"], "--device must be cpu, cuda or cuda:N"),
         (["replay", "{run}", "--out", "{tmp}"], "is a folder; give a file name"),
-        (["train", *TINY, "--batch-size", "65536", "--memory-size", "4096", "--word-size", "1024", "--steps", "1", "--out", "{tmp}/big"], "training this configuration"),
+        (
+            [
+                "train",
+                *TINY,
+                "--batch-size",
+                "65536",
+                "--memory-size",
+                "4096",
+                "--word-size",
+                "1024",
+                "--steps",
+                "1",
+                "--out",
+                "{tmp}/big",
+            ],
+            "training this configuration",
+        ),
     ],
 )
 def test_sizes_devices_and_paths_are_checked_with_one_line(tmp_path, capsys, argv, words):
@@ -235,9 +285,6 @@ def test_cuda_without_cuda_is_a_usage_error(capsys, tmp_path):
 
 def test_the_length_limit_is_the_largest_that_fits(monkeypatch):
     cfg = small()
-    from ntm_widgets.tasks import make_task
-
-    task = make_task(cfg.task)
     have = limits.eval_bytes(cfg, 500, 100)
     top = limits.largest_fitting(lambda n: limits.eval_bytes(cfg, n, 100) <= have)
     assert top >= 500 and limits.eval_bytes(cfg, top + 1, 100) > have

@@ -3,6 +3,7 @@
 One real-browser test at the end (marked ``browser``) opens the standalone HTML in
 Debian's chromium, presses play and watches the step advance.
 """
+
 import base64
 import os
 import re
@@ -74,7 +75,11 @@ def test_a_recorded_trace_counts_wrong_bits_as_the_training_metric_does():
     from ntm_widgets.training import Trainer
     from ntm_widgets.training.metrics import bit_errors
 
-    tr = Trainer(RunConfig(model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(width=3, min_len=1, max_len=3)))
+    tr = Trainer(
+        RunConfig(
+            model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(width=3, min_len=1, max_len=3)
+        )
+    )
     t = record_trace(tr.model, tr.task, 3, seed=1)
     x, y, m = tr.task.sample(1, torch.Generator().manual_seed(1), length=3)
     tr.model.eval()
@@ -151,7 +156,11 @@ def test_from_trainer_and_from_run(tmp_path):
     from ntm_widgets.config import ModelConfig, RunConfig, TaskConfig
     from ntm_widgets.training import Trainer
 
-    tr = Trainer(RunConfig(model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(width=3, min_len=1, max_len=3)))
+    tr = Trainer(
+        RunConfig(
+            model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(width=3, min_len=1, max_len=3)
+        )
+    )
     p = ReplayPlayer.from_trainer(tr, length=3, seed=1)
     assert p.trace.memory_shape == (8, 4) and p.trace.meta["length"] == 3
     tr.save_run(tmp_path / "run")
@@ -182,7 +191,9 @@ def test_image_renderer_redraws_when_the_step_changes(trace):
 def test_html_inlines_renderer_and_data_and_fetches_nothing(trace, tmp_path):
     path = write_replay_html(trace, tmp_path / "sub" / "replay.html", title="a <test>")
     page = open(path, encoding="utf-8").read()
-    js = open(os.path.join(os.path.dirname(__import__("ntm_widgets.render", fromlist=["x"]).__file__), "replay.js"), encoding="utf-8").read()
+    js = open(
+        os.path.join(os.path.dirname(__import__("ntm_widgets.render", fromlist=["x"]).__file__), "replay.js"), encoding="utf-8"
+    ).read()
     assert js in page  # the very renderer the widget uses
     blob = re.search(r'id="ntm-trace-data">(.*?)</script>', page, re.S).group(1)
     assert base64.b64decode("".join(blob.split())) == trace.to_bytes()
@@ -245,7 +256,9 @@ def test_html_controls_step_scrub_and_keys_in_chromium(trace, tmp_path, browser)
 
         def shows(step):
             # The canvas redraws on the next animation frame; the readout at once.
-            page.wait_for_function("(s) => document.querySelector('.ntm-replay').dataset.step === String(s)", arg=step, timeout=5_000)
+            page.wait_for_function(
+                "(s) => document.querySelector('.ntm-replay').dataset.step === String(s)", arg=step, timeout=5_000
+            )
             assert page.inner_text("#ntm-readout") == f"{step} / 11"
 
         page.click("#ntm-next")
@@ -265,7 +278,9 @@ def test_html_controls_step_scrub_and_keys_in_chromium(trace, tmp_path, browser)
         page.keyboard.press(" ")
         shows(11)
         # Stopped at the end (not looping): the button offers play again.
-        page.wait_for_function("() => document.getElementById('ntm-play').getAttribute('aria-pressed') === 'false'", timeout=5_000)
+        page.wait_for_function(
+            "() => document.getElementById('ntm-play').getAttribute('aria-pressed') === 'false'", timeout=5_000
+        )
         assert int(page.get_attribute(".ntm-replay", "data-step")) == 11
         assert errors == []
     finally:
@@ -292,7 +307,11 @@ def bad_trace():
     from ntm_widgets.trace import record_trace
     from ntm_widgets.training import Trainer
 
-    tr = Trainer(RunConfig(model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(width=3, min_len=1, max_len=3)))
+    tr = Trainer(
+        RunConfig(
+            model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(width=3, min_len=1, max_len=3)
+        )
+    )
     t = record_trace(tr.model, tr.task, 3, seed=1)
     t.memory[2, 0, 0], t.memory[3, 1, 1], t.memory[4, 2, 2] = np.inf, -np.inf, np.nan
     t.weights[1, 0, 3] = np.inf
@@ -307,10 +326,12 @@ def test_bytes_of_a_trace_holding_inf_and_nan_have_a_strict_json_header(bad_trac
     for dtype in ("float32", "float16"):
         data = bad_trace.to_bytes(memory_dtype=dtype)
         n = int.from_bytes(data[8:12], "little")
-        header = strict_json(data[12:12 + n].decode("utf-8"))
+        header = strict_json(data[12 : 12 + n].decode("utf-8"))
         finite = bad_trace.memory[np.isfinite(bad_trace.memory)]
         assert header["memory_limit"] == pytest.approx(float(np.abs(finite).max()))
-        assert header["weight_max"] == pytest.approx(float(np.nanmax(np.where(np.isinf(bad_trace.weights), np.nan, bad_trace.weights))))
+        assert header["weight_max"] == pytest.approx(
+            float(np.nanmax(np.where(np.isinf(bad_trace.weights), np.nan, bad_trace.weights)))
+        )
         assert header["nonfinite"] == {"memory": 3, "weights": 1, "outputs": 1, "gamma": 1}
         assert header["meta"]["loss"] is None and header["meta"]["scores"] == [None, 1.5]
         back = decode_trace(data)
@@ -326,14 +347,14 @@ def test_html_of_a_trace_holding_inf_and_nan_parses_and_says_so(bad_trace, tmp_p
     page = open(path, encoding="utf-8").read()
     strict_json(re.search(r'id="ntm-colormaps">(.*?)</script>', page, re.S).group(1))
     blob = base64.b64decode("".join(re.search(r'id="ntm-trace-data">(.*?)</script>', page, re.S).group(1).split()))
-    header = strict_json(blob[12:12 + int.from_bytes(blob[8:12], "little")].decode("utf-8"))
+    header = strict_json(blob[12 : 12 + int.from_bytes(blob[8:12], "little")].decode("utf-8"))
     assert sum(header["nonfinite"].values()) == 6
     sub = re.search(r'<div class="sub">(.*?)</div>', page, re.S).group(1)
     assert "6 non-finite values" in sub and "scale" in sub
     # A widget gets the same bytes.
     state = ReplayPlayer(bad_trace).get_state()
     data = bytes(state["trace_bytes"])
-    strict_json(data[12:12 + int.from_bytes(data[8:12], "little")].decode("utf-8"))
+    strict_json(data[12 : 12 + int.from_bytes(data[8:12], "little")].decode("utf-8"))
 
 
 def test_image_player_draws_a_trace_holding_inf_and_nan(bad_trace):

@@ -1,6 +1,7 @@
 """Selection (TrainConfig.select_lengths): after the training lengths are learned, the
 run polishes, measures longer lengths, keeps the best candidate and stops, restarts or
 gives up by the rule; presets are one source for the CLI, demo and Playground."""
+
 import pytest
 import torch
 
@@ -9,8 +10,16 @@ from ntm_widgets.training import Trainer
 
 
 def tiny(seed=0, **train):
-    base = dict(batch_size=4, seed=seed, val_samples=20, target_bits=1e9, select_lengths=(6, 8), select_samples=10,
-                select_every=5, restart_after=None)
+    base = dict(
+        batch_size=4,
+        seed=seed,
+        val_samples=20,
+        target_bits=1e9,
+        select_lengths=(6, 8),
+        select_samples=10,
+        select_every=5,
+        restart_after=None,
+    )
     base.update(train)
     return RunConfig(
         model=ModelConfig(memory_size=8, word_size=4, controller_size=16),
@@ -136,8 +145,11 @@ def test_cli_preset_with_overrides():
 def test_a_hopeless_attempt_gives_up_early():
     # Every measurement is above select_early_bits (a bits target of 0 on an untrained
     # model), so the attempt gives up at select_early_steps, long before select_steps.
-    trainer = Trainer(tiny(select_bits=0.0, select_max_bits=0.0, select_steps=1000, select_early_steps=10,
-                           select_early_bits=0.0, select_every=5))
+    trainer = Trainer(
+        tiny(
+            select_bits=0.0, select_max_bits=0.0, select_steps=1000, select_early_steps=10, select_early_bits=0.0, select_every=5
+        )
+    )
     summary, records = _records(trainer, time_limit=60)
     assert summary["reason"] == "select_steps"
     measured = [r["step"] for r in records if "select_bits" in r]

@@ -2,6 +2,7 @@
 resume without redoing finished trials; bad grids fail before any training with a
 message naming the field; results round-trip through CSV and JSON; heatmaps draw the
 chosen axes."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ntm_widgets.config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from ntm_widgets.cli.sweep import add_sweep_arguments, run_sweep_command
+from ntm_widgets.config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from ntm_widgets.sweep import Sweep, load_results, resolve_field, run_sweep, save_results
 
 BASE = RunConfig(
@@ -164,9 +165,17 @@ def test_failed_trial_is_recorded_and_retried(tmp_path, monkeypatch):
         ({"memory_size": []}, "memory_size", r"axis 'memory_size' is empty"),
         ({"memory_size": 8}, "memory_size", r"must be a list of values, got int 8"),
         ({"max_len": "4,8"}, "max_len", r"must be a list of values, got str"),
-        ({"memory_size": [8, 0]}, "memory_size", r"grid value memory_size=0 is out of range: memory_size must be an integer in \[1, 4096\], got 0"),
+        (
+            {"memory_size": [8, 0]},
+            "memory_size",
+            r"grid value memory_size=0 is out of range: memory_size must be an integer in \[1, 4096\], got 0",
+        ),
         ({"lr": [1e-3, -1.0]}, "lr", r"grid value lr=-1.0 is out of range: lr must be a number > 0"),
-        ({"memory_size": [8], "max_len": [4, 9]}, "memory_size", r"grid value memory_size=8 is out of range: memory_size must be >= 9 .*\[trial: memory_size=8, max_len=9\]"),
+        (
+            {"memory_size": [8], "max_len": [4, 9]},
+            "memory_size",
+            r"grid value memory_size=8 is out of range: memory_size must be >= 9 .*\[trial: memory_size=8, max_len=9\]",
+        ),
         ({"memory_size": [8, 8]}, "memory_size", r"repeats a value"),
         ({"memory_size": [8], "model.memory_size": [12]}, "memory_size", r"names model.memory_size twice"),
     ],
@@ -224,8 +233,18 @@ def _heatmap_frame():
     for n in (8, 16, 32):
         for length in (2, 4):
             for seed in (0, 1):
-                rows.append({"trial_id": f"{n}-{length}-{seed}", "memory_size": n, "max_len": length, "seed": seed, "converged": seed == 0,
-                             "seconds": float(n + length + 10 * seed), "bits_per_seq": float(seed), "error": None})
+                rows.append(
+                    {
+                        "trial_id": f"{n}-{length}-{seed}",
+                        "memory_size": n,
+                        "max_len": length,
+                        "seed": seed,
+                        "converged": seed == 0,
+                        "seconds": float(n + length + 10 * seed),
+                        "bits_per_seq": float(seed),
+                        "error": None,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -281,8 +300,27 @@ def _cli(argv):
 
 def test_cli_command_runs_and_reports(tmp_path):
     out = tmp_path / "cli.csv"
-    argv = ["--grid", "memory_size=8,12", "--grid", "max_len=2,3", "--set", "word_size=4", "--set", "controller_size=16",
-            "--set", "batch_size=4", "--set", "val_samples=8", "--steps", "2", "--backend", "serial", "--out", str(out), "--json"]
+    argv = [
+        "--grid",
+        "memory_size=8,12",
+        "--grid",
+        "max_len=2,3",
+        "--set",
+        "word_size=4",
+        "--set",
+        "controller_size=16",
+        "--set",
+        "batch_size=4",
+        "--set",
+        "val_samples=8",
+        "--steps",
+        "2",
+        "--backend",
+        "serial",
+        "--out",
+        str(out),
+        "--json",
+    ]
     result = run_sweep_command(_cli(argv))
     assert result["trials"] == 4 and result["ran"] == 4 and result["errors"] == 0
     assert result["axes"] == ["memory_size", "max_len"] and len(result["results"]) == 4

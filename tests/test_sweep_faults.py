@@ -3,6 +3,7 @@ resource tracker) with it; a file that is not a results table is refused and lef
 byte for byte; outputs that cannot be written and eval lengths that cannot fit in
 memory are refused before any training; saves never share a temporary file; a model
 whose weights went non-finite is an error, not a result."""
+
 from __future__ import annotations
 
 import inspect
@@ -20,10 +21,9 @@ import pytest
 
 from ntm_widgets import limits
 from ntm_widgets import sweep as sweep_module
-from ntm_widgets.sweep import backends
 from ntm_widgets.cli import main
 from ntm_widgets.config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
-from ntm_widgets.sweep import Sweep, load_results, run_sweep, save_results
+from ntm_widgets.sweep import Sweep, backends, load_results, run_sweep, save_results
 
 # Tiny trials; the grids sweep memory_size=16,32.
 TINY = ["--set", "max_len=4", "--set", "controller_size=16", "--set", "batch_size=4", "--set", "val_samples=8"]
@@ -64,8 +64,22 @@ def _wait_for(predicate, timeout: float, interval: float = 0.05):
 
 def _start_local_sweep(tmp_path):
     """A local sweep of two trials that would train for 30 s each, in its own session."""
-    cmd = [sys.executable, "-m", "ntm_widgets.cli", "sweep", "--grid", "memory_size=16,32", *TINY,
-           "--time-limit", "30", "--backend", "local", "--workers", "2", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ntm_widgets.cli",
+        "sweep",
+        "--grid",
+        "memory_size=16,32",
+        *TINY,
+        "--time-limit",
+        "30",
+        "--backend",
+        "local",
+        "--workers",
+        "2",
+        "--json",
+    ]
     env = {k: v for k, v in os.environ.items() if k != "NTM_WIDGETS_START_METHOD"}  # the default: forkserver
     err = open(tmp_path / "stderr.txt", "wb")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, start_new_session=True, env=env, cwd=tmp_path)
@@ -74,7 +88,9 @@ def _start_local_sweep(tmp_path):
     running = _wait_for(lambda: len(_session(proc.pid)) >= 5, timeout=90, interval=0.1)
     if not running:
         _kill_session(proc)
-        pytest.fail(f"the sweep's workers did not start: {_session(proc.pid)}; stderr: {(tmp_path / 'stderr.txt').read_text()[-2000:]}")
+        pytest.fail(
+            f"the sweep's workers did not start: {_session(proc.pid)}; stderr: {(tmp_path / 'stderr.txt').read_text()[-2000:]}"
+        )
     time.sleep(0.5)  # the workers are past their initializer, training
     return proc
 
@@ -195,7 +211,9 @@ def test_an_unreadable_results_file_is_refused(tmp_path, capsys, no_training):
     path.write_bytes(b"trial_id,config\n")
     path.chmod(0)
     try:
-        code, err = _cli(capsys, ["--grid", "memory_size=16,32", *TINY, "--steps", "5", "--backend", "serial", "--out", str(path)])
+        code, err = _cli(
+            capsys, ["--grid", "memory_size=16,32", *TINY, "--steps", "5", "--backend", "serial", "--out", str(path)]
+        )
     finally:
         path.chmod(0o644)
     assert code == 2 and f"--out {path} cannot be read" in err and len(err.strip().splitlines()) == 1
@@ -237,7 +255,9 @@ def test_a_read_only_out_folder_is_refused_before_training(tmp_path, capsys, no_
     folder.mkdir()
     folder.chmod(0o555)
     try:
-        code, err = _cli(capsys, ["--grid", "memory_size=16,32", *TINY, "--steps", "5", "--backend", "serial", "--out", str(folder / "r.csv")])
+        code, err = _cli(
+            capsys, ["--grid", "memory_size=16,32", *TINY, "--steps", "5", "--backend", "serial", "--out", str(folder / "r.csv")]
+        )
     finally:
         folder.chmod(0o755)
     assert code == 2 and f"--out {folder / 'r.csv'} cannot be written" in err and not no_training
@@ -246,9 +266,22 @@ def test_a_read_only_out_folder_is_refused_before_training(tmp_path, capsys, no_
 def test_an_unwritable_plot_is_refused_before_training(tmp_path, capsys, no_training):
     afile = tmp_path / "README.md"
     afile.write_text("a file\n")
-    grid = ["--grid", "memory_size=16,32", "--grid", "controller_size=16,32", "--set", "max_len=4", "--steps", "5", "--backend", "serial"]
+    grid = [
+        "--grid",
+        "memory_size=16,32",
+        "--grid",
+        "controller_size=16,32",
+        "--set",
+        "max_len=4",
+        "--steps",
+        "5",
+        "--backend",
+        "serial",
+    ]
     code, err = _cli(capsys, [*grid, "--plot", str(afile / "p.png")])
-    assert code == 2 and err.strip() == f"ntm-widgets: --plot {afile / 'p.png'} cannot be written: {afile} is a file, not a folder"
+    assert (
+        code == 2 and err.strip() == f"ntm-widgets: --plot {afile / 'p.png'} cannot be written: {afile} is a file, not a folder"
+    )
     code, err = _cli(capsys, [*grid, "--plot", str(tmp_path / "p.xyz")])
     assert code == 2 and "--plot" in err and "unknown image format 'xyz'" in err
     assert not no_training
@@ -289,11 +322,28 @@ def test_saves_never_share_a_temporary_file(tmp_path):
 # ----------------------------------------------------------------- eval lengths
 def test_eval_lengths_that_cannot_fit_are_refused_before_training(tmp_path, capsys, no_training):
     out = tmp_path / "r.csv"
-    code, err = _cli(capsys, ["--grid", "memory_size=16,32", *TINY, "--steps", "5", "--backend", "serial",
-                              "--eval-lengths", "20,1000000000", "--out", str(out)])
+    code, err = _cli(
+        capsys,
+        [
+            "--grid",
+            "memory_size=16,32",
+            *TINY,
+            "--steps",
+            "5",
+            "--backend",
+            "serial",
+            "--eval-lengths",
+            "20,1000000000",
+            "--out",
+            str(out),
+        ],
+    )
     assert code == 2 and not no_training and not out.exists()
     assert len(err.strip().splitlines()) == 1
-    assert err.startswith("ntm-widgets: --eval-lengths 1000000000 cannot be evaluated in memory") and "the largest length allowed is" in err
+    assert (
+        err.startswith("ntm-widgets: --eval-lengths 1000000000 cannot be evaluated in memory")
+        and "the largest length allowed is" in err
+    )
 
 
 def test_the_largest_length_allowed_is_the_boundary():
@@ -301,7 +351,7 @@ def test_the_largest_length_allowed_is_the_boundary():
     have = 64 * 2**20
     message = sweep.eval_memory_problem(available=1)
     cfgs = [t["config"] for t in sweep.trials]
-    allowed = min(limits.largest_fitting(lambda n: limits.eval_bytes(c, n, 30) <= have) for c in cfgs)
+    allowed = min(limits.largest_fitting(lambda n, c=c: limits.eval_bytes(c, n, 30) <= have) for c in cfgs)
     assert allowed > 5 and message.endswith("the largest length allowed is 0")
     fits = Sweep({"controller_size": [16, 64]}, BASE, steps=1, eval_lengths=[allowed], samples=30)
     over = Sweep({"controller_size": [16, 64]}, BASE, steps=1, eval_lengths=[3, allowed + 1], samples=30)

@@ -1,5 +1,7 @@
 """Task formats (Graves et al. 2014, section 4): delimiters, no input while answering."""
+
 import math
+
 import pytest
 import torch
 
@@ -145,7 +147,7 @@ def test_ngrams_optimal_is_the_score_of_the_bayes_predictions():
     for b in range(8):
         counts = {}
         for t in range(3, 60):
-            c = tuple(bits[b, t - 3:t].tolist())
+            c = tuple(bits[b, t - 3 : t].tolist())
             n0, n1 = counts.get(c, (0, 0))
             p1 = (n1 + 0.5) / (n0 + n1 + 1.0)
             logits[b, t - 1, 0] = math.log(p1 / (1 - p1))

@@ -1,4 +1,5 @@
 """Trainer: exact resume, safe checkpoints, non-finite guard, stop event, live updates."""
+
 import pickle
 import threading
 

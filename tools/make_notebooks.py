@@ -8,6 +8,7 @@ stable ids (``<notebook>-<n>``, or a name for checked cells) so that the recorde
 outputs in tests/notebook_expected.json keep pointing at the right cell. After editing
 a checked cell, re-record: ``python tools/nbtool.py record notebooks/NAME.ipynb``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -43,14 +44,14 @@ def build(name, cells):
     return nb
 
 
-QUICK_CELL = '''
+QUICK_CELL = """
     %matplotlib inline
     import os
 
     # Quick mode (set by CI, or by you: NTM_QUICK=1) shrinks every run to seconds.
     QUICK = "CI" in os.environ or "NTM_QUICK" in os.environ
     SEED = 0
-'''
+"""
 
 REFS = """
     **References.** A. Graves, G. Wayne, I. Danihelka, *Neural Turing Machines*, 2014,
@@ -131,14 +132,17 @@ NB01 = [
     trace = pg.record_replay(length=12)
     ReplayPlayer(trace)
     """),
-    md("""
+    md(
+        """
     ## Where next
 
     * `02_memory`: what the memory is and how reading and writing work.
     * `03_addressing`: how a head decides where to look.
     * `04_copy_task`: train the copy task properly and see an NTM generalise to
       sequences longer than it ever saw, where an LSTM does not.
-    """ + REFS),
+    """
+        + REFS
+    ),
 ]
 
 # --------------------------------------------------------------------------- 02
@@ -162,7 +166,9 @@ NB02 = [
 
     *Run time:* a few seconds in any mode (no training here).
     """),
-    code(QUICK_CELL + '''
+    code(
+        QUICK_CELL
+        + '''
     import matplotlib.pyplot as plt
     import numpy as np
     import seaborn as sns
@@ -204,7 +210,8 @@ NB02 = [
     def show(values):
         """Print rounded numbers (and no negative zeros), so outputs are stable."""
         print(np.round(np.asarray(values, dtype=np.float64), 3) + 0.0)
-    '''),
+    '''
+    ),
     md("""
     ## A tiny memory
 
@@ -212,7 +219,8 @@ NB02 = [
     tensor gets a leading batch dimension of 1: memory is `(B, N, M) = (1, 4, 3)` and a
     weighting is `(B, N) = (1, 4)`.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     memory = torch.tensor([[
         [0.2, 0.8, 0.1],
@@ -221,7 +229,9 @@ NB02 = [
         [0.0, 0.3, 1.0],
     ]])  # (1, 4, 3)
     print("memory shape (B, N, M):", tuple(memory.shape))
-    """, id="memory-shape"),
+    """,
+        id="memory-shape",
+    ),
     code("""
     heatmaps(("memory", memory[0]))
     """),
@@ -237,26 +247,32 @@ NB02 = [
     nothing of row 3. By hand:
     $0.1 \cdot (0.2, 0.8, 0.1) + 0.7 \cdot (0.9, 0.1, 0.4) + 0.2 \cdot (0.5, 0.5, 0.5) = (0.75, 0.25, 0.39)$.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     w = torch.tensor([[0.1, 0.7, 0.2, 0.0]])  # (1, 4): non-negative, sums to 1
     r = read(memory, w)  # (1, 3)
     show(r[0])
     # The same thing written as a matrix product: w (1 x N) times memory (N x M).
     show(w[0] @ memory[0])
-    """, id="read-example"),
+    """,
+        id="read-example",
+    ),
     md("""
     A sharp weighting reads one row exactly; a uniform one reads the average of all
     rows. Everything in between is a blend, and because the blend is smooth in $w$, the
     network can learn where to read by gradient descent.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     sharp = torch.tensor([[0.0, 0.0, 1.0, 0.0]])
     uniform = torch.full((1, 4), 0.25)
     show(read(memory, sharp)[0])    # exactly row 2
     show(read(memory, uniform)[0])  # the column means
-    """, id="read-sharp-uniform"),
+    """,
+        id="read-sharp-uniform",
+    ),
     md(r"""
     ## Writing is erase, then add
 
@@ -276,14 +292,17 @@ NB02 = [
     It erases the first two columns fully, keeps the third, and adds $(0, 1, 0.5)$.
     By hand for row 1: $(0.9, 0.1, 0.4) \odot (0.2, 0.2, 1) + 0.8\,(0, 1, 0.5) = (0.18, 0.82, 0.8)$.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     w = torch.tensor([[0.0, 0.8, 0.2, 0.0]])
     erase = torch.tensor([[1.0, 1.0, 0.0]])  # erase columns 0 and 1, keep column 2
     add = torch.tensor([[0.0, 1.0, 0.5]])
     paper = write(memory, w, erase, add)  # a new tensor: `memory` is not changed
     show(paper[0])
-    """, id="write-paper"),
+    """,
+        id="write-paper",
+    ),
     code("""
     heatmaps(("before", memory[0]), ("after (paper, eq. 3-4)", paper[0]), ("change", paper[0] - memory[0]))
     """),
@@ -302,7 +321,8 @@ NB02 = [
     It looks like an LSTM's cell update, which is probably where it comes from. To
     compare like with like we use $k = 1 - e$: the same amount of erasing as above.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     def write_keep_gate(memory, w, keep, add):
         # row_new = keep * row_old + w(i) * add: the gate is NOT scaled by the row's weight
@@ -311,17 +331,22 @@ NB02 = [
 
     simple = write_keep_gate(memory, w, 1.0 - erase, add)
     show(simple[0])
-    """, id="write-keep-gate"),
+    """,
+        id="write-keep-gate",
+    ),
     code("""
     heatmaps(("paper (eq. 3-4)", paper[0]), ("keep-gate rule", simple[0]), ("paper - keep gate", paper[0] - simple[0]))
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     untouched = (w[0] == 0)
     print("rows with weight 0:", untouched.nonzero().flatten().tolist())
     print("changed by the paper's rule:    ", bool((paper[0][untouched] != memory[0][untouched]).any()))
     print("changed by the keep-gate rule:  ", bool((simple[0][untouched] != memory[0][untouched]).any()))
-    """, id="write-compare"),
+    """,
+        id="write-compare",
+    ),
     md(r"""
     With the keep-gate rule, rows 0 and 3, which the head was not pointing at, lost
     their first two columns. Algebraically the two rules differ by
@@ -336,7 +361,8 @@ NB02 = [
     rows 0, 1, ..., 7 with a sharp weighting and a gentle erase $e = 0.5$. Then we look
     at what is left.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     N, M, steps = 8, 4, 8
     gen = torch.Generator().manual_seed(SEED)
@@ -355,7 +381,9 @@ NB02 = [
     kept_keep = (mem_keep[0] / words).mean(dim=1)
     print("fraction left, paper:    ", np.round(kept_paper.numpy(), 3))
     print("fraction left, keep gate:", np.round(kept_keep.numpy(), 3))
-    """, id="write-over-time"),
+    """,
+        id="write-over-time",
+    ),
     code("""
     heatmaps(("written words", words), ("paper", mem_paper[0]), ("keep gate", mem_keep[0]), vmin=0, vmax=1.5, annot=False)
     """),
@@ -376,7 +404,8 @@ NB02 = [
     Untrained, the write head smears each write over many rows; notebook 4 trains
     one and the pattern becomes sharp.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     from ntm_widgets import NTM, TaskConfig
     from ntm_widgets.tasks import make_task
@@ -389,7 +418,9 @@ NB02 = [
     print("memory over time (T, N, M):", trace.memory.shape)
     print("head weightings (T, heads, N):", trace.weights.shape, trace.head_kinds)
     print("every weighting sums to 1:", bool(np.allclose(trace.weights.sum(-1), 1.0, atol=1e-4)))
-    """, id="trace-shapes"),
+    """,
+        id="trace-shapes",
+    ),
     code("""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3))
     sns.heatmap(trace.memory[-1], ax=axes[0], cmap="RdBu_r", center=0)
@@ -399,7 +430,8 @@ NB02 = [
     fig.tight_layout()
     plt.show()
     """),
-    md("""
+    md(
+        """
     ## What to remember
 
     * Memory is an N x M matrix; heads address it with soft weightings over rows.
@@ -408,7 +440,9 @@ NB02 = [
       rows the head does not point at stay exactly as they were.
     * The shortcut rule `row_new = e * row_old + w * a` erases every row each step;
       that is not the NTM of the paper.
-    """ + REFS),
+    """
+        + REFS
+    ),
 ]
 
 # --------------------------------------------------------------------------- 03
@@ -433,7 +467,9 @@ NB03 = [
 
     *Run time:* a few seconds in any mode (no training here).
     """),
-    code(QUICK_CELL + '''
+    code(
+        QUICK_CELL
+        + '''
     import matplotlib.pyplot as plt
     import numpy as np
     import seaborn as sns
@@ -461,7 +497,8 @@ NB03 = [
             ax.set_ylim(0, 1)
         fig.tight_layout()
         plt.show()
-    '''),
+    '''
+    ),
     md("""
     ## Try it
 
@@ -481,13 +518,16 @@ NB03 = [
     both bumps down one row, and $\gamma = 5$ sharpens the result. Scroll up: the bars
     show the same numbers.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     explorer.beta, explorer.g, explorer.shift, explorer.gamma = 20.0, 0.5, [0.0, 0.0, 1.0], 5.0
     for stage in ("prev", "content", "interpolation", "shift", "sharpen"):
         print(f"{stage:13}", end=" ")
         show(explorer.stages[stage])
-    """, id="explorer-stages"),
+    """,
+        id="explorer-stages",
+    ),
     md(r"""
     ## 1. Content: find rows that look like the key
 
@@ -504,7 +544,8 @@ NB03 = [
     With $\beta = 0$ every row gets the same weight; the larger $\beta$, the more the
     weight piles onto the best match.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     memory = torch.tensor([[
         [1.0, 0.0, 0.0, 0.0],
@@ -523,7 +564,9 @@ NB03 = [
         content[beta] = content_weights(memory, key, torch.tensor([[beta]]))
         print(f"beta = {beta:4}:", end=" ")
         show(content[beta][0])
-    """, id="content"),
+    """,
+        id="content",
+    ),
     code("""
     bars(**{f"beta = {b:g}": w for b, w in content.items()})
     """),
@@ -535,7 +578,8 @@ NB03 = [
     keeps the old focus, which the shift stage can then move. This is how a head can
     iterate through memory without looking anything up.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     w_content = content[10.0]            # focused on row 2
     w_prev = torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.0, 1.0]])  # last step the head was on row 5
@@ -544,7 +588,9 @@ NB03 = [
         gated[g] = interpolate(w_content, w_prev, torch.tensor([[g]]))
         print(f"g = {g}:", end=" ")
         show(gated[g][0])
-    """, id="interpolate"),
+    """,
+        id="interpolate",
+    ),
     code("""
     bars(**{f"g = {g:g}": w for g, w in gated.items()})
     """),
@@ -561,7 +607,8 @@ NB03 = [
     every weight one row down, `[1, 0, 0]` one row up, `[0, 1, 0]` stays. A shift that
     is not sure, like `[0.1, 0.8, 0.1]`, smears the focus over neighbours.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     w = torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.0, 1.0]])  # focus on the last row
     shifted = {}
@@ -570,7 +617,9 @@ NB03 = [
         shifted[name] = shift(w, torch.tensor([s]))
         print(f"{name:13}", end=" ")
         show(shifted[name][0])
-    """, id="shift"),
+    """,
+        id="shift",
+    ),
     code("""
     bars(**shifted)
     """),
@@ -584,7 +633,8 @@ NB03 = [
     Raising every weight to a power $\gamma \ge 1$ and renormalising (eq. 9) makes the
     large weights larger relative to the small ones. $\gamma = 1$ changes nothing.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     blurred = torch.tensor([[0.05, 0.1, 0.6, 0.2, 0.05, 0.0]])
     sharpened = {}
@@ -592,7 +642,9 @@ NB03 = [
         sharpened[gamma] = sharpen(blurred, torch.tensor([[gamma]]))
         print(f"gamma = {gamma:4}:", end=" ")
         show(sharpened[gamma][0])
-    """, id="sharpen"),
+    """,
+        id="sharpen",
+    ),
     code("""
     bars(**{f"gamma = {g:g}": w for g, w in sharpened.items()})
     """),
@@ -605,7 +657,8 @@ NB03 = [
     vector. The check below also confirms that `address` is exactly the four stages
     in order.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     beta, g = torch.tensor([[5.0]]), torch.tensor([[0.0]])
     s, gamma = torch.tensor([[0.05, 0.1, 0.85]]), torch.tensor([[10.0]])
@@ -618,8 +671,11 @@ NB03 = [
         positions.append(int(w.argmax()))
     print("row in focus after each step:", positions)
     print("largest weight after 8 steps:", round(float(w.max()), 3))
-    """, id="walk"),
-    md(r"""
+    """,
+        id="walk",
+    ),
+    md(
+        r"""
     The focus walked 1, 2, 3, 4, 5, then wrapped to 0, and stayed sharp although each
     shift was only 85 % sure: sharpening repaired the blur every step. Set $g = 1$
     instead and the head would jump to the row most like the key each step, whatever
@@ -631,7 +687,9 @@ NB03 = [
     * The gate $g$ (eq. 7) chooses between content and the previous location.
     * The shift (eq. 8) moves the focus around a ring of rows.
     * Sharpening (eq. 9) keeps the focus from blurring out over many steps.
-    """ + REFS),
+    """
+        + REFS
+    ),
 ]
 
 # --------------------------------------------------------------------------- 04
@@ -661,7 +719,9 @@ NB04 = [
     one to three minutes on a laptop CPU (the NTM's training prints its own time, the
     LSTM baseline takes under a minute, then the evaluation).
     """),
-    code(QUICK_CELL + """
+    code(
+        QUICK_CELL
+        + """
     import time
 
     import matplotlib.pyplot as plt
@@ -679,7 +739,8 @@ NB04 = [
     from ntm_widgets.training import Trainer
 
     torch.set_num_threads(1)  # the model is small: one thread is as fast and leaves a core free
-    """),
+    """
+    ),
     md("""
     ## The set-up
 
@@ -726,7 +787,8 @@ NB04 = [
     channel, which is set on the step after the sequence. The target (right) is the
     same vectors again, expected after the delimiter; only those steps are scored.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     from ntm_widgets.tasks import make_task
 
@@ -734,7 +796,9 @@ NB04 = [
     print("inputs  (B, T, channels):", tuple(example.inputs.shape))
     print("targets (B, T, channels):", tuple(example.targets.shape))
     print("scored steps:", example.mask[0].int().tolist())
-    """, id="copy-example"),
+    """,
+        id="copy-example",
+    ),
     code("""
     fig, axes = plt.subplots(1, 2, figsize=(8, 2.6))
     sns.heatmap(example.inputs[0].T, ax=axes[0], cmap="Greys", cbar=False, linewidths=0.5, linecolor="lightgrey")
@@ -897,7 +961,8 @@ NB04 = [
              f"that fit in memory."]
     display(Markdown(" ".join(lines)))
     """),
-    md("""
+    md(
+        """
     When the NTM has found the write-along, read-along program (the replay above
     shows it, and selection on length 20 checks for it), its error stays low
     for lengths far beyond 8, because that program does not care about the length. The
@@ -922,7 +987,9 @@ NB04 = [
     wrong bit per sequence. When a model here does slip, it is typically by one row:
     the read head moves on one row before the answer starts, and every later vector
     comes out of the wrong row.
-    """ + REFS),
+    """
+        + REFS
+    ),
 ]
 NB05 = [
     md(r"""
@@ -946,7 +1013,9 @@ NB05 = [
     CPU: often enough to see the repeat-copy pattern, not enough for associative
     recall. The paper trained far longer.
     """),
-    code(QUICK_CELL + """
+    code(
+        QUICK_CELL
+        + """
     import matplotlib.pyplot as plt
     import numpy as np
     import pandas as pd
@@ -986,7 +1055,8 @@ NB05 = [
         ax = df.plot(figsize=(7, 2.4), marker=".", title=title)
         ax.set(xlabel="time step", ylabel="interpolation gate g", ylim=(-0.05, 1.05))
         plt.show()
-    """),
+    """
+    ),
     md(r"""
     ## Repeat copy
 
@@ -994,14 +1064,17 @@ NB05 = [
     vectors, a delimiter and (on the delimiter step) the repeat count scaled to
     $[0, 1]$; the target is the sequence twice, then the end marker in its own channel.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     repeat_task = TaskConfig(name="repeat_copy", width=6, min_len=1, max_len=6, min_repeats=1, max_repeats=4)
     example = make_task(repeat_task).build(1, 3, torch.Generator().manual_seed(SEED), repeats=2)
     print("inputs  (B, T, channels):", tuple(example.inputs.shape))
     print("targets (B, T, channels):", tuple(example.targets.shape))
     print("repeat count channel:", example.inputs[0, :, -1].tolist())
-    """, id="repeat-example"),
+    """,
+        id="repeat-example",
+    ),
     code("""
     fig, axes = plt.subplots(1, 2, figsize=(9, 2.6))
     for ax, data, title in ((axes[0], example.inputs, "input"), (axes[1], example.targets, "target")):
@@ -1078,13 +1151,16 @@ NB05 = [
     a copy of one item, the query delimiter again, and the model must answer with the
     item that followed the query in the list.
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     recall_task = TaskConfig(name="associative_recall", width=6, min_len=2, max_len=4 if QUICK else 6, item_len=3)
     example = make_task(recall_task).sample(1, torch.Generator().manual_seed(SEED), length=3)
     print("inputs  (B, T, channels):", tuple(example.inputs.shape))
     print("scored steps:", example.mask[0].int().tolist())
-    """, id="recall-example"),
+    """,
+        id="recall-example",
+    ),
     code("""
     fig, axes = plt.subplots(1, 2, figsize=(10, 2.6))
     for ax, data, title in ((axes[0], example.inputs, "input"), (axes[1], example.targets, "target")):
@@ -1110,7 +1186,8 @@ NB05 = [
     code("""
     gates(recall_trace, "associative recall: interpolation gate per head")
     """),
-    md("""
+    md(
+        """
     **What a fully trained NTM does** (Graves et al. 2014, section 4.3): while the
     items arrive, the write head moves forward, keeping one compressed representation
     per *item* rather than one row per vector. When the query ends, the read head's
@@ -1136,7 +1213,9 @@ NB05 = [
     | write head | one row per vector, forward | same as copy | one row per item, forward |
     | read head | back to the start, then forward | forward, then jump back, R times | find by content, then one row on |
     | addressing | location (plus one content jump) | location with periodic resets | content, then location |
-    """ + REFS),
+    """
+        + REFS
+    ),
 ]
 NB06 = [
     md(r"""
@@ -1151,7 +1230,9 @@ NB06 = [
     mean nothing). Full mode trains 9 models of up to 3,000 steps each, two at a time
     on a 2-core laptop, then one more: under a minute.
     """),
-    code(QUICK_CELL + """
+    code(
+        QUICK_CELL
+        + """
     import matplotlib.pyplot as plt
     import pandas as pd
     import seaborn as sns
@@ -1163,7 +1244,8 @@ NB06 = [
     from ntm_widgets.training import Trainer
 
     torch.set_num_threads(1)
-    """),
+    """
+    ),
     md("""
     ## A sweep over N (rows) and M (row width)
 
@@ -1208,13 +1290,16 @@ NB06 = [
     A copy of a sequence longer than N cannot be stored row by row. The configuration
     refuses to *train* on such lengths, with a message that says why:
     """),
-    code("""
+    code(
+        """
     # NBVAL_CHECK_OUTPUT
     try:
         RunConfig(model=ModelConfig(memory_size=16), task=TaskConfig(name="copy", max_len=20))
     except ConfigError as err:
         print(f"{err.field}: {err}")
-    """, id="outgrow-config"),
+    """,
+        id="outgrow-config",
+    ),
     md("""
     Nothing stops us *testing* on longer sequences, though. Train one model with
     N = 16 rows on lengths 1 to 8, then measure its errors on lengths up to 32. Up to
@@ -1245,7 +1330,8 @@ NB06 = [
     ax.legend()
     plt.show()
     """),
-    md("""
+    md(
+        """
     Up to 12, longer than any training sequence, the model copies almost perfectly.
     At 16 the sequence fills every row, and the write head's step during the
     delimiter wraps onto the first vector (in our run about 9 wrong bits, one vector's
@@ -1261,7 +1347,9 @@ NB06 = [
     * One run per cell is one seed: repeat cells before trusting a pattern.
     * An NTM's memory bounds what it can do: the learned algorithm generalises to any
       length, but only up to N rows.
-    """ + REFS),
+    """
+        + REFS
+    ),
 ]
 
 NOTEBOOKS = {

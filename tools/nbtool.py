@@ -11,6 +11,7 @@ but nbval compares a ``# NBVAL_CHECK_OUTPUT`` cell against the output saved in t
 notebook. tests/test_notebooks.py copies each notebook to a temporary folder, puts the
 recorded outputs back into those cells only, and runs nbval on the copy.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,9 @@ def strip(nb) -> bool:
 
 
 def has_outputs(nb) -> bool:
-    return any(c.cell_type == "code" and (c.outputs or c.execution_count is not None) for c in nb.cells) or "widgets" in nb.metadata
+    return (
+        any(c.cell_type == "code" and (c.outputs or c.execution_count is not None) for c in nb.cells) or "widgets" in nb.metadata
+    )
 
 
 def clean_output(out) -> dict:

@@ -4,6 +4,7 @@ Every verb takes ``--json`` and then prints exactly one JSON object on stdout, a
 last line, and nothing else there (progress bars go to stderr and are off). Bad
 arguments exit with code 2 and one line naming the flag and its allowed range.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,9 +50,13 @@ def check_device(text: str, flag: str = "--device") -> str:
         raise UsageError(f"ntm-widgets: {flag} must be cpu, cuda or cuda:N, got {text!r}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise UsageError(f"ntm-widgets: {flag} {text}: this machine has no CUDA device that PyTorch can use (use --device cpu)")
+            raise UsageError(
+                f"ntm-widgets: {flag} {text}: this machine has no CUDA device that PyTorch can use (use --device cpu)"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UsageError(f"ntm-widgets: {flag} {text}: there are {torch.cuda.device_count()} CUDA devices (0-{torch.cuda.device_count() - 1})")
+            raise UsageError(
+                f"ntm-widgets: {flag} {text}: there are {torch.cuda.device_count()} CUDA devices (0-{torch.cuda.device_count() - 1})"
+            )
     elif device.type != "cpu":
         raise UsageError(f"ntm-widgets: {flag} must be cpu, cuda or cuda:N, got {text!r}")
     return text
@@ -93,7 +98,7 @@ def _int_type(lo: Optional[int] = None):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer{f' >= {lo}' if lo is not None else ''}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be an integer{f' >= {lo}' if lo is not None else ''}, got {text!r}") from None
         if lo is not None and value < lo:
             raise argparse.ArgumentTypeError(f"must be an integer >= {lo}, got {value}")
         return value
@@ -106,7 +111,7 @@ def _float_type(lo: Optional[float] = None, open_lo: bool = False):
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
         bad = not math.isfinite(value) or (lo is not None and (value <= lo if open_lo else value < lo))
         if bad:
             op = ">" if open_lo else ">="
@@ -121,7 +126,7 @@ def _lengths_type(text: str) -> List[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1, e.g. 20,40,80, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1, e.g. 20,40,80, got {text!r}") from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1, e.g. 20,40,80, got {text!r}")
     return values
@@ -196,8 +201,9 @@ def _add_model_task_args(p: argparse.ArgumentParser, defaults) -> None:
         value = getattr(getattr(defaults, section), name)
         help_text = kw.get("help", "")
         help_text = f"{help_text} (default {value})" if help_text else f"default {value}"
-        groups[section].add_argument(flag, dest=name if section != "task" or name != "name" else "task", default=None,
-                                     **{**kw, "help": help_text})
+        groups[section].add_argument(
+            flag, dest=name if section != "task" or name != "name" else "task", default=None, **{**kw, "help": help_text}
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,17 +215,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("train", help="train a model and write a run folder")
-    p.add_argument("--preset", choices=list(PRESETS), default=None,
-                   help="a whole recipe with its own stopping rule (paper: Graves et al.'s copy configuration; "
-                        "quick: 64 x 8, lengths 1-8); flags given beside it override it")
+    p.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=None,
+        help="a whole recipe with its own stopping rule (paper: Graves et al.'s copy configuration; "
+        "quick: 64 x 8, lengths 1-8); flags given beside it override it",
+    )
     _add_model_task_args(p, defaults)
     p.add_argument("--out", default=None, help="run folder (default runs/<task>-seed<S>)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run already in --out (to its saved --steps / --time-limit, or to new ones given "
-                        "now: --steps N means N more; training flags such as --lr apply from here on; model flags are refused)")
-    p.add_argument("--checkpoint-every", type=_float_type(0.0), default=CHECKPOINT_EVERY, metavar="SECONDS",
-                   help=f"save the run folder every this many seconds of training, so a killed run loses at most that "
-                        f"(0: only at the start and the end; default {CHECKPOINT_EVERY:g})")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run already in --out (to its saved --steps / --time-limit, or to new ones given "
+        "now: --steps N means N more; training flags such as --lr apply from here on; model flags are refused)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=_float_type(0.0),
+        default=CHECKPOINT_EVERY,
+        metavar="SECONDS",
+        help=f"save the run folder every this many seconds of training, so a killed run loses at most that "
+        f"(0: only at the start and the end; default {CHECKPOINT_EVERY:g})",
+    )
     p.add_argument("--force", action="store_true", help="train even if the memory estimate exceeds the memory available")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
@@ -229,8 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lengths", type=_lengths_type, default=[20, 40, 80, 120])
     p.add_argument("--samples", type=_int_type(1), default=100)
     p.add_argument("--seed", type=_int_type(0), default=0)
-    p.add_argument("--repeats", type=_int_type(1), default=None,
-                   help="repeat copy: every sequence repeats this many times (default: each draws from the training range)")
+    p.add_argument(
+        "--repeats",
+        type=_int_type(1),
+        default=None,
+        help="repeat copy: every sequence repeats this many times (default: each draws from the training range)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--force", action="store_true", help="evaluate even if the memory estimate exceeds the memory available")
     p.add_argument("--json", action="store_true")
@@ -260,19 +282,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job: learn copy, show generalisation, draw a replay")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--time-limit", type=_float_type(0.0, open_lo=True), default=None,
-                   help="seconds of training at most (default: the preset's, 60 s quick, 300 s paper)")
+    p.add_argument(
+        "--time-limit",
+        type=_float_type(0.0, open_lo=True),
+        default=None,
+        help="seconds of training at most (default: the preset's, 60 s quick, 300 s paper)",
+    )
     p.add_argument("--target-bits", type=_float_type(0.0), default=0.1)
     p.add_argument("--seed", type=_int_type(0), default=0)
-    p.add_argument("--preset", choices=list(DEMO_PRESETS), default="quick",
-                   help="quick: 64 x 8 memory, lengths 1-8, learns in seconds (default); "
-                        "paper: Graves et al.'s 128 x 20, lengths 1-20, takes minutes")
-    p.add_argument("--lengths", type=_lengths_type, default=None,
-                   help="generalisation lengths (default 8,16,24,32,40,64 quick; 10,20,40,80,120 paper)")
+    p.add_argument(
+        "--preset",
+        choices=list(DEMO_PRESETS),
+        default="quick",
+        help="quick: 64 x 8 memory, lengths 1-8, learns in seconds (default); "
+        "paper: Graves et al.'s 128 x 20, lengths 1-20, takes minutes",
+    )
+    p.add_argument(
+        "--lengths",
+        type=_lengths_type,
+        default=None,
+        help="generalisation lengths (default 8,16,24,32,40,64 quick; 10,20,40,80,120 paper)",
+    )
     p.add_argument("--samples", type=_int_type(1), default=100)
     p.add_argument("--val-samples", type=_int_type(1), default=1000, help="fresh sequences per validation (default 1000)")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
-                   help="torch.compile the step (faster steps after a compile wait; default off)")
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="torch.compile the step (faster steps after a compile wait; default off)",
+    )
     p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=defaults.train.fused, help=FIELD_HELP["fused"])
     p.add_argument("--fused-threads", type=_int_type(1), default=defaults.train.fused_threads, help=FIELD_HELP["fused_threads"])
     p.add_argument("--json", action="store_true")
@@ -302,7 +340,7 @@ def config_from_args(args):
     data = base.to_dict()
     if not name:
         data["task"]["name"] = task
-    for flag, section, field, _ in CONFIG_FLAGS:
+    for _flag, section, field, _ in CONFIG_FLAGS:
         value = getattr(args, "task" if (section, field) == ("task", "name") else field, None)
         if value is None:
             continue
@@ -382,7 +420,10 @@ def _train(trainer, args, stop, steps=None, time_limit=None, target_bits=None, c
             fit["at"] = time.perf_counter()  # the training lengths were learned (first time)
         if bar is not None:
             bar.update(1)
-            post = {"loss": f"{record['loss']:.4f}" if record["loss"] is not None else "nan", "bits": f"{record['bits_per_seq']:.2f}"}
+            post = {
+                "loss": f"{record['loss']:.4f}" if record["loss"] is not None else "nan",
+                "bits": f"{record['bits_per_seq']:.2f}",
+            }
             if trainer.last_val is not None:
                 post["val"] = f"{trainer.last_val:.3f}"
             if trainer.last_select is not None:
@@ -390,8 +431,15 @@ def _train(trainer, args, stop, steps=None, time_limit=None, target_bits=None, c
             bar.set_postfix(post, refresh=False)
 
     try:
-        summary = trainer.run(steps=steps, callbacks=[on_step], stop_event=stop.event, time_limit=time_limit,
-                              target_bits=target_bits, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+        summary = trainer.run(
+            steps=steps,
+            callbacks=[on_step],
+            stop_event=stop.event,
+            time_limit=time_limit,
+            target_bits=target_bits,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+        )
         summary["fit_at"] = fit.get("at")
         return summary
     finally:
@@ -426,8 +474,10 @@ def _resume(args, out: Path, stop):
         if value == old or (isinstance(old, tuple) and value is not None and tuple(value) == old):
             continue
         if section == "model" or (section, field) in RESUME_FIXED:
-            raise UsageError(f"ntm-widgets train --resume: {flag} {value} would change the run in {out} (it has {old}); "
-                             f"resume with the saved value, or train a new run in another --out")
+            raise UsageError(
+                f"ntm-widgets train --resume: {flag} {value} would change the run in {out} (it has {old}); "
+                f"resume with the saved value, or train a new run in another --out"
+            )
         changes[field] = value
     # The budget: steps and seconds are totals over the run's life, so a resume with no
     # budget flag finishes what the first command asked for; a flag given now replaces it.
@@ -441,7 +491,9 @@ def _resume(args, out: Path, stop):
         except ValueError as exc:
             raise UsageError(f"ntm-widgets train --resume: {flag_message(str(exc))}") from None
         trainer._apply_pending()
-        trainer.resumes.append({"step": trainer.step_count, "changes": {k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()}})
+        trainer.resumes.append(
+            {"step": trainer.step_count, "changes": {k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()}}
+        )
     t = trainer.cfg.train
     steps = None if t.steps is None else max(0, t.steps - trainer.step_count)
     time_limit = None if t.time_limit is None else max(1e-9, t.time_limit - trainer.seconds)
@@ -451,8 +503,8 @@ def _resume(args, out: Path, stop):
 
 
 def cmd_train(args) -> Dict:
-    from ..limits import MemoryLimitError, check_fits, train_bytes
     from ..files import LockedError, RunLock, remove_stale_temps
+    from ..limits import MemoryLimitError, check_fits, train_bytes
     from ..training import Trainer
 
     start = time.perf_counter()
@@ -462,7 +514,9 @@ def cmd_train(args) -> Dict:
     if args.resume and not args.out:
         raise UsageError("ntm-widgets train: --resume needs --out RUN_DIR")
     if cfg is not None and cfg.train.steps is None and cfg.train.time_limit is None and cfg.train.target_bits is None:
-        raise UsageError("ntm-widgets train: give at least one of --steps, --time-limit, --target-bits (otherwise it would never stop)")
+        raise UsageError(
+            "ntm-widgets train: give at least one of --steps, --time-limit, --target-bits (otherwise it would never stop)"
+        )
     check_output_dir(out, "--out")
     try:
         lock = RunLock(out).acquire()
@@ -477,19 +531,32 @@ def cmd_train(args) -> Dict:
                 from ..tasks import make_task
 
                 try:
-                    check_fits(f"training this configuration (batch {cfg.train.batch_size}, lengths up to {cfg.task.max_len}, "
-                               f"memory {cfg.model.memory_size} x {cfg.model.word_size})", train_bytes(cfg, make_task(cfg.task)),
-                               args.force, hint="try a smaller --batch-size, --max-len or memory")
+                    check_fits(
+                        f"training this configuration (batch {cfg.train.batch_size}, lengths up to {cfg.task.max_len}, "
+                        f"memory {cfg.model.memory_size} x {cfg.model.word_size})",
+                        train_bytes(cfg, make_task(cfg.task)),
+                        args.force,
+                        hint="try a smaller --batch-size, --max-len or memory",
+                    )
                 except MemoryLimitError as exc:
                     raise UsageError(f"ntm-widgets train: {exc}") from None
                 if (out / "checkpoint.pt").exists():
-                    raise UsageError(f"ntm-widgets train: --out {out} already holds a run; continue it with --resume, "
-                                     f"or choose another --out")
+                    raise UsageError(
+                        f"ntm-widgets train: --out {out} already holds a run; continue it with --resume, or choose another --out"
+                    )
                 trainer = Trainer(cfg, device=args.device)
                 steps, time_limit = cfg.train.steps, cfg.train.time_limit
             every = args.checkpoint_every or None
-            summary = _train(trainer, args, stop, steps=steps, time_limit=time_limit, target_bits=args.target_bits,
-                             checkpoint=out, checkpoint_every=every)
+            summary = _train(
+                trainer,
+                args,
+                stop,
+                steps=steps,
+                time_limit=time_limit,
+                target_bits=args.target_bits,
+                checkpoint=out,
+                checkpoint_every=every,
+            )
             failure = summary["failure"]
             if failure is None:
                 if not summary["converged"] and trainer.use_best():
@@ -521,9 +588,17 @@ def cmd_train(args) -> Dict:
         result["fit_seconds"] = None if summary["fit_at"] is None else round(summary["fit_at"] - start, 3)
         # What the stopping rule measured on the longer lengths (the kept candidate's).
         best = trainer.best
-        result["select"] = None if best is None else {
-            "lengths": {str(k): v for k, v in best["lengths"].items()}, "bits": best["bits"], "worst": best["worst"],
-            "step": best["step"], "attempt": best["attempt"]}
+        result["select"] = (
+            None
+            if best is None
+            else {
+                "lengths": {str(k): v for k, v in best["lengths"].items()},
+                "bits": best["bits"],
+                "worst": best["worst"],
+                "step": best["step"],
+                "attempt": best["attempt"],
+            }
+        )
     if failure is not None:
         if trainer.checkpoint_step is not None:
             kept = f"{out} keeps the last good checkpoint (step {trainer.checkpoint_step})"
@@ -533,15 +608,21 @@ def cmd_train(args) -> Dict:
     if not args.json:
         state = "converged" if result["converged"] else f"stopped ({result['stopped_by']})"
         bits = "n/a" if result["bits_per_seq"] is None else f"{result['bits_per_seq']:.3f}"
-        print(f"{state} after {result['steps']} steps, {result['sequences']} sequences, {result['seconds']:.1f} s; "
-              f"validation bit errors per sequence: {bits}{_restart_text(result['restarts'])}; run saved in {out}")
+        print(
+            f"{state} after {result['steps']} steps, {result['sequences']} sequences, {result['seconds']:.1f} s; "
+            f"validation bit errors per sequence: {bits}{_restart_text(result['restarts'])}; run saved in {out}"
+        )
         if result.get("select"):
             sel = result["select"]
             at = ", ".join(f"{k}: {v:.2f}" for k, v in sel["lengths"].items())
             print(f"selected on longer lengths (mean wrong bits {at}; worst sequence {sel['worst']:.0f})")
     if stop.terminated:
-        raise CommandExit(EXIT_TERMINATED, f"ntm-widgets train: terminated (SIGTERM) at step {result['steps']}; "
-                                           f"the run is saved in {out} (continue it with --resume)", result)
+        raise CommandExit(
+            EXIT_TERMINATED,
+            f"ntm-widgets train: terminated (SIGTERM) at step {result['steps']}; "
+            f"the run is saved in {out} (continue it with --resume)",
+            result,
+        )
     return result
 
 
@@ -550,7 +631,9 @@ def _load_run(run_dir, device="cpu", force=False):
 
     path = Path(run_dir)
     if not (path / "checkpoint.pt").exists():
-        raise UsageError(f"ntm-widgets: RUN_DIR {run_dir} holds no checkpoint.pt (make one with: ntm-widgets train --out {run_dir} ...)")
+        raise UsageError(
+            f"ntm-widgets: RUN_DIR {run_dir} holds no checkpoint.pt (make one with: ntm-widgets train --out {run_dir} ...)"
+        )
     try:
         return Trainer.load_run(path, device=device, force=force)
     except CheckpointError as exc:
@@ -566,13 +649,16 @@ def _check_lengths_fit(what: str, flag: str, lengths, need, force: bool) -> None
             check_fits(f"{what} at length {length}", need(length), force)
         except MemoryLimitError as exc:
             have = available_memory()
-            top = largest_fitting(lambda n: need(n) <= have)
+            top = largest_fitting(lambda n, have=have: need(n) <= have)
             raise UsageError(f"ntm-widgets: {flag} {length}: {exc}; the longest that fits is {top}") from None
 
 
 def format_table(lengths: Dict) -> str:
     optimal = any("optimal" in s for s in lengths.values())
-    rows = ["length   mean  median    max" + ("  optimal" if optimal else ""), "------  ------  ------  -----" + ("  -------" if optimal else "")]
+    rows = [
+        "length   mean  median    max" + ("  optimal" if optimal else ""),
+        "------  ------  ------  -----" + ("  -------" if optimal else ""),
+    ]
     for length, s in lengths.items():
         extra = f"  {s['optimal']:7.2f}" if optimal else ""
         rows.append(f"{length:>6}  {s['mean']:6.2f}  {s['median']:6.1f}  {s['max']:5.0f}{extra}")
@@ -586,13 +672,24 @@ def cmd_eval(args) -> Dict:
     trainer = _load_run(args.run_dir, args.device, args.force)
     if args.repeats is not None:
         if trainer.cfg.task.name != "repeat_copy":
-            raise UsageError(f"ntm-widgets eval: --repeats is for repeat_copy runs; {args.run_dir} trained {trainer.cfg.task.name}")
+            raise UsageError(
+                f"ntm-widgets eval: --repeats is for repeat_copy runs; {args.run_dir} trained {trainer.cfg.task.name}"
+            )
         trainer.task.fixed_repeats = args.repeats
-    _check_lengths_fit(f"evaluating {args.samples} sequences", "--lengths", args.lengths,
-                       lambda n: eval_bytes(trainer.cfg, n, args.samples), args.force)
+    _check_lengths_fit(
+        f"evaluating {args.samples} sequences",
+        "--lengths",
+        args.lengths,
+        lambda n: eval_bytes(trainer.cfg, n, args.samples),
+        args.force,
+    )
     result = trainer.evaluate(args.lengths, samples=args.samples, seed=args.seed)
     if not args.json:
-        what = "cross-entropy bits per sequence (optimal: the Bayes estimator)" if trainer.task.optimal is not None else "bit errors per sequence"
+        what = (
+            "cross-entropy bits per sequence (optimal: the Bayes estimator)"
+            if trainer.task.optimal is not None
+            else "bit errors per sequence"
+        )
         print(f"{what}, {args.samples} sequences per length (trained on {trainer.cfg.task.min_len}-{trainer.cfg.task.max_len}):")
         print(format_table(result))
     out = {"lengths": {str(k): v for k, v in result.items()}, "samples": args.samples, "seed": args.seed, "run_dir": args.run_dir}
@@ -602,23 +699,25 @@ def cmd_eval(args) -> Dict:
 
 
 def cmd_replay(args) -> Dict:
+    from ..limits import replay_too_long, trace_bytes
     from ..replay_html import write_replay_html
     from ..trace import record_trace
-
-    from ..limits import replay_too_long, trace_bytes
 
     check_output_file(args.out, "--out")
     if args.png:
         check_output_file(args.png, "--png")
     trainer = _load_run(args.run_dir, force=args.force)
-    _check_lengths_fit("recording a replay", "--length", [args.length],
-                       lambda n: trace_bytes(trainer.cfg, trainer.task, n), args.force)
+    _check_lengths_fit(
+        "recording a replay", "--length", [args.length], lambda n: trace_bytes(trainer.cfg, trainer.task, n), args.force
+    )
     if replay_too_long(trainer.cfg, trainer.task, args.length) and not args.force:
         from ..limits import largest_fitting
 
         top = largest_fitting(lambda n: not replay_too_long(trainer.cfg, trainer.task, n))
-        raise UsageError(f"ntm-widgets: --length {args.length}: a replay that long would make a page of hundreds of MB "
-                         f"or more, too big for a browser; the longest replay of this model is {top} (--force writes it anyway)")
+        raise UsageError(
+            f"ntm-widgets: --length {args.length}: a replay that long would make a page of hundreds of MB "
+            f"or more, too big for a browser; the longest replay of this model is {top} (--force writes it anyway)"
+        )
     trace = record_trace(trainer.model, trainer.task, length=args.length, seed=args.seed)
     write_replay_html(trace, args.out)
     result = {"out": str(args.out), "steps": trace.steps, "length": args.length, "bits_wrong": trace.meta["bits_wrong"]}
@@ -637,13 +736,23 @@ def cmd_bench(args) -> Dict:
 
     check_device(args.device)
     result = bench_train(
-        batch_size=args.batch_size, length=args.length, steps=args.steps, memory_size=args.memory_size,
-        word_size=args.word_size, controller_size=args.controller_size, threads=args.threads, device=args.device,
-        compile=args.compile, fused=args.fused, fused_threads=args.fused_threads,
+        batch_size=args.batch_size,
+        length=args.length,
+        steps=args.steps,
+        memory_size=args.memory_size,
+        word_size=args.word_size,
+        controller_size=args.controller_size,
+        threads=args.threads,
+        device=args.device,
+        compile=args.compile,
+        fused=args.fused,
+        fused_threads=args.fused_threads,
     )
     if not args.json:
-        print(f"training: {result['train_seq_per_s']:.1f} sequences/s at batch {args.batch_size}, length {args.length} "
-              f"({args.memory_size} x {args.word_size} memory)")
+        print(
+            f"training: {result['train_seq_per_s']:.1f} sequences/s at batch {args.batch_size}, length {args.length} "
+            f"({args.memory_size} x {args.word_size} memory)"
+        )
     return result
 
 
@@ -654,10 +763,12 @@ DEMO_PRESETS = PRESETS
 DEMO_LENGTHS = {"quick": [8, 16, 24, 32, 40, 64], "paper": [10, 20, 40, 80, 120]}
 
 
-def demo_config(preset: str, seed: int = 0, val_samples: int = 1000, compile: bool = False, fused: bool = True,
-                fused_threads=None):
+def demo_config(
+    preset: str, seed: int = 0, val_samples: int = 1000, compile: bool = False, fused: bool = True, fused_threads=None
+):
     """The demo's RunConfig: a preset of ``config.preset`` with the demo's own settings."""
-    from ..config import RunConfig, preset as make_preset
+    from ..config import RunConfig
+    from ..config import preset as make_preset
 
     if preset not in DEMO_PRESETS:
         raise ValueError(f"preset must be one of {DEMO_PRESETS}, got {preset!r}")
@@ -679,14 +790,23 @@ def cmd_demo(args) -> Dict:
 
     start = time.perf_counter()
     out = Path(args.out)
-    cfg = demo_config(args.preset, seed=args.seed, val_samples=args.val_samples, compile=args.compile, fused=args.fused,
-                      fused_threads=args.fused_threads)
+    cfg = demo_config(
+        args.preset,
+        seed=args.seed,
+        val_samples=args.val_samples,
+        compile=args.compile,
+        fused=args.fused,
+        fused_threads=args.fused_threads,
+    )
     lengths = args.lengths or DEMO_LENGTHS[args.preset]
     if not args.json:
-        print(f"Training an NTM on the copy task (memory {cfg.model.memory_size} x {cfg.model.word_size}, "
-              f"lengths {cfg.task.min_len}-{cfg.task.max_len}) until < {args.target_bits} bit errors per sequence, "
-              f"then until it copies lengths {', '.join(map(str, cfg.train.select_lengths or ()))} too, "
-              f"or {args.time_limit or cfg.train.time_limit:.0f} s ...", file=sys.stderr)
+        print(
+            f"Training an NTM on the copy task (memory {cfg.model.memory_size} x {cfg.model.word_size}, "
+            f"lengths {cfg.task.min_len}-{cfg.task.max_len}) until < {args.target_bits} bit errors per sequence, "
+            f"then until it copies lengths {', '.join(map(str, cfg.train.select_lengths or ()))} too, "
+            f"or {args.time_limit or cfg.train.time_limit:.0f} s ...",
+            file=sys.stderr,
+        )
     check_output_dir(out, "--out")
     trainer = Trainer(cfg)
     with _StopOnSignal() as stop:
@@ -730,8 +850,10 @@ def cmd_demo(args) -> Dict:
     }
     if not args.json:
         state = "converged" if trainer.converged else "did not converge in the time limit"
-        print(f"\n{state}: {trainer.step_count} steps, {trainer.sequences} sequences, {result['seconds']:.1f} s, "
-              f"validation {trainer.last_val:.3f} bit errors per sequence" + _restart_text(trainer.restarts))
+        print(
+            f"\n{state}: {trainer.step_count} steps, {trainer.sequences} sequences, {result['seconds']:.1f} s, "
+            f"validation {trainer.last_val:.3f} bit errors per sequence" + _restart_text(trainer.restarts)
+        )
         if not trainer.converged:
             print("  (some seeds take several attempts: try a longer --time-limit or another --seed)")
         print(f"\ngeneralisation (trained on lengths {cfg.task.min_len}-{cfg.task.max_len}):")
@@ -779,4 +901,3 @@ def _json_default(obj):
     if hasattr(obj, "item"):
         return obj.item()
     return str(obj)
-

@@ -1,4 +1,5 @@
 """``ntm-widgets sweep``: its flags, the Sweep they describe, running it and its summary."""
+
 from __future__ import annotations
 
 import signal
@@ -14,23 +15,45 @@ from ..sweep.backends import import_ray
 from ..sweep.fields import known_fields, parse_value, resolve_field
 from ..sweep.results import _describe_best, _json_value, best_row, output_problem
 
+
 def add_sweep_arguments(parser) -> None:
     """Options of ``ntm-widgets sweep`` (the CLI calls ``run_sweep_command(args)``)."""
-    parser.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2", help="an axis of the grid, e.g. memory_size=16,32 or model.word_size=8,20 (repeat for more axes)")
-    parser.add_argument("--set", action="append", default=[], dest="set_", metavar="FIELD=VALUE", help="a fixed config value for every trial, e.g. controller_size=50")
-    parser.add_argument("--task", default=None, help="the task (copy, repeat_copy, associative_recall, priority_sort); default copy")
-    parser.add_argument("--seeds", type=int, default=None, metavar="K", help="add a seed axis of K seeds: S..S+K-1, S the base seed (default 0)")
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="FIELD=V1,V2",
+        help="an axis of the grid, e.g. memory_size=16,32 or model.word_size=8,20 (repeat for more axes)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="set_",
+        metavar="FIELD=VALUE",
+        help="a fixed config value for every trial, e.g. controller_size=50",
+    )
+    parser.add_argument(
+        "--task", default=None, help="the task (copy, repeat_copy, associative_recall, priority_sort); default copy"
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=None, metavar="K", help="add a seed axis of K seeds: S..S+K-1, S the base seed (default 0)"
+    )
     parser.add_argument("--steps", type=int, default=None, help="training steps per trial")
     parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS", help="time limit per trial")
     parser.add_argument("--target-bits", type=float, default=None, metavar="X", help="stop a trial once validation bits/seq < X")
-    parser.add_argument("--eval-lengths", default="", metavar="L1,L2", help="generalisation lengths evaluated after training, e.g. 20,40")
+    parser.add_argument(
+        "--eval-lengths", default="", metavar="L1,L2", help="generalisation lengths evaluated after training, e.g. 20,40"
+    )
     parser.add_argument("--samples", type=int, default=100, help="sequences per evaluation length (default 100)")
     parser.add_argument("--random", type=int, default=None, metavar="N", help="random search: N distinct points of the grid")
     parser.add_argument("--random-seed", type=int, default=0, help="seed of the random search")
     parser.add_argument("--backend", default="local", help="local (process pool), ray, or serial (default local)")
     parser.add_argument("--workers", type=int, default=None, help="parallel trials (default: one per core)")
     parser.add_argument("--ray-address", default=None, help="address of a running Ray cluster (default: start a local one)")
-    parser.add_argument("--out", default=None, metavar="RESULTS", help="results file (.csv or .json); re-running skips trials already in it")
+    parser.add_argument(
+        "--out", default=None, metavar="RESULTS", help="results file (.csv or .json); re-running skips trials already in it"
+    )
     parser.add_argument("--plot", default=None, metavar="PNG", help="save heatmaps of the first two grid axes to this PNG")
     if "--json" not in getattr(parser, "_option_string_actions", {}):
         parser.add_argument("--json", action="store_true", help="no progress bar; print one JSON object")
@@ -86,7 +109,9 @@ def sweep_from_args(args) -> Sweep:
     try:
         lengths = [int(v) for v in args.eval_lengths.split(",") if v.strip()] if args.eval_lengths else []
     except ValueError:
-        raise ConfigError("eval_lengths", f"--eval-lengths must be comma-separated integers >= 1, got {args.eval_lengths!r}") from None
+        raise ConfigError(
+            "eval_lengths", f"--eval-lengths must be comma-separated integers >= 1, got {args.eval_lengths!r}"
+        ) from None
     if args.backend not in BACKENDS:
         raise ConfigError("backend", f"--backend must be one of {', '.join(BACKENDS)}, got {args.backend!r}")
     if args.workers is not None and args.workers < 1:
@@ -95,10 +120,27 @@ def sweep_from_args(args) -> Sweep:
         raise ConfigError("out", f"--out must end in .csv or .json, got {args.out!r}")
     if args.plot is not None and len(grid) < 2:
         raise ConfigError("plot", "--plot needs at least two grid axes (x and y)")
-    flags = {"steps": "--steps", "time_limit": "--time-limit", "target_bits": "--target-bits", "samples": "--samples", "n_samples": "--random", "eval_lengths": "--eval-lengths"}
+    flags = {
+        "steps": "--steps",
+        "time_limit": "--time-limit",
+        "target_bits": "--target-bits",
+        "samples": "--samples",
+        "n_samples": "--random",
+        "eval_lengths": "--eval-lengths",
+    }
     try:
         base_cfg = RunConfig.from_dict(base)
-        return Sweep(grid, base_cfg, steps=args.steps, time_limit=args.time_limit, target_bits=args.target_bits, eval_lengths=lengths, samples=args.samples, n_samples=args.random, random_seed=args.random_seed)
+        return Sweep(
+            grid,
+            base_cfg,
+            steps=args.steps,
+            time_limit=args.time_limit,
+            target_bits=args.target_bits,
+            eval_lengths=lengths,
+            samples=args.samples,
+            n_samples=args.random,
+            random_seed=args.random_seed,
+        )
     except ConfigError as exc:
         flag = "--grid" if str(exc).startswith("grid") else flags.get(exc.field)
         if flag is None:
@@ -164,13 +206,15 @@ def run_sweep_command(args) -> Dict:
     if in_main:
         signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        df = sweep.run(backend=args.backend, workers=args.workers, ray_address=args.ray_address, results_path=args.out, progress=not quiet)
+        df = sweep.run(
+            backend=args.backend, workers=args.workers, ray_address=args.ray_address, results_path=args.out, progress=not quiet
+        )
     except ConfigError as exc:
         # The checks before training use the library's names; say the flags instead.
         text = str(exc)
         first = text.split(" ", 1)[0]
         if first in _CLI_NAMES:
-            raise ConfigError(exc.field, _CLI_NAMES[first] + text[len(first):]) from None
+            raise ConfigError(exc.field, _CLI_NAMES[first] + text[len(first) :]) from None
         raise
     except SweepTerminated:
         saved = f"; finished trials are saved in {args.out}" if args.out else ""
@@ -194,8 +238,22 @@ def run_sweep_command(args) -> Dict:
         "out": str(args.out) if args.out else None,
     }
     best = best_row(df.to_dict("records"))
-    summary["best"] = None if best is None else {k: _json_value(best.get(k)) for k in ["trial_id", *columns, "converged", "seconds", "bits_per_seq"]}
-    keep = ["trial_id", *columns, "converged", "seconds", "sequences", "steps", "bits_per_seq", *[c for c in df.columns if c.startswith("gen_")], "error"]
+    summary["best"] = (
+        None
+        if best is None
+        else {k: _json_value(best.get(k)) for k in ["trial_id", *columns, "converged", "seconds", "bits_per_seq"]}
+    )
+    keep = [
+        "trial_id",
+        *columns,
+        "converged",
+        "seconds",
+        "sequences",
+        "steps",
+        "bits_per_seq",
+        *[c for c in df.columns if c.startswith("gen_")],
+        "error",
+    ]
     summary["results"] = [{k: _json_value(r.get(k)) for k in keep if k in r} for r in df.to_dict("records")]
     if args.plot is not None:
         from ..plotting.sweep import save_heatmaps
@@ -205,7 +263,8 @@ def run_sweep_command(args) -> Dict:
         summary["plot"] = str(args.plot)
     if not quiet:
         best_text = "no finished trial" if best is None else _describe_best(best, columns)
-        print(f"{summary['trials']} trials ({summary['ran']} run, {summary['skipped']} already done, {summary['errors']} failed) in {wall:.1f}s; {best_text}", file=sys.stderr)
+        print(
+            f"{summary['trials']} trials ({summary['ran']} run, {summary['skipped']} already done, {summary['errors']} failed) in {wall:.1f}s; {best_text}",
+            file=sys.stderr,
+        )
     return summary
-
-

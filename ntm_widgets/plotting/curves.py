@@ -9,6 +9,7 @@ The figure of merit is bit errors per sequence (Graves et al. 2014, arXiv:1410.5
 section 4): output bits wrong after thresholding at 0.5, summed over the answer.
 Both panels use a log y axis, because loss and bit errors fall by orders of magnitude.
 """
+
 from __future__ import annotations
 
 import io

@@ -9,6 +9,7 @@ N x M memory.
 Pure functions on numpy arrays; matplotlib is touched only to build a lookup table
 (once per colour map name, cached). Pillow comes with matplotlib, which requires it.
 """
+
 from __future__ import annotations
 
 import functools

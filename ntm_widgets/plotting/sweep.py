@@ -4,6 +4,7 @@ Pure functions: a results DataFrame (``ntm_widgets.sweep``) in, a matplotlib
 ``Figure`` (or PNG bytes) out. The figure is built without pyplot, so nothing global
 changes and no window opens; Jupyter shows a returned ``Figure`` inline.
 """
+
 from __future__ import annotations
 
 import io
@@ -57,7 +58,15 @@ def sweep_table(df, x: str, y: str, metric: str, agg: str = "median"):
     return table.sort_index(axis=0).sort_index(axis=1)
 
 
-def sweep_heatmaps(df, x: str, y: str, metrics: Union[str, Sequence[str]] = ("seconds", "bits_per_seq"), agg: str = "median", annotate: bool = True, figsize: Optional[tuple] = None):
+def sweep_heatmaps(
+    df,
+    x: str,
+    y: str,
+    metrics: Union[str, Sequence[str]] = ("seconds", "bits_per_seq"),
+    agg: str = "median",
+    annotate: bool = True,
+    figsize: Optional[tuple] = None,
+):
     """Seaborn heatmaps of ``metrics`` over ``x`` (columns) and ``y`` (rows), side by side.
 
     Every other axis of the sweep (seeds, ...) is aggregated with ``agg`` in each cell;
@@ -80,7 +89,17 @@ def sweep_heatmaps(df, x: str, y: str, metrics: Union[str, Sequence[str]] = ("se
     for ax, metric, table, how in zip(axes, metrics, tables, aggs):
         cmap = "rocket" if metric in HIGHER_IS_BETTER else "rocket_r"
         limits = {"vmin": 0.0, "vmax": 1.0} if metric in FRACTIONS else {}
-        sns.heatmap(table, ax=ax, annot=annotate, fmt=".3g", cmap=cmap, cbar_kws={"label": _label(metric)}, linewidths=0.5, linecolor="white", **limits)
+        sns.heatmap(
+            table,
+            ax=ax,
+            annot=annotate,
+            fmt=".3g",
+            cmap=cmap,
+            cbar_kws={"label": _label(metric)},
+            linewidths=0.5,
+            linecolor="white",
+            **limits,
+        )
         ax.invert_yaxis()  # small values at the bottom, like a plot's y axis
         ax.set_xlabel(x)
         ax.set_ylabel(y)

@@ -18,6 +18,7 @@ Built on ``matplotlib.figure.Figure`` directly, never through ``pyplot``: nothin
 is switched (Jupyter's inline backend keeps working, no figure is left open in a pyplot
 registry), and saving goes through the Agg canvas explicitly.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -27,9 +28,24 @@ import numpy as np
 from ..trace import finite_range, nonfinite_counts
 from .images import colormap_rgb, png_bytes  # noqa: F401  (re-exported: per-frame images without matplotlib)
 
-__all__ = ["trace_figure", "save_trace_png", "colormap_rgb", "png_bytes", "max_pool", "memory_limit", "weight_limit",
-           "nonfinite_note", "head_label", "check_file_path", "pixels_per_cell", "bits_rgb", "weights_rgb", "memory_rgb",
-           "write_vectors_rgb", "with_cursor"]
+__all__ = [
+    "trace_figure",
+    "save_trace_png",
+    "colormap_rgb",
+    "png_bytes",
+    "max_pool",
+    "memory_limit",
+    "weight_limit",
+    "nonfinite_note",
+    "head_label",
+    "check_file_path",
+    "pixels_per_cell",
+    "bits_rgb",
+    "weights_rgb",
+    "memory_rgb",
+    "write_vectors_rgb",
+    "with_cursor",
+]
 
 # Colour maps: bits and probabilities in greys, weightings in a sequential map (a
 # weighting is non-negative), memory in a diverging map (its sign carries meaning).
@@ -165,7 +181,9 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
         ax_in, _ = bits_panel(0, trace.inputs, "inputs", "inputs")
         ax_tg, _ = bits_panel(1, trace.targets, "targets", "targets")
         n_wrong = int(wrong.sum())
-        ax_out, im_bits = bits_panel(2, trace.outputs, "outputs", f"outputs (probability; {n_wrong} wrong bit{'s' if n_wrong != 1 else ''} circled)")
+        ax_out, im_bits = bits_panel(
+            2, trace.outputs, "outputs", f"outputs (probability; {n_wrong} wrong bit{'s' if n_wrong != 1 else ''} circled)"
+        )
         cax = fig.add_subplot(gs[0:3, 1], label="colorbar:bits")
         fig.colorbar(im_bits, cax=cax).set_label("value", fontsize=8)
         tt, oo = np.nonzero(wrong)
@@ -186,8 +204,15 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
             ax = fig.add_subplot(gs[3 + h, 0], label=f"weights:{h}", sharex=ax_in)
             # extent keeps axes in rows and steps whatever pooling did to the pixels.
             pooled = _clip_inf(max_pool(trace.weights[:, h, :].T, 256, 800), 0.0, wmax)
-            im_w = ax.imshow(pooled, aspect="auto", cmap=_cmap(WEIGHT_CMAP), vmin=0.0, vmax=wmax,
-                             extent=(-0.5, T - 0.5, N - 0.5, -0.5), interpolation="nearest")
+            im_w = ax.imshow(
+                pooled,
+                aspect="auto",
+                cmap=_cmap(WEIGHT_CMAP),
+                vmin=0.0,
+                vmax=wmax,
+                extent=(-0.5, T - 0.5, N - 0.5, -0.5),
+                interpolation="nearest",
+            )
             ax.set_title(f"{head_label(trace, h)}: weighting over rows", loc="left")
             ax.set_ylabel("row")
             ax.set_xlim(*ext)
@@ -206,7 +231,9 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
 
         vlim = memory_limit(trace.memory)
         ax_mem = fig.add_subplot(gs[:, 2], label="memory")
-        im_m = ax_mem.imshow(_clip_inf(trace.memory[t], -vlim, vlim), aspect="auto", cmap=_cmap(MEMORY_CMAP), vmin=-vlim, vmax=vlim, origin="upper")
+        im_m = ax_mem.imshow(
+            _clip_inf(trace.memory[t], -vlim, vlim), aspect="auto", cmap=_cmap(MEMORY_CMAP), vmin=-vlim, vmax=vlim, origin="upper"
+        )
         ax_mem.set_title(f"memory at step {t} ({N} x {M})", loc="left")
         ax_mem.set_ylabel("row")
         ax_mem.set_xlabel("column")
@@ -215,7 +242,11 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
 
         meta = trace.meta or {}
         bits = meta.get("bits_wrong", n_wrong)
-        parts = [str(meta.get("task", "")).replace("_", " "), f"length {meta['length']}" if "length" in meta else "", f"{bits} bits wrong"]
+        parts = [
+            str(meta.get("task", "")).replace("_", " "),
+            f"length {meta['length']}" if "length" in meta else "",
+            f"{bits} bits wrong",
+        ]
         title = "  |  ".join(p for p in parts if p)
         note = nonfinite_note(_nonfinite_total(trace), "in green")
         fig.suptitle(title + (f"\n{note}" if note else ""), fontsize=10, x=0.01, ha="left", color="#b00020" if note else None)
@@ -253,7 +284,7 @@ def save_trace_png(trace, path, dpi: int = 110, step: Optional[int] = None) -> s
 
 
 def _rgb(hex_color: str) -> np.ndarray:
-    return np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)], np.uint8)
+    return np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)], np.uint8)
 
 
 def _upscale(rgb: np.ndarray, sy: int, sx: int) -> np.ndarray:
@@ -272,7 +303,13 @@ def bits_rgb(trace, px_per_step: int, px_per_bit: int) -> np.ndarray:
     gap = np.full((1, trace.steps, 3), 255, np.uint8)
     outputs = colormap_rgb(trace.outputs.T, 0.0, 1.0, BITS_CMAP)
     outputs[trace.wrong_bits.T] = _rgb(WRONG_COLOR)
-    parts = [colormap_rgb(trace.inputs.T, 0.0, 1.0, BITS_CMAP), gap, colormap_rgb(trace.targets.T, 0.0, 1.0, BITS_CMAP), gap, outputs]
+    parts = [
+        colormap_rgb(trace.inputs.T, 0.0, 1.0, BITS_CMAP),
+        gap,
+        colormap_rgb(trace.targets.T, 0.0, 1.0, BITS_CMAP),
+        gap,
+        outputs,
+    ]
     return _upscale(np.concatenate(parts, axis=0), px_per_bit, px_per_step)
 
 
@@ -305,5 +342,5 @@ def with_cursor(rgb: np.ndarray, t: int, px_per_step: int) -> np.ndarray:
     of a step wide, at least one pixel."""
     out = rgb.copy()
     x0 = t * px_per_step
-    out[:, x0:x0 + max(1, px_per_step // 4)] = _rgb(CURSOR_COLOR)
+    out[:, x0 : x0 + max(1, px_per_step // 4)] = _rgb(CURSOR_COLOR)
     return out

@@ -5,6 +5,7 @@ included: the trace is inlined as base64 of ``trace.to_bytes()``, and a few line
 stand in for the widget model (get / set / on / off / save_changes) that replay.js
 talks to. No network request is made: no external script, style sheet or font.
 """
+
 from __future__ import annotations
 
 import base64
@@ -118,7 +119,9 @@ def replay_html(trace: Trace, title: Optional[str] = None, width: int = 1000, me
     meta = trace.meta or {}
     n, m = trace.memory_shape
     if title is None:
-        title = f"NTM replay: {str(meta.get('task', 'run')).replace('_', ' ')}" + (f", length {meta['length']}" if "length" in meta else "")
+        title = f"NTM replay: {str(meta.get('task', 'run')).replace('_', ' ')}" + (
+            f", length {meta['length']}" if "length" in meta else ""
+        )
     bits = meta.get("bits_wrong", int(trace.wrong_bits.sum()))
     subtitle = f"{trace.steps} steps, {n} x {m} memory, heads: {', '.join(trace.head_kinds)}; {bits} bits wrong"
     # The encoding sends NaN as +inf, so both land on the top end; it has counted them.
@@ -127,7 +130,7 @@ def replay_html(trace: Trace, title: Optional[str] = None, width: int = 1000, me
         subtitle += f". {note}"
     data = base64.b64encode(blob).decode("ascii")
     # Wrapped at 76 columns like MIME base64, so editors and diff tools cope with the file.
-    data = "\n".join(data[i:i + 76] for i in range(0, len(data), 76))
+    data = "\n".join(data[i : i + 76] for i in range(0, len(data), 76))
     return _PAGE.format(
         title=html.escape(title),
         subtitle=html.escape(subtitle),

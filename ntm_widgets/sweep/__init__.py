@@ -32,6 +32,7 @@ table (any other file is refused and left as it is), and that evaluation at the
 longest ``eval_lengths`` fits in memory. Local workers watch the sweep's process and
 exit when it is gone, however it ended (``kill -9`` included).
 """
+
 from __future__ import annotations
 
 from typing import Callable, Dict, Iterable, Mapping, Optional, Sequence, Union
@@ -62,11 +63,38 @@ def run_sweep(
     threads: int = 1,
 ):
     """Build a ``Sweep`` and run it; returns a pandas DataFrame, one row per trial."""
-    sweep = Sweep(grid, base, steps=steps, time_limit=time_limit, target_bits=target_bits, eval_lengths=eval_lengths, samples=samples, eval_seed=eval_seed, n_samples=n_samples, random_seed=random_seed)
-    return sweep.run(backend=backend, workers=workers, ray_address=ray_address, results_path=results_path, progress=progress, threads=threads)
+    sweep = Sweep(
+        grid,
+        base,
+        steps=steps,
+        time_limit=time_limit,
+        target_bits=target_bits,
+        eval_lengths=eval_lengths,
+        samples=samples,
+        eval_seed=eval_seed,
+        n_samples=n_samples,
+        random_seed=random_seed,
+    )
+    return sweep.run(
+        backend=backend, workers=workers, ray_address=ray_address, results_path=results_path, progress=progress, threads=threads
+    )
 
 
-
-
-__all__ = ["Sweep", "run_sweep", "run_trial", "save_results", "load_results", "order_columns", "trial_key", "known_fields",
-           "resolve_field", "parse_value", "best_row", "start_ray", "pool_start_method", "BACKENDS", "RESULT_COLUMNS", "RESULT_FIELDS"]
+__all__ = [
+    "Sweep",
+    "run_sweep",
+    "run_trial",
+    "save_results",
+    "load_results",
+    "order_columns",
+    "trial_key",
+    "known_fields",
+    "resolve_field",
+    "parse_value",
+    "best_row",
+    "start_ray",
+    "pool_start_method",
+    "BACKENDS",
+    "RESULT_COLUMNS",
+    "RESULT_FIELDS",
+]

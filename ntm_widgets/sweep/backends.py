@@ -3,6 +3,7 @@
 Every trial seeds itself and runs with one torch thread, so a trial gives the same
 numbers on each backend.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,16 @@ from ..config import RunConfig
 from .results import RESULT_FIELDS
 
 # Plain Python types for the results table (the summary may hold numpy or torch scalars).
-RESULT_TYPES = {"converged": bool, "seconds": float, "train_seconds": float, "sequences": int, "steps": int,
-                "bits_per_seq": float, "nonfinite_steps": int, "reason": str}
+RESULT_TYPES = {
+    "converged": bool,
+    "seconds": float,
+    "train_seconds": float,
+    "sequences": int,
+    "steps": int,
+    "bits_per_seq": float,
+    "nonfinite_steps": int,
+    "reason": str,
+}
 
 BACKENDS = ("local", "ray", "serial")
 RAY_INSTALL_HINT = "the Ray backend needs Ray: pip install ntm-widgets[ray]"
@@ -46,7 +55,9 @@ def run_trial(payload: Dict) -> Dict:
         torch.set_num_threads(int(payload.get("threads") or 1))
         cfg = RunConfig.from_dict(payload["config"])
         if cfg.train.fused_threads is None:  # trials run side by side: one thread each
-            cfg = RunConfig(model=cfg.model, task=cfg.task, train=cfg.train.replace(fused_threads=int(payload.get("threads") or 1)))
+            cfg = RunConfig(
+                model=cfg.model, task=cfg.task, train=cfg.train.replace(fused_threads=int(payload.get("threads") or 1))
+            )
         trainer = Trainer(cfg)
         summary = trainer.run()
         bits = summary["bits_per_seq"]
@@ -93,7 +104,9 @@ def pool_start_method() -> str:
     methods = multiprocessing.get_all_start_methods()
     if wanted:
         if wanted not in methods or wanted == "fork":
-            raise ValueError(f"NTM_WIDGETS_START_METHOD must be one of {', '.join(m for m in methods if m != 'fork')}, got {wanted!r}")
+            raise ValueError(
+                f"NTM_WIDGETS_START_METHOD must be one of {', '.join(m for m in methods if m != 'fork')}, got {wanted!r}"
+            )
         return wanted
     return "forkserver" if "forkserver" in methods else "spawn"
 
@@ -160,7 +173,6 @@ def _worker_init(threads: int, parent_pid: Optional[int] = None) -> None:
         threading.Thread(target=_watch_parent, args=(parent_pid, started), name="ntm-widgets-parent-watch", daemon=True).start()
 
 
-
 def run_local(jobs: Jobs, nworkers: int, threads: int, finished: Finished) -> None:
     """Run the jobs on a process pool of ``nworkers`` (forkserver, one torch thread each)."""
     import multiprocessing
@@ -196,6 +208,7 @@ def run_local(jobs: Jobs, nworkers: int, threads: int, finished: Finished) -> No
     # about a second of torch teardown for nothing).
     pool.shutdown(wait=False)
 
+
 def run_ray(ray, jobs: Jobs, workers: Optional[int], ray_address: Optional[str], finished: Finished) -> None:
     """Run the jobs as Ray tasks (one CPU each) on ``ray_address`` or a local Ray."""
     started = start_ray(ray_address, num_cpus=workers) if not ray.is_initialized() else False
@@ -219,9 +232,6 @@ def run_ray(ray, jobs: Jobs, workers: Optional[int], ray_address: Optional[str],
     finally:
         if started:
             ray.shutdown()
-
-
-
 
 
 def import_ray():
@@ -254,5 +264,3 @@ def start_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) -> 
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     return True
-
-

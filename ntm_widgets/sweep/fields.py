@@ -1,4 +1,5 @@
 """Sweep axes: config field names, values parsed by the field's type, and trial keys."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,13 +33,16 @@ def known_fields() -> Dict[str, str]:
 
 
 def resolve_field(name: str) -> str:
-    """"memory_size" or "model.memory_size" -> "model.memory_size"; ConfigError if unknown."""
+    """ "memory_size" or "model.memory_size" -> "model.memory_size"; ConfigError if unknown."""
     names = known_fields()
     if not isinstance(name, str) or name not in names:
         shorts = sorted(n for n in names if "." not in n)
         ambiguous = sorted({n.split(".", 1)[1] for n in names if "." in n} - set(shorts))
         hint = f"; ambiguous, write it as section.{name}" if name in ambiguous else ""
-        raise ConfigError(str(name), f"unknown sweep field {name!r}{hint}; known fields: {', '.join(shorts)} (or section.field with section in model, task, train)")
+        raise ConfigError(
+            str(name),
+            f"unknown sweep field {name!r}{hint}; known fields: {', '.join(shorts)} (or section.field with section in model, task, train)",
+        )
     return names[name]
 
 
@@ -119,5 +123,3 @@ def _with_values(base: RunConfig, values: Mapping[str, Any]) -> RunConfig:
         section, name = dotted.split(".", 1)
         data[section][name] = value
     return RunConfig.from_dict(data)
-
-

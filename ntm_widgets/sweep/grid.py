@@ -1,4 +1,5 @@
 """The Sweep: a grid (or a random sample of one) of trials, run on a backend, saved as a table."""
+
 from __future__ import annotations
 
 import itertools
@@ -13,8 +14,18 @@ from ..config import ConfigError, RunConfig
 from . import backends
 from .backends import BACKENDS
 from .fields import _as_run_config, _normalise_value, _with_values, known_fields, resolve_field, trial_key
-from .results import (RESULT_COLUMNS, RESULT_FIELDS, _clean_frame, _describe_best, _results_format, best_row, load_results,
-                      order_columns, output_problem, save_results)
+from .results import (
+    RESULT_COLUMNS,
+    RESULT_FIELDS,
+    _clean_frame,
+    _describe_best,
+    _results_format,
+    best_row,
+    load_results,
+    order_columns,
+    output_problem,
+    save_results,
+)
 
 BudgetValue = Optional[Union[int, float]]
 
@@ -49,7 +60,11 @@ class Sweep:
         if not isinstance(grid, Mapping):
             raise TypeError(f"grid must be a dict of field name -> list of values, got {type(grid).__name__}")
         self.base = _as_run_config(base)
-        budget = {k: v for k, v in (("train.steps", steps), ("train.time_limit", time_limit), ("train.target_bits", target_bits)) if v is not None}
+        budget = {
+            k: v
+            for k, v in (("train.steps", steps), ("train.time_limit", time_limit), ("train.target_bits", target_bits))
+            if v is not None
+        }
         if budget:
             # Budget values are config values: the config classes check their ranges.
             self.base = _with_values(self.base, {k: _normalise_value(k, v) for k, v in budget.items()})
@@ -59,8 +74,15 @@ class Sweep:
             dotted = resolve_field(name)
             if dotted in self.axes:
                 raise ConfigError(dotted.split(".", 1)[1], f"grid names {dotted} twice")
-            if isinstance(values, (str, bytes, Mapping, set, frozenset)) or not isinstance(values, (list, tuple, range)) and not hasattr(values, "tolist"):
-                raise ConfigError(dotted.split(".", 1)[1], f"grid axis {name!r} must be a list of values, got {type(values).__name__} {values!r}")
+            if (
+                isinstance(values, (str, bytes, Mapping, set, frozenset))
+                or not isinstance(values, (list, tuple, range))
+                and not hasattr(values, "tolist")
+            ):
+                raise ConfigError(
+                    dotted.split(".", 1)[1],
+                    f"grid axis {name!r} must be a list of values, got {type(values).__name__} {values!r}",
+                )
             values = list(values.tolist() if hasattr(values, "tolist") else values)
             if not values:
                 raise ConfigError(dotted.split(".", 1)[1], f"grid axis {name!r} is empty; give at least one value")
@@ -74,7 +96,9 @@ class Sweep:
         t = self.base.train
         if t.steps is None and t.time_limit is None:
             if "train.steps" not in self.axes and "train.time_limit" not in self.axes:
-                raise ConfigError("steps", "a sweep needs a budget per trial: steps or time_limit (target_bits alone may never be reached)")
+                raise ConfigError(
+                    "steps", "a sweep needs a budget per trial: steps or time_limit (target_bits alone may never be reached)"
+                )
         self.eval_lengths = [self._length(v) for v in eval_lengths]
         if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
             raise ConfigError("samples", f"samples must be an integer >= 1, got {samples!r}")
@@ -103,7 +127,9 @@ class Sweep:
 
     def _build_trials(self) -> List[Dict]:
         """Every trial's RunConfig, built now so that a bad value fails before any training."""
-        eval_settings = {"lengths": self.eval_lengths, "samples": self.samples, "seed": self.eval_seed} if self.eval_lengths else {}
+        eval_settings = (
+            {"lengths": self.eval_lengths, "samples": self.samples, "seed": self.eval_seed} if self.eval_lengths else {}
+        )
         trials, seen = [], set()
         for point in self._points():
             try:
@@ -114,7 +140,9 @@ class Sweep:
                 if not offending and len(point) == 1:  # e.g. memory_size=1 leaves no room for shifts
                     offending = [shown]
                 lead = f"grid value {offending[0]}" if offending else f"grid trial ({shown})"
-                raise ConfigError(exc.field, f"{lead} is out of range: {exc}" + (f" [trial: {shown}]" if offending and len(point) > 1 else "")) from None
+                raise ConfigError(
+                    exc.field, f"{lead} is out of range: {exc}" + (f" [trial: {shown}]" if offending and len(point) > 1 else "")
+                ) from None
             key = trial_key(cfg, eval_settings)
             if key in seen:
                 continue
@@ -251,7 +279,9 @@ class Sweep:
             rows.append(record)
         return todo, rows
 
-    def eval_memory_problem(self, configs: Optional[Sequence[RunConfig]] = None, available: Optional[int] = None) -> Optional[str]:
+    def eval_memory_problem(
+        self, configs: Optional[Sequence[RunConfig]] = None, available: Optional[int] = None
+    ) -> Optional[str]:
         """Why the longest eval length cannot be evaluated in memory, or None.
 
         Every trial evaluates in one process (``eval_bytes``); it is compared with the
@@ -272,11 +302,15 @@ class Sweep:
         if worst is None or limits.eval_bytes(worst, longest, self.samples) <= have:
             return None
         need = limits.eval_bytes(worst, longest, self.samples)
-        allowed = min(limits.largest_fitting(lambda n: limits.eval_bytes(cfg, n, self.samples) <= have) for cfg in configs)
+        allowed = min(
+            limits.largest_fitting(lambda n, cfg=cfg: limits.eval_bytes(cfg, n, self.samples) <= have) for cfg in configs
+        )
         batch = min(self.samples, limits.EVAL_BATCH)
         steps = limits.steps_for(worst.task, longest)
-        return (f"{longest} cannot be evaluated in memory: {batch} sequences of {steps:,} steps at once "
-                f"need about {limits.bytes_text(need)}, and {limits.bytes_text(have)} is available; the largest length allowed is {allowed}")
+        return (
+            f"{longest} cannot be evaluated in memory: {batch} sequences of {steps:,} steps at once "
+            f"need about {limits.bytes_text(need)}, and {limits.bytes_text(have)} is available; the largest length allowed is {allowed}"
+        )
 
 
 def _check_run_arguments(backend, threads, progress, workers) -> None:

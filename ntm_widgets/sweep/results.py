@@ -1,4 +1,5 @@
 """A sweep's results table: its columns, the CSV / JSON files, the best row."""
+
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ RESULT_FIELDS = ("converged", "seconds", "train_seconds", "sequences", "steps", 
 # Columns every trial row has; a swept field whose short name clashes with one of these
 # (train.steps vs the steps a run took) keeps its dotted name as its column.
 RESULT_COLUMNS = ("trial_id", *RESULT_FIELDS, "error", "config")
+
 
 def _results_format(path) -> str:
     suffix = Path(path).suffix.lower()
@@ -70,7 +72,9 @@ def save_results(df, path) -> Path:
 
 
 def _not_results(path: Path, why: str) -> ConfigError:
-    return ConfigError("results_path", f"{path} {why}; it was left as it is: choose another results file, or delete this one to start afresh")
+    return ConfigError(
+        "results_path", f"{path} {why}; it was left as it is: choose another results file, or delete this one to start afresh"
+    )
 
 
 def load_results(path):
@@ -103,11 +107,21 @@ def load_results(path):
     if fmt == "csv":
         missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
         if missing:
-            raise _not_results(path, f"is not a results table written by ntm-widgets sweep (no {' and '.join(missing)} column{'s' if len(missing) > 1 else ''})")
+            raise _not_results(
+                path,
+                f"is not a results table written by ntm-widgets sweep (no {' and '.join(missing)} column{'s' if len(missing) > 1 else ''})",
+            )
     else:
-        if not (isinstance(data, dict) and data.get("format") == JSON_FORMAT and isinstance(data.get("trials"), list)
-                and all(isinstance(r, dict) and "trial_id" in r for r in data["trials"])):
-            raise _not_results(path, f'is not a results file written by ntm-widgets sweep (expected a {{"format": "{JSON_FORMAT}", "trials": [...]}} object)')
+        if not (
+            isinstance(data, dict)
+            and data.get("format") == JSON_FORMAT
+            and isinstance(data.get("trials"), list)
+            and all(isinstance(r, dict) and "trial_id" in r for r in data["trials"])
+        ):
+            raise _not_results(
+                path,
+                f'is not a results file written by ntm-widgets sweep (expected a {{"format": "{JSON_FORMAT}", "trials": [...]}} object)',
+            )
         df = pd.DataFrame.from_records(data["trials"])
     return _clean_frame(df)
 
@@ -118,7 +132,6 @@ def output_problem(path) -> Optional[str]:
     if path.is_dir():
         return f"{path} is a folder"
     return writable_dir_problem(path.parent)
-
 
 
 def best_row(rows: Sequence[Mapping]) -> Optional[Dict]:
@@ -141,7 +154,6 @@ def _describe_best(row: Mapping, columns: Iterable[str]) -> str:
     return f"best {row['bits_per_seq']:.3g} bits/seq {row.get('seconds', 0):.1f}s {where}".strip()
 
 
-
 def _json_value(value):
     """A JSON-ready scalar: numpy scalars unwrapped, NaN / inf / missing as None."""
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
@@ -157,5 +169,3 @@ def _json_value(value):
         except (TypeError, ValueError):
             pass
     return value
-
-

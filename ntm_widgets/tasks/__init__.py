@@ -1,4 +1,5 @@
 """The paper's tasks as seeded batch generators (Graves et al. 2014, section 4)."""
+
 from .associative_recall import AssociativeRecallTask
 from .base import Batch, Task
 from .copy import CopyTask
@@ -20,4 +21,14 @@ def make_task(cfg) -> Task:
     return TASK_CLASSES[cfg.name](cfg)
 
 
-__all__ = ["Batch", "Task", "CopyTask", "RepeatCopyTask", "AssociativeRecallTask", "PrioritySortTask", "NGramsTask", "make_task", "TASK_CLASSES"]
+__all__ = [
+    "Batch",
+    "Task",
+    "CopyTask",
+    "RepeatCopyTask",
+    "AssociativeRecallTask",
+    "PrioritySortTask",
+    "NGramsTask",
+    "make_task",
+    "TASK_CLASSES",
+]

@@ -6,6 +6,7 @@ channels: ``width`` bits, an item delimiter (before each item) and a query delim
 of one item (never the last), the query delimiter again, then ``item_len`` blank steps
 where the item that followed the query must be written.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """What every task returns: a batch of inputs, targets and a mask of answer steps."""
+
 from __future__ import annotations
 
 from typing import NamedTuple, Optional

@@ -4,6 +4,7 @@ Input channels: ``width`` bits and one delimiter. Steps: L vectors, one delimite
 step, then L blank steps while the model answers (no input then). The answer is
 scored on the last L steps only.
 """
+
 from __future__ import annotations
 
 import torch

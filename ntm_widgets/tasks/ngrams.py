@@ -9,6 +9,7 @@ follows the table. Input: one bit per step; output: the probability that the nex
 P(1 | context) = (N1 + 1/2) / (N0 + N1 + 1), N0 and N1 the continuations of that
 context seen so far in the sequence.
 """
+
 from __future__ import annotations
 
 import math

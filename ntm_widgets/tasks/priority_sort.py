@@ -5,6 +5,7 @@ vectors with their priorities, a delimiter, then L blank steps where the vectors
 come out highest priority first: the ``sort_outputs`` highest (the paper: 16 of 20),
 or all L when it is not set.
 """
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@ own channel on the delimiter step (divided by ``max_repeats``). Output channels:
 ``width`` bits and an end marker, set on the step after the last repeat. Every
 sequence of a batch draws its own repeat count.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -53,7 +54,9 @@ class RepeatCopyTask(Task):
         steps = torch.arange(total)
         answer_end = length + 1 + length * counts  # the end marker's step, per sequence
         in_answer = (steps[None, :] >= length + 1) & (steps[None, :] < answer_end[:, None])
-        targets[:, length + 1 : length + 1 + length * most, :w] = tiled * in_answer[:, length + 1 : length + 1 + length * most, None]
+        targets[:, length + 1 : length + 1 + length * most, :w] = (
+            tiled * in_answer[:, length + 1 : length + 1 + length * most, None]
+        )
         rows = torch.arange(batch_size)
         targets[rows, answer_end, w] = 1.0  # end marker
         mask = ((steps[None, :] >= length + 1) & (steps[None, :] <= answer_end[:, None])).to(inputs.dtype)

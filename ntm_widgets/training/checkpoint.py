@@ -5,6 +5,7 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts saved
 restricted unpickler refuses anything that would import or call code, so a file with
 a pickle payload is rejected before it can run.
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 Outputs are thresholded at 0.5; wrong bits are summed over the answer part of each
 sequence and averaged over sequences.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Iterable, Optional
@@ -25,8 +26,16 @@ bit_errors = wrong_bits
 
 
 @torch.inference_mode()
-def errors_at_length(model, task, length: int, samples: int, generator: torch.Generator, batch_size: int = 100, device=None,
-                     optimal: Optional[list] = None) -> np.ndarray:
+def errors_at_length(
+    model,
+    task,
+    length: int,
+    samples: int,
+    generator: torch.Generator,
+    batch_size: int = 100,
+    device=None,
+    optimal: Optional[list] = None,
+) -> np.ndarray:
     """The task's cost (wrong bits; n-grams: cross-entropy bits) of ``samples`` fresh
     sequences of one length, as a numpy array; ``optimal``, a list, collects the
     optimal estimator's cost where the task has one."""
@@ -62,7 +71,9 @@ def validate(model, task, samples: int, seed: int, batch_size: int = 250, device
     return total / samples
 
 
-def evaluate_lengths(model, task, lengths: Iterable[int], samples: int = 100, seed: int = 0, batch_size: int = 100, device=None) -> Dict[int, Dict[str, float]]:
+def evaluate_lengths(
+    model, task, lengths: Iterable[int], samples: int = 100, seed: int = 0, batch_size: int = 100, device=None
+) -> Dict[int, Dict[str, float]]:
     """Generalisation: mean, median and worst bit errors per sequence at each length."""
     was_training = model.training
     model.eval()

@@ -12,6 +12,7 @@ It has the parts of the optimizer interface the trainer and checkpoints use:
 ``load_state_dict`` in torch.optim.Adam's format, so checkpoints written by either load
 into either.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,21 @@ class Adam:
         params = list(params)
         if not params:
             raise ValueError("Adam needs at least one parameter")
-        self.param_groups: List[Dict] = [dict(params=params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=0.0, amsgrad=False,
-                                              maximize=False, foreach=None, capturable=False, differentiable=False, fused=None)]
+        self.param_groups: List[Dict] = [
+            dict(
+                params=params,
+                lr=lr,
+                betas=tuple(betas),
+                eps=eps,
+                weight_decay=0.0,
+                amsgrad=False,
+                maximize=False,
+                foreach=None,
+                capturable=False,
+                differentiable=False,
+                fused=None,
+            )
+        ]
         self.state: Dict[torch.Tensor, Dict[str, torch.Tensor]] = {}
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -80,7 +94,9 @@ class Adam:
         groups = data["param_groups"]
         ids = [i for g in groups for i in g["params"]]
         if len(groups) != 1 or len(ids) != len(params):
-            raise ValueError(f"optimizer state has {len(ids)} parameters in {len(groups)} groups; this model has {len(params)} in 1")
+            raise ValueError(
+                f"optimizer state has {len(ids)} parameters in {len(groups)} groups; this model has {len(params)} in 1"
+            )
         for key in ("lr", "betas", "eps"):
             if key in groups[0]:
                 group[key] = tuple(groups[0][key]) if key == "betas" else groups[0][key]

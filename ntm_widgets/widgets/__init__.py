@@ -3,6 +3,7 @@
 Each widget lives in its own module; they are imported on first use (module
 ``__getattr__``), so one that is missing or broken never stops the others importing.
 """
+
 from importlib import import_module
 
 _WHERE = {

@@ -10,6 +10,7 @@ benchmarks/playground_overhead.py).
 drawn by ``plotting.curves.curves_png`` into an ``ipywidgets.Image``; matplotlib is
 slow (tens of ms a frame), so the Playground redraws it less often.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -151,7 +152,9 @@ class LiveCurves(anywidget.AnyWidget):
     bits = traitlets.Bytes(b"", help="float32 bit errors per sequence per point").tag(sync=True)
     version = traitlets.Int(0, help="bumped after each data change; the front end redraws on it").tag(sync=True)
     loss_floor = traitlets.Float(LOSS_FLOOR, help="loss values below this sit on the floor of the log axis").tag(sync=True)
-    bits_floor = traitlets.Float(BITS_FLOOR, help="bit errors per sequence below this (0 included) sit on the floor of the log axis").tag(sync=True)
+    bits_floor = traitlets.Float(
+        BITS_FLOOR, help="bit errors per sequence below this (0 included) sit on the floor of the log axis"
+    ).tag(sync=True)
     max_points = traitlets.Int(1000, help="points sent per curve; longer histories are averaged into bins")
 
     @traitlets.validate("max_points")

@@ -12,10 +12,11 @@ runs), so what a learner sees is exactly what the model computes. Every slider m
 recomputes the four stages in the kernel (well under a millisecond for 8 rows) and
 sends them, as the ``stages`` trait, to a small SVG renderer (``explorer.js``).
 """
+
 from __future__ import annotations
 
 import pathlib
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import anywidget
 import ipywidgets as widgets
@@ -74,7 +75,15 @@ def address_stages(memory, key, beta: float, g: float, s, gamma: float, w_prev) 
     w_s = shift(w_g, s_t)  # eq. 8
     w = sharpen(w_s, scalar(gamma))  # eq. 9
     out = lambda x: [float(v) for v in x[0]]
-    return {"cosine": out(cosine), "prev": out(w0), "content": out(w_c), "interpolation": out(w_g), "shift": out(w_s), "sharpen": out(w), "s": [float(v) for v in s_t[0]]}
+    return {
+        "cosine": out(cosine),
+        "prev": out(w0),
+        "content": out(w_c),
+        "interpolation": out(w_g),
+        "shift": out(w_s),
+        "sharpen": out(w),
+        "s": [float(v) for v in s_t[0]],
+    }
 
 
 class AddressingExplorer(widgets.VBox):
@@ -125,15 +134,38 @@ class AddressingExplorer(widgets.VBox):
         lay = widgets.Layout(width="280px")
         self.key_sliders = []
         for j in range(M):
-            s = widgets.FloatSlider(value=self.key[j], min=-1.0, max=1.0, step=0.05, description=f"k[{j}]", style=style, layout=lay, continuous_update=True)
+            s = widgets.FloatSlider(
+                value=self.key[j],
+                min=-1.0,
+                max=1.0,
+                step=0.05,
+                description=f"k[{j}]",
+                style=style,
+                layout=lay,
+                continuous_update=True,
+            )
             s.add_class(f"ntm-explorer-key-{j}")
             s.observe(self._key_slider_moved, names="value")
             self.key_sliders.append(s)
-        self.key_row = widgets.Dropdown(options=[("key = ...", -1)] + [(f"key = row {i}", i) for i in range(N)], value=-1, layout=widgets.Layout(width="140px"))
+        self.key_row = widgets.Dropdown(
+            options=[("key = ...", -1)] + [(f"key = row {i}", i) for i in range(N)],
+            value=-1,
+            layout=widgets.Layout(width="140px"),
+        )
         self.key_row.observe(self._copy_row_to_key, names="value")
 
         def slider(cls, name, lo, hi, step, desc, **kw):
-            w = cls(value=getattr(self, name), min=lo, max=hi, step=step, description=desc, style=style, layout=lay, continuous_update=True, **kw)
+            w = cls(
+                value=getattr(self, name),
+                min=lo,
+                max=hi,
+                step=step,
+                description=desc,
+                style=style,
+                layout=lay,
+                continuous_update=True,
+                **kw,
+            )
             w.add_class(f"ntm-explorer-{name}")
             widgets.link((w, "value"), (self, name))
             return w
@@ -143,14 +175,32 @@ class AddressingExplorer(widgets.VBox):
         self.gamma_slider = slider(widgets.FloatSlider, "gamma", 1.0, 20.0, 0.1, "gamma")
         self.shift_sliders = []
         for j, off in enumerate((-1, 0, 1)):
-            s = widgets.FloatSlider(value=self.shift[j], min=0.0, max=1.0, step=0.05, description=f"s({off:+d})", style=style, layout=lay, continuous_update=True)
+            s = widgets.FloatSlider(
+                value=self.shift[j],
+                min=0.0,
+                max=1.0,
+                step=0.05,
+                description=f"s({off:+d})",
+                style=style,
+                layout=lay,
+                continuous_update=True,
+            )
             s.add_class(f"ntm-explorer-shift-{off:+d}".replace("+", "p").replace("-", "m"))
             s.observe(self._shift_slider_moved, names="value")
             self.shift_sliders.append(s)
-        self.prev_dropdown = widgets.Dropdown(options=[("w_prev: one row", "row"), ("w_prev: uniform", "uniform"), ("w_prev: last result", "custom")], value=self.prev_mode, layout=widgets.Layout(width="180px"))
+        self.prev_dropdown = widgets.Dropdown(
+            options=[("w_prev: one row", "row"), ("w_prev: uniform", "uniform"), ("w_prev: last result", "custom")],
+            value=self.prev_mode,
+            layout=widgets.Layout(width="180px"),
+        )
         widgets.link((self.prev_dropdown, "value"), (self, "prev_mode"))
         self.prev_row_slider = slider(widgets.IntSlider, "prev_row", 0, N - 1, 1, "prev row")
-        self.feed_button = widgets.Button(description="use result as w_prev", icon="step-forward", tooltip="make the sharpened weighting the previous one, as at the next time step", layout=widgets.Layout(width="220px"))
+        self.feed_button = widgets.Button(
+            description="use result as w_prev",
+            icon="step-forward",
+            tooltip="make the sharpened weighting the previous one, as at the next time step",
+            layout=widgets.Layout(width="220px"),
+        )
         self.feed_button.add_class("ntm-explorer-feed")
         self.feed_button.on_click(lambda _b: self.feed_back())
         self.message = widgets.HTML()
@@ -159,13 +209,22 @@ class AddressingExplorer(widgets.VBox):
         def group(title, *items):
             return widgets.VBox([widgets.HTML(f"<b>{title}</b>"), *items])
 
-        controls = widgets.VBox([
-            group("1. content: key k and strength beta", *self.key_sliders, self.key_row, self.beta_slider),
-            group("2. interpolation with w_prev: gate g", self.g_slider, widgets.HBox([self.prev_dropdown]), self.prev_row_slider, self.feed_button),
-            group("3. shift: offsets -1, 0, +1", *self.shift_sliders),
-            group("4. sharpen: gamma", self.gamma_slider),
-            self.message,
-        ], layout=widgets.Layout(min_width="290px", width="290px"))
+        controls = widgets.VBox(
+            [
+                group("1. content: key k and strength beta", *self.key_sliders, self.key_row, self.beta_slider),
+                group(
+                    "2. interpolation with w_prev: gate g",
+                    self.g_slider,
+                    widgets.HBox([self.prev_dropdown]),
+                    self.prev_row_slider,
+                    self.feed_button,
+                ),
+                group("3. shift: offsets -1, 0, +1", *self.shift_sliders),
+                group("4. sharpen: gamma", self.gamma_slider),
+                self.message,
+            ],
+            layout=widgets.Layout(min_width="290px", width="290px"),
+        )
         self.children = [widgets.HBox([controls, self.bars])]
 
     def _key_slider_moved(self, _change):
@@ -224,7 +283,9 @@ class AddressingExplorer(widgets.VBox):
     def _check_shift(self, proposal):
         value = [float(v) for v in proposal["value"]]
         if len(value) != 3 or any(not 0.0 <= v <= 1.0 for v in value):
-            raise traitlets.TraitError(f"shift must be 3 weights in [0, 1] for offsets -1, 0, +1 (normalised to sum 1), got {value}")
+            raise traitlets.TraitError(
+                f"shift must be 3 weights in [0, 1] for offsets -1, 0, +1 (normalised to sum 1), got {value}"
+            )
         return value
 
     @traitlets.validate("prev_mode")

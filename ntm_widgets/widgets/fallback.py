@@ -12,6 +12,7 @@ memory M_t (N x M), the write heads' erase and add vectors, and an HTML table of
 addressing parameters beta, g, s, gamma. The pictures are ``plotting.trace_plots``'s
 RGB panels; this module sizes them and puts them in widgets.
 """
+
 from __future__ import annotations
 
 import html
@@ -22,8 +23,18 @@ import numpy as np
 import traitlets
 
 from ..plotting.images import png_bytes
-from ..plotting.trace_plots import (bits_rgb, head_label, memory_limit, memory_rgb, nonfinite_note, pixels_per_cell, weight_limit,
-                                    weights_rgb, with_cursor, write_vectors_rgb)
+from ..plotting.trace_plots import (
+    bits_rgb,
+    head_label,
+    memory_limit,
+    memory_rgb,
+    nonfinite_note,
+    pixels_per_cell,
+    weight_limit,
+    weights_rgb,
+    with_cursor,
+    write_vectors_rgb,
+)
 from ..render.page import write_replay_html
 from ..trace import Trace, nonfinite_counts
 
@@ -71,7 +82,11 @@ class ImageReplayPlayer(widgets.VBox):
         if self.vectors_image is not None:
             right.append(labelled("erase / add of each write head", self.vectors_image))
         right.append(self.params)
-        self.children = [self.title, widgets.HBox([self.play, self.slider]), widgets.HBox([widgets.VBox(left), widgets.VBox(right, layout=widgets.Layout(margin="0 0 0 16px"))])]
+        self.children = [
+            self.title,
+            widgets.HBox([self.play, self.slider]),
+            widgets.HBox([widgets.VBox(left), widgets.VBox(right, layout=widgets.Layout(margin="0 0 0 16px"))]),
+        ]
         self._render(0)
 
     # ------------------------------------------------------------ drawing
@@ -83,7 +98,9 @@ class ImageReplayPlayer(widgets.VBox):
     def _image(self, rgb: np.ndarray, css_class: str) -> widgets.Image:
         h, w, _ = rgb.shape
         # Explicit pixel size: JupyterLab stretches an Image widget without one.
-        im = widgets.Image(value=png_bytes(rgb), format="png", width=w, height=h, layout=widgets.Layout(width=f"{w}px", height=f"{h}px"))
+        im = widgets.Image(
+            value=png_bytes(rgb), format="png", width=w, height=h, layout=widgets.Layout(width=f"{w}px", height=f"{h}px")
+        )
         im.add_class(css_class)
         return im
 
@@ -101,7 +118,9 @@ class ImageReplayPlayer(widgets.VBox):
         self._mx = pixels_per_cell(M, 200)
         # colormap_rgb clips +-inf to the colour limits and draws NaN grey.
         note = nonfinite_note(sum(nonfinite_counts(tr).values()), "grey")
-        self._note = f" &middot; <span class='ntm-replay-nonfinite' style='color:#b00020'>{html.escape(note)}</span>" if note else ""
+        self._note = (
+            f" &middot; <span class='ntm-replay-nonfinite' style='color:#b00020'>{html.escape(note)}</span>" if note else ""
+        )
 
     def _memory_rgb(self, t: int) -> np.ndarray:
         return memory_rgb(self.trace, t, self._my, self._mx, limit=self._mlim)
@@ -116,9 +135,13 @@ class ImageReplayPlayer(widgets.VBox):
         rows = []
         for h in range(len(tr.head_kinds)):
             s = "".join(f"<td>{v:.2f}</td>" for v in tr.s[t, h])
-            rows.append(f"<tr><td>{html.escape(head_label(tr, h))}</td><td>{tr.beta[t, h]:.2f}</td><td>{tr.g[t, h]:.2f}</td>{s}<td>{tr.gamma[t, h]:.2f}</td></tr>")
-        return ("<table class='ntm-replay-params' style='font-size:12px'><tr><th>head</th><th>beta</th><th>g</th>"
-                f"{head}<th>gamma</th></tr>{''.join(rows)}</table>")
+            rows.append(
+                f"<tr><td>{html.escape(head_label(tr, h))}</td><td>{tr.beta[t, h]:.2f}</td><td>{tr.g[t, h]:.2f}</td>{s}<td>{tr.gamma[t, h]:.2f}</td></tr>"
+            )
+        return (
+            "<table class='ntm-replay-params' style='font-size:12px'><tr><th>head</th><th>beta</th><th>g</th>"
+            f"{head}<th>gamma</th></tr>{''.join(rows)}</table>"
+        )
 
     def _render(self, t: int) -> None:
         tr = self.trace

@@ -23,6 +23,7 @@ sends the (downsampled) history to the browser at most every ``update_interval``
 seconds, so watching costs a few percent of training time (benchmarks/
 playground_overhead.py measures it).
 """
+
 from __future__ import annotations
 
 import html
@@ -37,10 +38,11 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ..config import CONTROLLERS, TASKS, ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig, preset
+from ..config import CONTROLLERS, TASKS, ConfigError, RunConfig, preset
 from ..core import fused
 from ..training.trainer import Trainer
 from .curves import ImageCurves, LiveCurves
+
 
 def _default_config() -> RunConfig:
     """The "quick" preset (config.preset: the demo's recipe, 64 x 8 memory, lengths 1-8,
@@ -143,7 +145,9 @@ class Playground(widgets.VBox):
     step = traitlets.Int(0, help="training steps taken by the current model")
     sequences = traitlets.Int(0, help="training sequences seen by the current model")
     seq_per_s = traitlets.Float(0.0, help="training throughput over the last status interval")
-    bits_per_seq = traitlets.Float(float("nan"), allow_none=True, help="bit errors per sequence, moving average over recent batches")
+    bits_per_seq = traitlets.Float(
+        float("nan"), allow_none=True, help="bit errors per sequence, moving average over recent batches"
+    )
     update_interval = traitlets.Float(0.25, help="seconds between curve and status redraws while training (0.05 to 10)")
     replay_length = traitlets.Int(8, help="length of the fresh sequence the replay runs the model on (1 to 1024)")
     auto_replay = traitlets.Bool(True, help="record a new replay whenever training pauses or stops")
@@ -194,7 +198,15 @@ class Playground(widgets.VBox):
 
         def slider(desc, value, lo, hi, cls):
             # The range stretches to hold any valid configured value (a slider clamps).
-            w = widgets.IntSlider(value=value, min=min(lo, value), max=max(hi, value), description=desc, continuous_update=False, style=style, layout=wide)
+            w = widgets.IntSlider(
+                value=value,
+                min=min(lo, value),
+                max=max(hi, value),
+                description=desc,
+                continuous_update=False,
+                style=style,
+                layout=wide,
+            )
             w.add_class(cls)
             return w
 
@@ -202,27 +214,55 @@ class Playground(widgets.VBox):
         self.task_dropdown.add_class("ntm-task")
         self.n_slider = slider("N (rows)", m.memory_size, 4, 256, "ntm-slider-n")
         self.m_slider = slider("M (width)", m.word_size, 1, 64, "ntm-slider-m")
-        self.controller_dropdown = widgets.Dropdown(options=list(CONTROLLERS), value=m.controller, description="controller", style=style, layout=wide)
+        self.controller_dropdown = widgets.Dropdown(
+            options=list(CONTROLLERS), value=m.controller, description="controller", style=style, layout=wide
+        )
         self.controller_dropdown.add_class("ntm-controller")
         self.controller_size_slider = slider("controller size", m.controller_size, 4, 256, "ntm-controller-size")
         self.read_heads_slider = slider("read heads", m.num_read_heads, 1, 4, "ntm-read-heads")
         self.write_heads_slider = slider("write heads", m.num_write_heads, 1, 4, "ntm-write-heads")
 
         self.length_slider = widgets.IntRangeSlider(
-            value=(t.min_len, t.max_len), min=1, max=max(64, t.max_len), description="lengths", continuous_update=False, style=style, layout=wide
+            value=(t.min_len, t.max_len),
+            min=1,
+            max=max(64, t.max_len),
+            description="lengths",
+            continuous_update=False,
+            style=style,
+            layout=wide,
         )
         self.length_slider.add_class("ntm-slider-len")
         self.batch_slider = slider("batch size", tr.batch_size, 1, 128, "ntm-batch")
         self.lr_slider = widgets.FloatLogSlider(
-            value=tr.lr, base=10, min=min(-5, math.floor(math.log10(tr.lr))), max=max(0, math.ceil(math.log10(tr.lr))), step=0.1, description="learning rate", readout_format=".1e", continuous_update=False, style=style, layout=wide
+            value=tr.lr,
+            base=10,
+            min=min(-5, math.floor(math.log10(tr.lr))),
+            max=max(0, math.ceil(math.log10(tr.lr))),
+            step=0.1,
+            description="learning rate",
+            readout_format=".1e",
+            continuous_update=False,
+            style=style,
+            layout=wide,
         )
         self.lr_slider.add_class("ntm-lr")
-        self.seed_box = widgets.BoundedIntText(value=tr.seed, min=0, max=max(2**31 - 1, tr.seed), description="seed", style=style, layout=wide)
+        self.seed_box = widgets.BoundedIntText(
+            value=tr.seed, min=0, max=max(2**31 - 1, tr.seed), description="seed", style=style, layout=wide
+        )
         self.seed_box.add_class("ntm-seed")
 
         self._controls = [
-            self.task_dropdown, self.n_slider, self.m_slider, self.controller_dropdown, self.controller_size_slider,
-            self.read_heads_slider, self.write_heads_slider, self.length_slider, self.batch_slider, self.lr_slider, self.seed_box,
+            self.task_dropdown,
+            self.n_slider,
+            self.m_slider,
+            self.controller_dropdown,
+            self.controller_size_slider,
+            self.read_heads_slider,
+            self.write_heads_slider,
+            self.length_slider,
+            self.batch_slider,
+            self.lr_slider,
+            self.seed_box,
         ]
         for w in self._controls:
             w.observe(self._on_control, names="value")
@@ -246,10 +286,14 @@ class Playground(widgets.VBox):
         self.error_html.add_class("ntm-playground-error")
         self.curves = ImageCurves() if self.renderer == "image" else LiveCurves()
 
-        self.replay_slider = widgets.IntSlider(value=8, min=1, max=128, description="replay length", continuous_update=False, style=style, layout=wide)
+        self.replay_slider = widgets.IntSlider(
+            value=8, min=1, max=128, description="replay length", continuous_update=False, style=style, layout=wide
+        )
         self.replay_slider.add_class("ntm-replay-length")
         widgets.link((self, "replay_length"), (self.replay_slider, "value"))
-        self.replay_button = widgets.Button(description="Replay", icon="film", tooltip="run the current model on a fresh sequence and show every step")
+        self.replay_button = widgets.Button(
+            description="Replay", icon="film", tooltip="run the current model on a fresh sequence and show every step"
+        )
         self.replay_button.add_class("ntm-replay-button")
         self.replay_button.on_click(lambda _b: self.refresh_replay())
         self.replay_box = widgets.VBox([widgets.HTML("<i>Replay: press Replay, or pause/stop training.</i>")])
@@ -260,17 +304,34 @@ class Playground(widgets.VBox):
         self.apply_button = widgets.Button(description="Apply JSON", tooltip="set every control from the JSON above")
         self.apply_button.add_class("ntm-config-apply")
         self.apply_button.on_click(lambda _b: self._apply_json_clicked())
-        config_panel = widgets.VBox([
-            widgets.HTML("Configuration as JSON: copy it out, or paste one and press Apply. "
-                         "<code>Playground(config=...)</code> takes the same JSON."),
-            self.config_text, self.apply_button,
-        ])
+        config_panel = widgets.VBox(
+            [
+                widgets.HTML(
+                    "Configuration as JSON: copy it out, or paste one and press Apply. "
+                    "<code>Playground(config=...)</code> takes the same JSON."
+                ),
+                self.config_text,
+                self.apply_button,
+            ]
+        )
         self.config_accordion = widgets.Accordion(children=[config_panel], selected_index=None)
         self.config_accordion.set_title(0, "configuration (JSON)")
 
-        model_col = widgets.VBox([widgets.HTML("<b>task and machine</b>"), self.task_dropdown, self.n_slider, self.m_slider,
-                                  self.controller_dropdown, self.controller_size_slider, self.read_heads_slider, self.write_heads_slider])
-        train_col = widgets.VBox([widgets.HTML("<b>training</b>"), self.length_slider, self.batch_slider, self.lr_slider, self.seed_box])
+        model_col = widgets.VBox(
+            [
+                widgets.HTML("<b>task and machine</b>"),
+                self.task_dropdown,
+                self.n_slider,
+                self.m_slider,
+                self.controller_dropdown,
+                self.controller_size_slider,
+                self.read_heads_slider,
+                self.write_heads_slider,
+            ]
+        )
+        train_col = widgets.VBox(
+            [widgets.HTML("<b>training</b>"), self.length_slider, self.batch_slider, self.lr_slider, self.seed_box]
+        )
         buttons = widgets.HBox([self.train_button, self.pause_button, self.step_button, self.stop_button, self.reset_button])
         self.children = [
             widgets.HBox([model_col, train_col], layout=widgets.Layout(flex_flow="row wrap")),
@@ -359,7 +420,9 @@ class Playground(widgets.VBox):
         sections = []
         for name, cls in (("model", "ModelConfig"), ("task", "TaskConfig"), ("train", "TrainConfig")):
             args = ", ".join(f"{k}={v!r}" for k, v in getattr(self._active, name).to_dict().items())
-            wrapped = textwrap.fill(args, width=84, initial_indent=" " * 8, subsequent_indent=" " * 8, break_long_words=False, break_on_hyphens=False)
+            wrapped = textwrap.fill(
+                args, width=84, initial_indent=" " * 8, subsequent_indent=" " * 8, break_long_words=False, break_on_hyphens=False
+            )
             sections.append(f"    {name}={cls}(\n{wrapped}\n    ),")
         body = "\n".join(sections)
         return (
@@ -375,9 +438,14 @@ class Playground(widgets.VBox):
         self._syncing = True
         try:
             self.task_dropdown.value = t.name
-            for w, v in ((self.n_slider, m.memory_size), (self.m_slider, m.word_size), (self.controller_size_slider, m.controller_size),
-                         (self.read_heads_slider, m.num_read_heads), (self.write_heads_slider, m.num_write_heads),
-                         (self.batch_slider, tr.batch_size)):
+            for w, v in (
+                (self.n_slider, m.memory_size),
+                (self.m_slider, m.word_size),
+                (self.controller_size_slider, m.controller_size),
+                (self.read_heads_slider, m.num_read_heads),
+                (self.write_heads_slider, m.num_write_heads),
+                (self.batch_slider, tr.batch_size),
+            ):
                 w.max, w.min = max(w.max, v), min(w.min, v)
                 w.value = v
             self.controller_dropdown.value = m.controller
@@ -395,8 +463,11 @@ class Playground(widgets.VBox):
     def _controls_config(self) -> RunConfig:
         b = self._base
         model = b.model.replace(
-            memory_size=self.n_slider.value, word_size=self.m_slider.value, controller=self.controller_dropdown.value,
-            controller_size=self.controller_size_slider.value, num_read_heads=self.read_heads_slider.value,
+            memory_size=self.n_slider.value,
+            word_size=self.m_slider.value,
+            controller=self.controller_dropdown.value,
+            controller_size=self.controller_size_slider.value,
+            num_read_heads=self.read_heads_slider.value,
             num_write_heads=self.write_heads_slider.value,
         )
         lo, hi = self.length_slider.value
@@ -459,7 +530,11 @@ class Playground(widgets.VBox):
         self._push(force=True)
         # The replay on screen shows the old model: replace it.
         if self.running and not self.paused:
-            self.replay_box.children = [widgets.HTML(f"<i>Model rebuilt for {html.escape(what)}: the replay refreshes when training pauses or stops, or press Replay.</i>")]
+            self.replay_box.children = [
+                widgets.HTML(
+                    f"<i>Model rebuilt for {html.escape(what)}: the replay refreshes when training pauses or stops, or press Replay.</i>"
+                )
+            ]
         elif self.auto_replay and self._player is not None:
             self.refresh_replay()
 
@@ -496,8 +571,10 @@ class Playground(widgets.VBox):
         if verdict == "converged":
             if tr.last_select is not None:
                 at = ", ".join(f"{n}: {b:.2g}" for n, b in tr.last_select["lengths"].items())
-                self._set_note(f"learned: it copies longer sequences too (wrong bits per sequence at length {at}); "
-                               "Train trains on", seconds=3600.0)
+                self._set_note(
+                    f"learned: it copies longer sequences too (wrong bits per sequence at length {at}); Train trains on",
+                    seconds=3600.0,
+                )
             else:
                 self._set_note("learned: validation below the target; Train trains on", seconds=3600.0)
         elif verdict == "select_steps":
@@ -510,8 +587,11 @@ class Playground(widgets.VBox):
         bits = record["bits_per_seq"]
         if "restarts" in record:  # this step ended with a restart
             t = self._trainer.cfg.train
-            self._set_note(f"stuck above {t.restart_bits:g} bits/seq after {t.restart_after:,} steps: "
-                           f"restarted from fresh weights (attempt {record['restarts'] + 1})", seconds=10.0)
+            self._set_note(
+                f"stuck above {t.restart_bits:g} bits/seq after {t.restart_after:,} steps: "
+                f"restarted from fresh weights (attempt {record['restarts'] + 1})",
+                seconds=10.0,
+            )
         self._buf.append(record["step"], record["loss"], bits)
         self._bits_ema = bits if self._bits_ema is None else 0.9 * self._bits_ema + 0.1 * bits
         if time.perf_counter() - self._last_push >= self.update_interval:
@@ -582,8 +662,9 @@ class Playground(widgets.VBox):
                 self._pause_requested = False
                 self._activity = "training"
                 self._rate_mark = (time.perf_counter(), self._trainer.sequences)
-                self._thread = threading.Thread(target=self._loop, args=(stop_event, thread if alive else None),
-                                                name="ntm-playground-train", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, args=(stop_event, thread if alive else None), name="ntm-playground-train", daemon=True
+                )
                 self.running, self.paused = True, False
                 self._thread.start()
         self._sync_buttons()
@@ -771,7 +852,9 @@ class Playground(widgets.VBox):
         try:
             player = player_cls(trace, renderer="image") if self.renderer == "image" else player_cls(trace)
         except Exception as exc:
-            self.replay_box.children = [widgets.HTML(self._trace_summary(trace) + f"<br><i>player failed: {html.escape(str(exc))}</i>")]
+            self.replay_box.children = [
+                widgets.HTML(self._trace_summary(trace) + f"<br><i>player failed: {html.escape(str(exc))}</i>")
+            ]
             return
         self._player = player
         # ``ui`` is the player with its Play / scrub controls, when it offers one.
@@ -781,9 +864,11 @@ class Playground(widgets.VBox):
     def _trace_summary(trace) -> str:
         n, m = trace.memory_shape
         meta = trace.meta
-        return (f"<div class='ntm-replay-placeholder'>replay of {html.escape(str(meta.get('task')))}, length {meta.get('length')}: "
-                f"{trace.steps} steps over a {n} x {m} memory, {meta.get('bits_wrong')} bits wrong "
-                f"(the replay player is not installed)</div>")
+        return (
+            f"<div class='ntm-replay-placeholder'>replay of {html.escape(str(meta.get('task')))}, length {meta.get('length')}: "
+            f"{trace.steps} steps over a {n} x {m} memory, {meta.get('bits_wrong')} bits wrong "
+            f"(the replay player is not installed)</div>"
+        )
 
     def close(self) -> None:
         """Stop training (joining the thread), then close the widget."""
@@ -794,4 +879,6 @@ class Playground(widgets.VBox):
     # ------------------------------------------------------------ display
     def __repr__(self) -> str:
         c = self._active
-        return f"Playground(task={c.task.name!r}, N={c.model.memory_size}, M={c.model.word_size}, steps={self._trainer.step_count})"
+        return (
+            f"Playground(task={c.task.name!r}, N={c.model.memory_size}, M={c.model.word_size}, steps={self._trainer.step_count})"
+        )

@@ -19,6 +19,7 @@ ipywidgets controls stay because they are part of the player's interface:
 ``player.play`` and ``player.slider`` can be linked to other widgets, and
 ``player.ui`` is what the Playground and notebooks embed.
 """
+
 from __future__ import annotations
 
 import time
@@ -59,8 +60,14 @@ class ReplayPlayer(anywidget.AnyWidget):
     steps = traitlets.Int(1, read_only=True, help="number of time steps in the trace")
     width = traitlets.Int(960, help="canvas width in CSS pixels (480 to 4096)").tag(sync=True)
     colormaps = traitlets.Dict(help="256 x RGB lookup tables: memory, weights, bits").tag(sync=True)
-    builtin_controls = traitlets.Enum(("auto", "on", "off"), "auto", help="replay.js's own play/step/scrub bar: 'auto' shows it only when the player is embedded without its .ui box").tag(sync=True)
-    interval = traitlets.Int(80, help="milliseconds between steps when playing (1 to 5000); the Play widget and the built-in bar both use it").tag(sync=True)
+    builtin_controls = traitlets.Enum(
+        ("auto", "on", "off"),
+        "auto",
+        help="replay.js's own play/step/scrub bar: 'auto' shows it only when the player is embedded without its .ui box",
+    ).tag(sync=True)
+    interval = traitlets.Int(
+        80, help="milliseconds between steps when playing (1 to 5000); the Play widget and the built-in bar both use it"
+    ).tag(sync=True)
     frontend_info = traitlets.Dict(help="set by the browser once it has decoded the trace").tag(sync=True)
 
     def __new__(cls, trace: Optional[Trace] = None, renderer: str = "canvas", **kwargs):
@@ -79,9 +86,18 @@ class ReplayPlayer(anywidget.AnyWidget):
         self._memory_dtype = memory_dtype
         super().__init__(colormaps=colormap_tables(), interval=interval, **kwargs)
         self.add_class("ntm-replay")
-        self.play = widgets.Play(value=0, min=0, max=max(trace.steps - 1, 0), step=1, interval=self.interval, description="play", repeat=False)
+        self.play = widgets.Play(
+            value=0, min=0, max=max(trace.steps - 1, 0), step=1, interval=self.interval, description="play", repeat=False
+        )
         self.play.add_class("ntm-replay-play")
-        self.slider = widgets.IntSlider(value=0, min=0, max=max(trace.steps - 1, 0), description="step", continuous_update=True, layout=widgets.Layout(width="420px"))
+        self.slider = widgets.IntSlider(
+            value=0,
+            min=0,
+            max=max(trace.steps - 1, 0),
+            description="step",
+            continuous_update=True,
+            layout=widgets.Layout(width="420px"),
+        )
         self.slider.add_class("ntm-replay-slider")
         # Browser-side links: the step moves with no kernel round trip.
         self._links = [

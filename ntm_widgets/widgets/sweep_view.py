@@ -8,6 +8,7 @@ the dropdowns are linked to them, and every change redraws through the pure
 ``plotting.sweep.sweep_heatmaps`` into an ``Image`` as PNG bytes, so the view works
 the same without a browser (tests read ``view.image.value``).
 """
+
 from __future__ import annotations
 
 from typing import List, Optional
@@ -43,7 +44,15 @@ class SweepView(widgets.VBox):
     agg = traitlets.Unicode("median", help="how trials that share a cell combine: median, mean, min or max")
     error = traitlets.Unicode("", help="why the current choice cannot be drawn ('' when it can)")
 
-    def __init__(self, results, x: Optional[str] = None, y: Optional[str] = None, metric: Optional[str] = None, agg: str = "median", **kwargs):
+    def __init__(
+        self,
+        results,
+        x: Optional[str] = None,
+        y: Optional[str] = None,
+        metric: Optional[str] = None,
+        agg: str = "median",
+        **kwargs,
+    ):
         if isinstance(results, (str, bytes)) or hasattr(results, "__fspath__"):
             from ..sweep import load_results
 
@@ -59,7 +68,10 @@ class SweepView(widgets.VBox):
         self.agg_dropdown = widgets.Dropdown(options=list(AGGREGATES), description="aggregate")
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.message = widgets.HTML()
-        controls = widgets.HBox([self.x_dropdown, self.y_dropdown, self.metric_dropdown, self.agg_dropdown], layout=widgets.Layout(flex_flow="row wrap"))
+        controls = widgets.HBox(
+            [self.x_dropdown, self.y_dropdown, self.metric_dropdown, self.agg_dropdown],
+            layout=widgets.Layout(flex_flow="row wrap"),
+        )
         super().__init__(children=[controls, self.message, self.image], **kwargs)
         self._ready = False
         with self.hold_trait_notifications():
@@ -67,7 +79,12 @@ class SweepView(widgets.VBox):
             self.y = y or next(a for a in self.axes if a != self.x)
             self.metric = metric or self.metrics[0]
             self.agg = agg
-        for name, dropdown in (("x", self.x_dropdown), ("y", self.y_dropdown), ("metric", self.metric_dropdown), ("agg", self.agg_dropdown)):
+        for name, dropdown in (
+            ("x", self.x_dropdown),
+            ("y", self.y_dropdown),
+            ("metric", self.metric_dropdown),
+            ("agg", self.agg_dropdown),
+        ):
             widgets.link((self, name), (dropdown, "value"))
         self._ready = True
         self.redraw()
@@ -77,7 +94,9 @@ class SweepView(widgets.VBox):
     def _valid_axis(self, proposal):
         value = proposal["value"]
         if value not in self.axes:
-            raise traitlets.TraitError(f"{proposal['trait'].name} must be one of the swept fields {', '.join(self.axes)}, got {value!r}")
+            raise traitlets.TraitError(
+                f"{proposal['trait'].name} must be one of the swept fields {', '.join(self.axes)}, got {value!r}"
+            )
         return value
 
     @traitlets.validate("metric")

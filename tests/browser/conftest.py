@@ -9,6 +9,7 @@ and its kernels share a process group that is killed at the end, pass or fail.
 Playwright drives /usr/bin/chromium (never a downloaded browser); the tests skip with a
 reason when it is missing. Screenshots go to artifacts/browser/ (ignored by git).
 """
+
 from __future__ import annotations
 
 import json
@@ -97,9 +98,19 @@ def lab_server(chromium_path, tmp_path_factory):
     port = _free_port()
     log = base / "lab.log"
     cmd = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-        f"--ServerApp.root_dir={root}", "--IdentityProvider.token=", "--ServerApp.password=",
-        "--LabApp.expose_app_in_browser=True", f"--LabApp.app_settings_dir={app_settings}",
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.root_dir={root}",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        "--LabApp.expose_app_in_browser=True",
+        f"--LabApp.app_settings_dir={app_settings}",
         "--ServerApp.port_retries=0",
     ]
     with open(log, "wb") as out:

@@ -6,6 +6,7 @@ replay canvas; in the addressing notebook, a slider must change the explorer's b
 Every check also looks for "Error displaying widget" and for error outputs. Screenshots
 of each widget are saved to artifacts/browser/.
 """
+
 from __future__ import annotations
 
 import re
@@ -62,8 +63,10 @@ def open_and_run(page, url: str, name: str, artifacts_dir=None) -> None:
         state = page.evaluate(DIAGNOSE)
         if artifacts_dir is not None:
             page.screenshot(path=str(artifacts_dir / f"{name}_timeout.png"), full_page=True)
-        pytest.fail(f"{name}: cells did not all run in time; kernel {state['kernel']}, execution counts {state['counts']}; "
-                    f"output of the last cell that ran:\n{state['last_output']}")
+        pytest.fail(
+            f"{name}: cells did not all run in time; kernel {state['kernel']}, execution counts {state['counts']}; "
+            f"output of the last cell that ran:\n{state['last_output']}"
+        )
 
 
 def assert_no_errors(page, name: str) -> None:
