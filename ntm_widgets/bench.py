@@ -13,6 +13,7 @@ spent waiting for a core, the CPU time does not, so the two bracket the true cos
 
 ``ntm-widgets bench --batch-size K --length L --json`` prints ``bench_train``'s dict.
 """
+
 from __future__ import annotations
 
 import platform
@@ -21,7 +22,7 @@ from typing import Dict, Optional
 
 import torch
 
-from .config import RESTART_AFTER, ModelConfig, RunConfig, TaskConfig, TrainConfig, resolve_fused_threads
+from .config import ModelConfig, RunConfig, TaskConfig, TrainConfig, preset, resolve_fused_threads
 
 
 def _clock():
@@ -83,8 +84,14 @@ def bench_train(
     cfg = RunConfig(
         model=ModelConfig(memory_size=memory_size, word_size=word_size, controller_size=controller_size),
         task=TaskConfig(name="copy", width=width, min_len=length, max_len=length),
-        train=TrainConfig(batch_size=batch_size, seed=seed, threads=threads if threads is not None else TrainConfig.threads,
-                          compile=compile, fused=fused, fused_threads=fused_threads),
+        train=TrainConfig(
+            batch_size=batch_size,
+            seed=seed,
+            threads=threads if threads is not None else TrainConfig.threads,
+            compile=compile,
+            fused=fused,
+            fused_threads=fused_threads,
+        ),
     )
     w0, c0 = _clock()
     trainer = Trainer(cfg, device=dev)
@@ -153,9 +160,11 @@ def bench_inference(
     dev = torch.device(device)
     task = make_task(TaskConfig(name="copy", width=width, min_len=1, max_len=max(1, length)))
     torch.manual_seed(seed)
-    model = NTM(task.input_size, task.output_size, memory_size=memory_size, word_size=word_size, controller_size=controller_size).to(dev)
+    model = NTM(
+        task.input_size, task.output_size, memory_size=memory_size, word_size=word_size, controller_size=controller_size
+    ).to(dev)
     model.eval()
-    model.fused = fused
+    model.set_backend("fused" if fused else "eager")
     batch = task.sample(1, torch.Generator().manual_seed(seed), length=length)
     x, y, m = (t.to(dev) for t in batch)
 
@@ -200,7 +209,7 @@ def bench_rebuild(
 ) -> Dict:
     """Seconds from a new N / M (a fresh Trainer, as the Playground builds) to its first
     finished training step. ``base`` defaults to the Playground's configuration
-    (``ntm_widgets.widgets.playground.DEFAULT_CONFIG`` when importable)."""
+    (``playground_config()``)."""
     from .training.trainer import Trainer
 
     if base is None:
@@ -211,19 +220,18 @@ def bench_rebuild(
     trainer.train_step()
     _sync(torch.device(device))
     w1, c1 = _clock()
-    return {"first_step_s": w1 - w0, "cpu_first_step_s": c1 - c0, "memory_size": memory_size, "word_size": word_size, **_env(None, torch.device(device))}
+    return {
+        "first_step_s": w1 - w0,
+        "cpu_first_step_s": c1 - c0,
+        "memory_size": memory_size,
+        "word_size": word_size,
+        **_env(None, torch.device(device)),
+    }
 
 
 def playground_config() -> RunConfig:
-    """The Playground's default run (its module's DEFAULT_CONFIG), or the issue's
-    stand-in (32 x 8 memory, LSTM 64, copy lengths 1-8, batch 32) without widgets."""
-    try:
-        from .widgets.playground import DEFAULT_CONFIG
-
-        return RunConfig.from_dict(DEFAULT_CONFIG.to_dict())
-    except Exception:  # widgets not installed or not importable: same sizes by hand
-        return RunConfig(
-            model=ModelConfig(memory_size=32, word_size=8, controller_size=64),
-            task=TaskConfig(name="copy", min_len=1, max_len=8),
-            train=TrainConfig(batch_size=32, lr=1e-2, restart_after=RESTART_AFTER),
-        )
+    """The Playground's default run, as widgets/playground.py builds it: the "quick"
+    preset (config.preset) with no time limit. Built here, not imported: bench sits
+    below the widgets."""
+    quick = preset("quick")
+    return RunConfig(model=quick.model, task=quick.task, train=quick.train.replace(time_limit=None))

@@ -1,4 +1,5 @@
 """AddressingExplorer: the sliders change the stages as eq. 5-9 say, with the model's numbers."""
+
 import numpy as np
 import pytest
 import torch
@@ -125,3 +126,30 @@ def test_front_end_gets_the_stages_and_css_classes(ex):
     assert ex._repr_mimebundle_()[0]["text/plain"] == repr(ex)
     given = AddressingExplorer(memory=np.eye(3))
     assert len(given.key_sliders) == 3 and len(given.stages["content"]) == 3
+
+
+def test_the_explorer_shows_the_functions_the_model_runs(monkeypatch):
+    """The explorer's stages come from core.addressing, and the NTM's eager path runs
+    exactly those functions (the fused C step is checked against it in float64)."""
+    from ntm_widgets.core import NTM, addressing
+    from ntm_widgets.widgets import explorer
+
+    names = ("content_weights", "interpolate", "shift", "sharpen")
+    for name in names:
+        assert getattr(explorer, name) is getattr(addressing, name), name
+    calls = dict.fromkeys(names, 0)
+
+    def spy(name, fn):
+        def counted(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return counted
+
+    for name in names:
+        monkeypatch.setattr(addressing, name, spy(name, getattr(addressing, name)))
+    torch.manual_seed(0)
+    model = NTM(5, 4, memory_size=8, word_size=4, controller_size=8, num_read_heads=2)
+    model.set_backend("eager")
+    model(torch.rand(2, 3, 5))
+    assert calls == dict.fromkeys(names, 3 * 3)  # 3 steps, 3 heads

@@ -7,6 +7,7 @@ closely. Without a C compiler, or with ``NTM_WIDGETS_FUSED=0``, the eager path r
 instead: the fallback tests check that in fresh processes, and run everywhere; the
 equivalence tests need the kernels and are skipped (with the reason) without them.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,12 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
+from test_speed_paths import CONFIGS, _model
 
 from ntm_widgets.config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from ntm_widgets.core import fused
 from ntm_widgets.core.ntm import NTM, NTMState
 from ntm_widgets.tasks import make_task
-from test_speed_paths import CONFIGS, _model
 
 needs_fused = pytest.mark.skipif(not fused.available(), reason=f"fused CPU step unavailable: {fused.unavailable_reason()}")
 
@@ -142,7 +143,9 @@ def test_fused_matches_eager_in_float32_at_paper_size(batch, time_loop):
     assert logits_f.dtype == torch.float32
     torch.testing.assert_close(logits_f, logits_e, rtol=1e-4, atol=1e-5)
     for name in grads_e:
-        torch.testing.assert_close(grads_f[name], grads_e[name], rtol=1e-3, atol=1e-4, msg=lambda m, name=name: f"grad of {name}: {m}")
+        torch.testing.assert_close(
+            grads_f[name], grads_e[name], rtol=1e-3, atol=1e-4, msg=lambda m, name=name: f"grad of {name}: {m}"
+        )
 
 
 @needs_fused
@@ -165,7 +168,9 @@ def test_continuing_from_a_state_equals_one_call(kw):
     _assert_states_close(state_end, state_whole, **TIGHT)
     _state_loss(torch.cat([first, second], 1), state_end).backward()
     for name, grad in grads_whole.items():
-        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad, **TIGHT, msg=lambda m, name=name: f"grad of {name}: {m}")
+        torch.testing.assert_close(
+            dict(model.named_parameters())[name].grad, grad, **TIGHT, msg=lambda m, name=name: f"grad of {name}: {m}"
+        )
 
 
 @needs_fused
@@ -325,8 +330,22 @@ def test_fused_flags_reach_the_config():
 def test_bench_reports_whether_the_fused_step_ran(capsys, flag):
     from ntm_widgets.cli import main
 
-    argv = ["bench", "--batch-size", "2", "--length", "3", "--steps", "2", "--memory-size", "16", "--word-size", "4",
-            "--controller-size", "16", "--json"]
+    argv = [
+        "bench",
+        "--batch-size",
+        "2",
+        "--length",
+        "3",
+        "--steps",
+        "2",
+        "--memory-size",
+        "16",
+        "--word-size",
+        "4",
+        "--controller-size",
+        "16",
+        "--json",
+    ]
     code = main(argv + ([flag] if flag else []))
     out, _ = capsys.readouterr()
     assert code == 0
@@ -390,8 +409,13 @@ def test_fused_threads_reach_the_model_and_sweeps_use_one():
     assert config_from_args(parser.parse_args(["train", "--steps", "1", "--fused-threads", "3"])).train.fused_threads == 3
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert resolve_fused_threads(None) == min(2, cpus) and resolve_fused_threads(5) == 5
-    trainer = Trainer(RunConfig(model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(max_len=4),
-                                train=TrainConfig(batch_size=4, fused_threads=3)))
+    trainer = Trainer(
+        RunConfig(
+            model=ModelConfig(memory_size=8, word_size=4, controller_size=8),
+            task=TaskConfig(max_len=4),
+            train=TrainConfig(batch_size=4, fused_threads=3),
+        )
+    )
     assert trainer.model.fused_threads == 3
     trainer.update(fused_threads=1)
     trainer.train_step()
@@ -410,13 +434,15 @@ def test_fused_threads_reach_the_model_and_sweeps_use_one():
 
     trainer_module.Trainer.__init__ = spy
     try:
-        cfg = RunConfig(model=ModelConfig(memory_size=8, word_size=4, controller_size=8), task=TaskConfig(max_len=4),
-                        train=TrainConfig(batch_size=4, steps=2, val_samples=4))
+        cfg = RunConfig(
+            model=ModelConfig(memory_size=8, word_size=4, controller_size=8),
+            task=TaskConfig(max_len=4),
+            train=TrainConfig(batch_size=4, steps=2, val_samples=4),
+        )
         run_trial({"config": cfg.to_dict(), "eval_lengths": [], "samples": 4, "eval_seed": 0, "threads": 1})
     finally:
         trainer_module.Trainer.__init__ = original
     assert seen["fused_threads"] == 1
-
 
 
 # ------------------------------------------------------------ edges (from review)
@@ -478,3 +504,41 @@ def test_first_use_under_autocast_and_a_compiler_with_arguments_still_build(tmp_
     assert out.stdout.split()[:2] == ["True", "True"], out.stdout + out.stderr[-2000:]
     assert len(list(tmp_path.glob("fused-*.so"))) == 2  # the new build and the recent one
     assert recent.exists() and not stale.exists()
+
+
+# ------------------------------------------------------- one description of the layout
+def test_head_rows_take_every_projection_row_once_grouped_by_kind():
+    from ntm_widgets.core.heads import Head
+
+    heads = [Head("read", 4, 2), Head("write", 4, 2)]
+    rows = fused.head_rows(tuple(h.fields for h in heads))
+    P = sum(h.param_size for h in heads)
+    assert sorted(rows.perm.tolist()) == list(range(P)) and rows.c_rows.P == P
+    assert rows.perm[rows.inverse].tolist() == list(range(P))
+    starts = {name: getattr(rows.c_rows, name) for name in fused.ROW_ORDER}
+    assert starts == {"key": 0, "add": 8, "beta": 12, "gamma": 14, "g": 16, "erase": 18, "s": 22}
+    # The read head's shift logits (its slice's rows 6..10, offsets -2..2) run from +2 down.
+    assert rows.perm[22:27].tolist() == [10, 9, 8, 7, 6]
+
+
+@needs_fused
+def test_a_head_layout_change_is_made_in_one_place(monkeypatch, time_loop):
+    """``Head.fields`` alone says where each head parameter lies in the projection:
+    with the fields in another order, the fused step (its rows built from that) still
+    agrees with the eager path in float64, forward and backward."""
+    from ntm_widgets.core.heads import Head
+
+    fields = Head.fields.fget
+    monkeypatch.setattr(Head, "fields", property(lambda head: tuple(reversed(fields(head)))))
+    model = _model(FUSED_CONFIGS[1])
+    assert model.heads[-1].offsets()["add"] == 0
+    x = _inputs(batch=5)
+    rec_f, rec_e = {}, {}
+    logits_f, state_f = _run(model, x, True, record=rec_f)
+    logits_e, state_e = _run(model, x, False, record=rec_e)
+    torch.testing.assert_close(logits_f, logits_e, **TIGHT)
+    _assert_states_close(state_f, state_e, **TIGHT)
+    _assert_records_close(rec_f, rec_e, **TIGHT)
+    grads_f, grads_e = _grads(model, x, True), _grads(model, x, False)
+    for name in grads_e:
+        torch.testing.assert_close(grads_f[name], grads_e[name], **TIGHT, msg=lambda m, name=name: f"grad of {name}: {m}")

@@ -1,9 +1,11 @@
 """The NTM module: shapes, explicit state, recording, gradients, baseline."""
+
 import pytest
 import torch
 
 from ntm_widgets.config import ModelConfig
 from ntm_widgets.core import NTM, LSTMBaseline
+from ntm_widgets.core.ntm import Backend
 
 
 def small(**kw):
@@ -80,3 +82,37 @@ def test_lstm_baseline_has_the_same_interface():
     model = LSTMBaseline(5, 4, hidden_size=8, num_layers=2)
     logits, _ = model(torch.rand(2, 6, 5))
     assert logits.shape == (2, 6, 4)
+
+
+def test_the_backend_is_an_explicit_setting():
+    model = small()
+    assert model.backend == Backend("fused", 1) and model.fused and model.fused_threads == 1
+    x = torch.rand(2, 4, 5)
+    fused, _ = model(x)
+    model.set_backend("eager", threads=2)
+    assert model.backend == Backend("eager", 2) and not model.fused and model.fused_threads == 2
+    torch.testing.assert_close(model(x)[0], fused)
+    model.fused = True  # the shorthands set the backend
+    assert model.backend == Backend("fused", 2)
+    model.fused_threads = 3
+    assert model.backend == Backend("fused", 3)
+    with pytest.raises(ValueError, match="backend must be one of fused, eager, compiled"):
+        model.set_backend("cuda")
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="threads"):
+            model.set_backend("fused", threads=bad)
+    assert model.backend == Backend("fused", 3)  # a refused setting changes nothing
+    assert not hasattr(LSTMBaseline(5, 4), "set_backend")
+
+
+def test_fused_and_ntm_modules_do_not_import_each_other():
+    """core/ntm.py calls core/fused.py with plain tensors; fused.py never reaches back."""
+    import ast
+    import inspect
+
+    from ntm_widgets.core import fused
+
+    tree = ast.parse(inspect.getsource(fused))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(name and name.split(".")[-1] == "ntm" for name in imported), imported

@@ -4,6 +4,7 @@ Both kinds share one interface: ``initial_state(batch, device, dtype)`` and
 ``step(x, state) -> (output, state)``; a feed-forward controller's state is an empty
 tuple, so the NTM's step never branches on the kind.
 """
+
 from __future__ import annotations
 
 from typing import Tuple

@@ -5,6 +5,13 @@
 #include <string.h>
 
 #define NTM_EPS 1e-8
+
+/* Where each kind of head parameter starts among the P rows of `raw` (see fused_body.h).
+ * Built by fused.py's head_rows (a ctypes mirror of this struct, same field order). */
+typedef struct {
+    int P, key, add, beta, gamma, g, erase, s;
+} ntm_rows_t;
+
 /* Loops the compiler may vectorise (with -fopenmp-simd; plain loops otherwise). A
  * vectorised sum adds in another order than a scalar loop: fine for this maths. */
 #define NTM_PRAGMA(x) _Pragma(#x)

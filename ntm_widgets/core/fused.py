@@ -6,28 +6,36 @@ bookkeeping, and the memory-sized ones each making a separate pass over B x N x 
 values. Here one C call per time step does the head activations, the addressing of
 every head (eq. 5-9), the write (eq. 3-4), the row norms and the reads (eq. 2), and
 another the LSTM cell's pointwise part; the data are laid out batch innermost so every
-loop vectorises over the batch (fused_body.h). The backward is written by hand (the same
-derivation as ``ntm._AddressHeads``) and runs as one autograd node for the whole
-sequence; weight gradients are one matmul each over all time steps.
+loop vectorises over the batch (fused_body.h). The backward is written by hand (derived
+from eq. 2-9; tests/test_fused.py checks it against autograd through the reference
+functions) and runs as one autograd node for the whole sequence; weight gradients are
+one matmul each over all time steps.
 
 The time loop itself runs in C too (``ntm_seq_fwd`` / ``ntm_seq_bwd``), calling the BLAS
 that torch loaded (``sgemm_`` / ``dgemm_`` from libtorch_cpu, checked on load) for the
 controller and head products: one call from Python per sequence. Where that BLAS is not
 found the loop runs in Python with ``torch.addmm`` (``use_blas = False`` forces it). A
-batch of 32 or more can be cut into parts trained on parallel threads
-(``NTM.fused_threads``, ``chunks_for``): the sequences are independent.
+batch of 32 or more can be cut into parts trained on parallel threads (``threads``,
+``chunks_for``): the sequences are independent.
+
+What it takes. ``forward`` works on plain tensors: the parameters (``Weights``), the
+initial state, the sizes (``Dims``) and where each head parameter lies among the head
+projection's rows (``head_rows``, built from ``Head.fields`` and handed to C at call
+time as ``ntm_rows_t``). It knows nothing of the NTM module, which calls it.
 
 How. ``fused.c`` / ``fused_body.h`` ship with the package and are compiled on first use
 with the system's C compiler (``$CC``, else ``cc``; one to two seconds) into a per-user
 cache (``$NTM_WIDGETS_CACHE``, else ``~/.cache/ntm-widgets``), keyed by the source,
 compiler and CPU. Without a compiler, or with ``NTM_WIDGETS_FUSED=0``, ``available()``
-is False and the NTM runs its eager PyTorch path: same maths (tests/test_fused.py checks
-forward, recorded traces and every gradient against it in float64), different rounding
-in float32.
+is False and the NTM runs its eager path, the reference functions under autograd: same
+maths (tests/test_fused.py checks forward, recorded traces and every gradient against
+it in float64), different rounding in float32.
 """
+
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -38,7 +46,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -59,12 +67,12 @@ _error: Optional[str] = None
 
 _I, _P = ctypes.c_int, ctypes.c_void_p
 _SIGNATURES = {
-    "ntm_mem_fwd": [_I] * 6 + [_P] * 9,
-    "ntm_mem_bwd": [_I] * 6 + [_P] * 11,
+    "ntm_mem_fwd": [_I] * 6 + [_P] * 10,
+    "ntm_mem_bwd": [_I] * 6 + [_P] * 12,
     "lstm_fwd": [_I] + [_P] * 4,
     "lstm_bwd": [_I] + [_P] * 6,
-    "ntm_seq_fwd": [_P] + [_I] * 10 + [_P] * 12,
-    "ntm_seq_bwd": [_P] + [_I] * 9 + [_P] * 16,
+    "ntm_seq_fwd": [_P] + [_I] * 10 + [_P] * 13,
+    "ntm_seq_bwd": [_P] + [_I] * 9 + [_P] * 17,
 }
 
 
@@ -163,7 +171,11 @@ def library():
                 _lib = lib
             except Exception as exc:  # no compiler, a failed build, a library that will not load
                 _error = str(exc)
-                warnings.warn(f"ntm-widgets: the fused CPU step is unavailable, using eager PyTorch (slower): {exc}", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"ntm-widgets: the fused CPU step is unavailable, using eager PyTorch (slower): {exc}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         _tried = True
     return _lib
 
@@ -184,8 +196,10 @@ def _find_gemm():
             continue
         try:
             lib = ctypes.CDLL(str(path))
-            found = {torch.float32: ctypes.cast(lib.sgemm_, ctypes.c_void_p).value,
-                     torch.float64: ctypes.cast(lib.dgemm_, ctypes.c_void_p).value}
+            found = {
+                torch.float32: ctypes.cast(lib.sgemm_, ctypes.c_void_p).value,
+                torch.float64: ctypes.cast(lib.dgemm_, ctypes.c_void_p).value,
+            }
         except (OSError, AttributeError):
             return None
         for dtype, address in found.items():
@@ -197,9 +211,21 @@ def _find_gemm():
             b = torch.arange(6, dtype=dtype).reshape(2, 3) / 3  # B, column-major
             c = torch.ones(2, 4, dtype=dtype)
             i = ctypes.c_int
-            proto(address)(b"N", b"N", ctypes.byref(i(4)), ctypes.byref(i(2)), ctypes.byref(i(3)), ctypes.byref(scalar(1.0)),
-                           a.data_ptr(), ctypes.byref(i(4)), b.data_ptr(), ctypes.byref(i(3)), ctypes.byref(scalar(1.0)), c.data_ptr(),
-                           ctypes.byref(i(4)))
+            proto(address)(
+                b"N",
+                b"N",
+                ctypes.byref(i(4)),
+                ctypes.byref(i(2)),
+                ctypes.byref(i(3)),
+                ctypes.byref(scalar(1.0)),
+                a.data_ptr(),
+                ctypes.byref(i(4)),
+                b.data_ptr(),
+                ctypes.byref(i(3)),
+                ctypes.byref(scalar(1.0)),
+                c.data_ptr(),
+                ctypes.byref(i(4)),
+            )
             if not torch.allclose(c, b @ a + 1.0):
                 return None
         return found
@@ -216,13 +242,74 @@ def unavailable_reason() -> Optional[str]:
 
 
 class Dims(NamedTuple):
-    N: int
-    M: int
-    R: int
-    W: int
-    K: int
-    C: int
-    lstm: bool
+    N: int  # memory rows
+    M: int  # row width
+    R: int  # read heads
+    W: int  # write heads
+    K: int  # shift range: offsets -K..K
+    C: int  # controller units
+    lstm: bool  # LSTM controller (else one tanh layer)
+
+
+class Weights(NamedTuple):
+    """The parameters the fused step uses, as plain tensors (the model's own or views
+    of them, so gradients reach the parameters). G = 4C gates (i, f, g, o, as
+    nn.LSTMCell orders them) for an LSTM controller, C for a feed-forward one."""
+
+    w_in: torch.Tensor  # (G, I): the controller's weights on the input
+    b_in: torch.Tensor  # (G,)
+    w_rec: torch.Tensor  # (G, R*M + C) on [reads, h] (LSTM); (C, R*M) on the reads (feed-forward)
+    w_head: torch.Tensor  # (P, C): the head projection, rows as Head.fields lay them out head by head
+    b_head: torch.Tensor  # (P,)
+    w_out: torch.Tensor  # (O, C + R*M): the output layer on [h, reads]
+    b_out: torch.Tensor  # (O,)
+
+
+class _Rows(ctypes.Structure):
+    """fused.c's ntm_rows_t: the first row of each kind of head parameter."""
+
+    _fields_ = [(name, ctypes.c_int) for name in ("P", "key", "add", "beta", "gamma", "g", "erase", "s")]
+
+
+class HeadRows(NamedTuple):
+    """The head projection's rows in the order the kernels read them (``head_rows``)."""
+
+    perm: torch.Tensor  # row j of the kernels' order is row perm[j] of the projection
+    inverse: torch.Tensor  # and back: row i of the projection is row inverse[i] here
+    c_rows: _Rows
+
+
+# The kernels' row order: each kind of parameter for all heads together (read heads
+# first), kinds that share an activation side by side, so each activation is one
+# vectorised pass over contiguous rows.
+ROW_ORDER = ("key", "add", "beta", "gamma", "g", "erase", "s")
+
+
+@functools.lru_cache(maxsize=64)
+def head_rows(heads: Tuple[Tuple[Tuple[str, int], ...], ...]) -> HeadRows:
+    """The kernels' row order for heads laid out as ``heads`` (each head's
+    ``Head.fields``, read heads first, as the projection's rows follow them).
+
+    Each head's shift logits go from offset +k down to -k: eq. 8 is then a sliding
+    window over the weighting (fused_body.h).
+    """
+    where: Dict[Tuple[str, int], range] = {}
+    pos = 0
+    for h, fields in enumerate(heads):
+        for name, width in fields:
+            where[name, h] = range(pos, pos + width)
+            pos += width
+    unknown = {name for name, _ in where} - set(ROW_ORDER)
+    if unknown:
+        raise ValueError(f"the fused step has no rows for head field(s) {sorted(unknown)}")
+    perm, starts = [], {"P": pos}
+    for name in ROW_ORDER:
+        starts[name] = len(perm)
+        for h in range(len(heads)):
+            rows = where.get((name, h), range(0))
+            perm.extend(reversed(rows) if name == "s" else rows)
+    perm_t = torch.tensor(perm, dtype=torch.long)
+    return HeadRows(perm_t, torch.argsort(perm_t), _Rows(**starts))
 
 
 class _Kernels:
@@ -242,8 +329,13 @@ class _Kernels:
 
 
 def supports(inputs: torch.Tensor) -> bool:
-    return (inputs.device.type == "cpu" and inputs.dtype in (torch.float32, torch.float64) and inputs.shape[0] > 0
-            and inputs.shape[1] > 0 and available())
+    return (
+        inputs.device.type == "cpu"
+        and inputs.dtype in (torch.float32, torch.float64)
+        and inputs.shape[0] > 0
+        and inputs.shape[1] > 0
+        and available()
+    )
 
 
 def _check(rc: int) -> None:
@@ -251,11 +343,12 @@ def _check(rc: int) -> None:
         raise MemoryError("the fused NTM step could not allocate its scratch memory")
 
 
-def _run_forward(d: Dims, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, keep_all: bool):
+def _run_forward(d: Dims, rows: _Rows, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, keep_all: bool):
     """The forward loop, batch innermost (see fused_body.h).
 
     xg (T, G, B): the controller's input pre-activations; w_rec (G, R*M + C) (LSTM) or
-    (C, R*M) (feed-forward); wp (P, C), bp (P, 1); the initial state as mem0 (N, M, B),
+    (C, R*M) (feed-forward); wp (P, C), bp (P, 1) in the kernels' row order (``rows``,
+    see ``head_rows``); the initial state as mem0 (N, M, B),
     w0 (H, N, B), reads0 (R*M, B), h0 and c0 (C, B). Returns the buffers: X (T+1,
     R*M + C, B) with X[t] = [reads_t; h_t] (X[0] the initial state), memories, row norms
     and weightings (T+1 of each, or 2 used alternately when not keep_all), raw head
@@ -293,8 +386,34 @@ def _run_forward(d: Dims, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, keep_all:
     last = T if keep_all else T % 2
     if k.gemm is not None:  # the whole loop in C
         w_rec, wp, bp, xg = (t.contiguous() for t in (w_rec, wp, bp, xg))
-        _check(k.seq_fwd(k.gemm, T, B, N, M, R, W, K, C, int(d.lstm), int(keep_all), xg.data_ptr(), w_rec.data_ptr(), wp.data_ptr(),
-                         bp.data_ptr(), pX, pmem, pn, pw, praw, pacts, pc, pcos))
+        _check(
+            k.seq_fwd(
+                k.gemm,
+                T,
+                B,
+                N,
+                M,
+                R,
+                W,
+                K,
+                C,
+                int(d.lstm),
+                int(keep_all),
+                ctypes.addressof(rows),
+                xg.data_ptr(),
+                w_rec.data_ptr(),
+                wp.data_ptr(),
+                bp.data_ptr(),
+                pX,
+                pmem,
+                pn,
+                pw,
+                praw,
+                pacts,
+                pc,
+                pcos,
+            )
+        )
         return X, mem, norms, w, raw, acts, cs, cos, last
     # The loop in Python: per-step views and byte strides for the kernels.
     xs, Xs, raws, gates = xg.unbind(0), X.unbind(0), raw.unbind(0), acts.unbind(0)
@@ -310,12 +429,30 @@ def _run_forward(d: Dims, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, keep_all:
             torch.tanh(gates[t], out=hv[t + 1])
         torch.addmm(bp, wp, hv[t + 1], out=raws[t])
         i, j = (t, t + 1) if keep_all else (t % 2, (t + 1) % 2)
-        _check(k.mem_fwd(B, N, M, R, W, K, praw + t * sraw, pmem + i * smem, pn + i * sn, pw + i * sw,
-                         pmem + j * smem, pn + j * sn, pw + j * sw, pX + (t + 1) * sX, pcos and pcos + t * sw))
+        _check(
+            k.mem_fwd(
+                B,
+                N,
+                M,
+                R,
+                W,
+                K,
+                ctypes.addressof(rows),
+                praw + t * sraw,
+                pmem + i * smem,
+                pn + i * sn,
+                pw + i * sw,
+                pmem + j * smem,
+                pn + j * sn,
+                pw + j * sw,
+                pX + (t + 1) * sX,
+                pcos and pcos + t * sw,
+            )
+        )
     return X, mem, norms, w, raw, acts, cs, cos, last
 
 
-def _backward_loop(d: Dims, k: "_Kernels", X, gX, g_raw, g_gates, w_rec, wp, ptrs) -> None:
+def _backward_loop(d: Dims, rows: _Rows, k: "_Kernels", X, gX, g_raw, g_gates, w_rec, wp, ptrs) -> None:
     """The backward time loop driven from Python (no BLAS found to call from C)."""
     pgX, pmem, pn, pw, praw, pcos, pgm, pgw, pgraw, pacts, pgg, pc, pgc = ptrs
     T, G, B = g_gates.shape
@@ -328,9 +465,28 @@ def _backward_loop(d: Dims, k: "_Kernels", X, gX, g_raw, g_gates, w_rec, wp, ptr
     gXs, g_raws, g_gts = gX.unbind(0), g_raw.unbind(0), g_gates.unbind(0)
     ghv, grv, hv = gX[:, RM:].unbind(0), gX[:, :RM].unbind(0), X[:, RM:].unbind(0)
     for t in range(T - 1, -1, -1):
-        _check(k.mem_bwd(B, N, M, R, W, K, praw + t * sraw, pmem + t * smem, pn + t * sn, pw + t * sw,
-                         pmem + (t + 1) * smem, pn + (t + 1) * sn, pcos + t * sw, pgX + (t + 1) * sX, pgm, pgw,
-                         pgraw + t * sraw))
+        _check(
+            k.mem_bwd(
+                B,
+                N,
+                M,
+                R,
+                W,
+                K,
+                ctypes.addressof(rows),
+                praw + t * sraw,
+                pmem + t * smem,
+                pn + t * sn,
+                pw + t * sw,
+                pmem + (t + 1) * smem,
+                pn + (t + 1) * sn,
+                pcos + t * sw,
+                pgX + (t + 1) * sX,
+                pgm,
+                pgw,
+                pgraw + t * sraw,
+            )
+        )
         ghv[t + 1].addmm_(wpT, g_raws[t])
         if d.lstm:
             k.lstm_bwd(C * B, pacts + t * sacts, pc + t * sc, pc + (t + 1) * sc, pgX + (t + 1) * sX + hoff, pgc, pgg + t * sacts)
@@ -341,7 +497,7 @@ def _backward_loop(d: Dims, k: "_Kernels", X, gX, g_raw, g_gates, w_rec, wp, ptr
             grv[t].addmm_(w_recT, g_gts[t])
 
 
-def _backward_chunk(d: Dims, bufs, w_rec, wp, gY, g_mem_last, g_w_last, g_c_last, need):
+def _backward_chunk(d: Dims, rows: _Rows, bufs, w_rec, wp, gY, g_mem_last, g_w_last, g_c_last, need):
     """The backward of one chunk of the batch (all of it when not split): returns
     the gradients of _FusedSequence's inputs, weight gradients as this chunk's
     share. ``need``: which weight gradients to compute (w_rec, wp, bp)."""
@@ -366,10 +522,41 @@ def _backward_chunk(d: Dims, bufs, w_rec, wp, gY, g_mem_last, g_w_last, g_c_last
     pc, pgc = (cs.data_ptr(), gc.data_ptr()) if d.lstm else (None, None)
     if k.gemm is not None:  # the whole loop in C
         w_rec_c, wp_c = w_rec.contiguous(), wp.contiguous()
-        _check(k.seq_bwd(k.gemm, T, B, N, M, R, W, K, C, int(d.lstm), w_rec_c.data_ptr(), wp_c.data_ptr(), X.data_ptr(), pmem, pn, pw,
-                         praw, pacts, pc, pcos, pgX, pgm, pgw, pgc, pgraw, pgg))
+        _check(
+            k.seq_bwd(
+                k.gemm,
+                T,
+                B,
+                N,
+                M,
+                R,
+                W,
+                K,
+                C,
+                int(d.lstm),
+                ctypes.addressof(rows),
+                w_rec_c.data_ptr(),
+                wp_c.data_ptr(),
+                X.data_ptr(),
+                pmem,
+                pn,
+                pw,
+                praw,
+                pacts,
+                pc,
+                pcos,
+                pgX,
+                pgm,
+                pgw,
+                pgc,
+                pgraw,
+                pgg,
+            )
+        )
     else:
-        _backward_loop(d, k, X, gX, g_raw, g_gates, w_rec, wp, (pgX, pmem, pn, pw, praw, pcos, pgm, pgw, pgraw, pacts, pgg, pc, pgc))
+        _backward_loop(
+            d, rows, k, X, gX, g_raw, g_gates, w_rec, wp, (pgX, pmem, pn, pw, praw, pcos, pgm, pgw, pgraw, pacts, pgg, pc, pgc)
+        )
     # Weight gradients: one product each over all time steps and sequences.
     rec_in = X[:T] if d.lstm else X[:T, :RM]
     grad_w_rec = _sum_outer(g_gates, rec_in) if need[0] else None
@@ -425,7 +612,7 @@ class _FusedSequence(torch.autograd.Function):
     independent, and each part runs forward and backward on its own thread."""
 
     @staticmethod
-    def forward(ctx, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, d: Dims, chunks: int = 1):
+    def forward(ctx, xg, w_rec, wp, bp, mem0, w0, reads0, h0, c0, d: Dims, rows: _Rows, chunks: int = 1):
         B = xg.shape[2]
         bounds = [(B * i // chunks, B * (i + 1) // chunks) for i in range(chunks)]
         if chunks == 1:
@@ -436,14 +623,17 @@ class _FusedSequence(torch.autograd.Function):
         def run(part):
             px, pm, pw0, pr, ph, pc = part
             with torch.no_grad():  # grad mode is per thread; the workers' default is on
-                return _run_forward(d, px, w_rec, wp, bp, pm, pw0, pr, ph, pc, keep_all=True)
+                return _run_forward(d, rows, px, w_rec, wp, bp, pm, pw0, pr, ph, pc, keep_all=True)
 
         results = _map(run, parts)
-        ctx.d, ctx.bounds = d, bounds
+        ctx.d, ctx.rows, ctx.bounds = d, rows, bounds
         ctx.bufs = [r[:8] for r in results]
         ctx.save_for_backward(w_rec, wp)
         last = results[0][8]
-        outs = [(X[1:], mem[last], w[last], cs[last] if cs is not None else X.new_zeros(0)) for X, mem, _, w, _, _, cs, _, _ in results]
+        outs = [
+            (X[1:], mem[last], w[last], cs[last] if cs is not None else X.new_zeros(0))
+            for X, mem, _, w, _, _, cs, _, _ in results
+        ]
         if chunks == 1:
             return outs[0]
         return tuple(torch.cat(o, dim=-1) if o[0].numel() else o[0] for o in zip(*outs))
@@ -451,22 +641,22 @@ class _FusedSequence(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable  # the hand-written backward is not itself differentiable
     def backward(ctx, gY, g_mem_last, g_w_last, g_c_last):
-        d, bounds = ctx.d, ctx.bounds
+        d, rows, bounds = ctx.d, ctx.rows, ctx.bounds
         w_rec, wp = ctx.saved_tensors
         need = ctx.needs_input_grad[1:4]
         grads_in = []
         for i, (lo, hi) in enumerate(bounds):
-            cut = (lambda g: g) if len(bounds) == 1 else (lambda g: None if g is None else g[..., lo:hi])
+            cut = (lambda g: g) if len(bounds) == 1 else (lambda g, lo=lo, hi=hi: None if g is None else g[..., lo:hi])
             grads_in.append((ctx.bufs[i], cut(gY), cut(g_mem_last), cut(g_w_last), cut(g_c_last) if d.lstm else None))
 
         def run(item):
             bufs, gy, gm, gw, gc = item
             with torch.no_grad():
-                return _backward_chunk(d, bufs, w_rec, wp, gy, gm, gw, gc, need)
+                return _backward_chunk(d, rows, bufs, w_rec, wp, gy, gm, gw, gc, need)
 
         results = _map(run, grads_in)
         if len(results) == 1:
-            return (*results[0], None, None)
+            return (*results[0], None, None, None)
         merged = []
         for j, parts in enumerate(zip(*results)):
             if parts[0] is None:
@@ -475,7 +665,7 @@ class _FusedSequence(torch.autograd.Function):
                 merged.append(torch.stack(parts).sum(0))
             else:  # per-sequence gradients: put the batch back together
                 merged.append(torch.cat(parts, dim=-1))
-        return (*merged, None, None)
+        return (*merged, None, None, None)
 
 
 def _sum_outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -484,40 +674,47 @@ def _sum_outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a.transpose(0, 1).reshape(I, T * B).mm(b.transpose(0, 1).reshape(b.shape[1], T * B).t())
 
 
-def forward(model, inputs: torch.Tensor, state, record: Optional[dict]):
-    """``NTM.forward`` on the fused path: same arguments, same results."""
-    from .ntm import NTMState, _head_forward, head_record
+def forward(
+    inputs: torch.Tensor, weights: Weights, state: Sequence, dims: Dims, rows: HeadRows, threads: int = 1, record: bool = False
+):
+    """A whole sequence on the fused step: inputs (B, T, I) -> logits (B, T, O), the final
+    state and, with ``record``, every step's values.
 
-    d = Dims(model.memory_size, model.word_size, model.num_read_heads, model.num_write_heads, model.shift_range,
-             model.controller.hidden_size,
-             model.controller_kind == "lstm")
+    ``state``: memory (B, N, M), weightings (B, H, N) (read heads first), reads (B, R, M)
+    and the controller's state ((h, c), each (B, C), for an LSTM; () otherwise). ``rows``:
+    ``head_rows`` of the model's heads. ``threads``: parts of the batch trained on
+    parallel threads (``chunks_for``). Returns logits, the final state as (memory,
+    weightings, reads, controller) and, with ``record``, a dict of every step's
+    ``memory`` (B, T, N, M), ``weights`` (B, T, H, N), ``reads`` (B, T, R, M) and ``raw``
+    head parameters (B, T, P) in the projection's own row order; else None.
+    """
+    d = dims
     B, T = inputs.shape[0], inputs.shape[1]
-    if state is None:
-        state = model.initial_state(B, inputs.device, inputs.dtype)
-    wp, bp, w_rec = model._weights()  # (C, P), (P,), (R*M + C, G)
+    memory0, weights0, reads0, ctrl0 = state
+    wp = weights.w_head.index_select(0, rows.perm)  # (P, C) in the kernels' row order
+    bp = weights.b_head.index_select(0, rows.perm)  # (P,)
     # Batch innermost: the kernels vectorise over the batch (see fused_body.h).
     # The controller's input pre-activations for the whole sequence, (T, G, B): one
     # batched product straight into the kernels' layout (no transposing copy).
-    w_in, b_in = model._input_weights()
-    xg = torch.matmul(w_in, inputs.permute(1, 2, 0)).add_(b_in.unsqueeze(1))
-    reads0 = state.reads.reshape(B, -1).t()
+    xg = torch.matmul(weights.w_in, inputs.permute(1, 2, 0)).add_(weights.b_in.unsqueeze(1))
+    reads0 = reads0.reshape(B, -1).t()
     if d.lstm:
-        h0, c0 = (s.t() for s in state.controller)
+        h0, c0 = (s.t() for s in ctrl0)
     else:
         h0 = c0 = xg.new_zeros(0)
-    tensors = (xg, w_rec.t(), wp.t(), bp.unsqueeze(1), state.memory.permute(1, 2, 0), state.weights.permute(1, 2, 0), reads0, h0, c0)
+    tensors = (xg, weights.w_rec, wp, bp.unsqueeze(1), memory0.permute(1, 2, 0), weights0.permute(1, 2, 0), reads0, h0, c0)
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        chunks = chunks_for(B, getattr(model, "fused_threads", 1))
-        Y, mem_last, w_last, c_last = _FusedSequence.apply(*tensors, d, chunks)
+        Y, mem_last, w_last, c_last = _FusedSequence.apply(*tensors, d, rows.c_rows, chunks_for(B, threads))
         mem_all = w_all = raw = None
     else:
-        X, mem_all, _, w_all, raw, _, cs, _, last = _run_forward(d, *tensors, keep_all=record is not None)
+        X, mem_all, _, w_all, raw, _, cs, _, last = _run_forward(d, rows.c_rows, *tensors, keep_all=record)
         Y, mem_last, w_last = X[1:], mem_all[last], w_all[last]
         c_last = cs[last] if cs is not None else None
     RM, C = d.R * d.M, d.C
     # Y (T, R*M + C, B) holds [reads; h] per step; the output layer takes [h, reads].
-    w_out = model.out.weight
-    logits = F.linear(Y.permute(2, 0, 1), torch.cat([w_out[:, C:], w_out[:, :C]], dim=1), model.out.bias)
+    w_out = weights.w_out
+    logits = F.linear(Y.permute(2, 0, 1), torch.cat([w_out[:, C:], w_out[:, :C]], dim=1), weights.b_out)
+
     # The final state as tensors of its own (not views that would keep every step's
     # buffers alive for as long as someone holds the state).
     def own(t):
@@ -525,24 +722,17 @@ def forward(model, inputs: torch.Tensor, state, record: Optional[dict]):
 
     reads_last = own(Y[-1, :RM].t()).view(B, d.R, d.M)
     ctrl = (own(Y[-1, RM:].t()), own(c_last.t())) if d.lstm else ()
-    final = NTMState(own(mem_last.permute(2, 0, 1)), own(w_last.permute(2, 0, 1)), reads_last, ctrl)
-    if record is not None:
-        if mem_all is None:  # recorded with gradients: rerun the loop without them
-            with torch.no_grad():
-                X, mem_all, _, w_all, raw, _, _, _, _ = _run_forward(d, *(t.detach() for t in tensors), keep_all=True)
-                Y = X[1:]
-        raw_bt = raw.permute(2, 0, 1).reshape(B * T, -1)  # (B*T, P)
-        (key_r, key_w, beta_r, beta_w, g_r, g_w, s_r, s_w, gamma_r, gamma_w, erase, add), _ = _head_forward(raw_bt, model._sizes, copy=False)
-
-        def bt(x):  # (B*T, ...) -> (B, T, ...)
-            return x.reshape(B, T, *x.shape[1:]).contiguous()
-
-        record.update({key: bt(value) for key, value in head_record(beta_r, beta_w, g_r, g_w, s_r, s_w, gamma_r, gamma_w).items()})
-        record.update(
-            memory=mem_all[1:].permute(3, 0, 1, 2).contiguous(),
-            weights=w_all[1:].permute(3, 0, 1, 2).contiguous(),
-            erase=bt(erase), add=bt(add),
-            reads=Y[:, :RM].permute(2, 0, 1).reshape(B, T, d.R, d.M).contiguous(),
-            head_kinds=[h.kind for h in model.heads],
-        )
-    return logits, final
+    final = (own(mem_last.permute(2, 0, 1)), own(w_last.permute(2, 0, 1)), reads_last, ctrl)
+    if not record:
+        return logits, final, None
+    if mem_all is None:  # recorded with gradients: rerun the loop without them
+        with torch.no_grad():
+            X, mem_all, _, w_all, raw, _, _, _, _ = _run_forward(d, rows.c_rows, *(t.detach() for t in tensors), keep_all=True)
+            Y = X[1:]
+    steps = {
+        "memory": mem_all[1:].permute(3, 0, 1, 2).contiguous(),
+        "weights": w_all[1:].permute(3, 0, 1, 2).contiguous(),
+        "reads": Y[:, :RM].permute(2, 0, 1).reshape(B, T, d.R, d.M).contiguous(),
+        "raw": raw.index_select(1, rows.inverse).permute(2, 0, 1).contiguous(),
+    }
+    return logits, final, steps

@@ -11,16 +11,16 @@
  * memory (M ~ 8-20 values) cost nothing extra. Sums run over rows and columns in a
  * fixed order, so results do not depend on the batch size.
  *
- * Included twice by fused.c, with REAL = float and REAL = double; FN(name) appends the
- * type's suffix. The maths is that of ntm.py's _address_forward / _AddressHeads and
- * memory.write_many; tests/test_fused.py checks it both ways in float64.
+ * Included by fused.c once per floating-point type (REAL); FN(name) appends the type's
+ * suffix. The maths is that of the reference functions (addressing.address, memory.write
+ * and write_many, Head.split); tests/test_fused.py checks this code against them in
+ * float64, forward and backward.
  *
- * Rows of `raw` (the head projection in ntm.py's grouped order), H = R + W heads, read
- * heads first, S = 2K + 1 shift logits per head stored reversed:
- *   tanh     [keys H*M | adds W*M]
- *   softplus [betas H | gammas H]          (gamma = 1 + softplus)
- *   sigmoid  [gs H | erases W*M]
- *   softmax  [shifts H*S]
+ * Rows of `raw`, H = R + W heads, read heads first: where each kind of parameter starts
+ * is given at call time (ntm_rows_t, built by fused.py's head_rows from Head.fields);
+ * each kind's values for all heads are contiguous, in head order (keys H*M, adds W*M,
+ * betas H, gammas H, gs H, erases W*M, shift logits H*S), and each head's S = 2K + 1
+ * shift logits run from offset +K down to -K, so eq. 8 is a sliding window.
  */
 
 #define VB NTM_SIMD for (int b = 0; b < B; b++)
@@ -76,21 +76,23 @@ static inline REAL FN(sigm)(REAL x) { return (REAL)1 / ((REAL)1 + EXP(-x)); }
 static inline REAL FN(softplus)(REAL x) { return x > (REAL)20 ? x : LOG1P(EXP(x)); }
 static inline int FN(wrap)(int i, int N) { i %= N; return i < 0 ? i + N : i; }
 
-static void FN(activations)(FN(scratch_t) *sc, const REAL *raw) {
+static void FN(activations)(FN(scratch_t) *sc, const ntm_rows_t *rows, const REAL *raw) {
     int M = sc->M, W = sc->W, S = sc->S, H = sc->H, B = NTM_B(sc->B);
-    const REAL *t = raw, *sp = raw + (size_t)(H + W) * M * B, *sg = sp + (size_t)2 * H * B, *sh = sg + (size_t)(H + W * M) * B;
+    const REAL *rk = raw + (size_t)rows->key * B, *ra = raw + (size_t)rows->add * B, *rb = raw + (size_t)rows->beta * B;
+    const REAL *rgm = raw + (size_t)rows->gamma * B, *rg = raw + (size_t)rows->g * B, *re = raw + (size_t)rows->erase * B;
+    const REAL *sh = raw + (size_t)rows->s * B;
     NTM_SIMD
-    for (size_t i = 0; i < (size_t)H * M * B; i++) sc->key[i] = TANH(t[i]);
+    for (size_t i = 0; i < (size_t)H * M * B; i++) sc->key[i] = TANH(rk[i]);
     NTM_SIMD
-    for (size_t i = 0; i < (size_t)W * M * B; i++) sc->add[i] = TANH(t[(size_t)H * M * B + i]);
+    for (size_t i = 0; i < (size_t)W * M * B; i++) sc->add[i] = TANH(ra[i]);
     NTM_SIMD
     for (size_t i = 0; i < (size_t)H * B; i++) {
-        sc->beta[i] = FN(softplus)(sp[i]);
-        sc->gamma[i] = (REAL)1 + FN(softplus)(sp[(size_t)H * B + i]);
-        sc->g[i] = FN(sigm)(sg[i]);
+        sc->beta[i] = FN(softplus)(rb[i]);
+        sc->gamma[i] = (REAL)1 + FN(softplus)(rgm[i]);
+        sc->g[i] = FN(sigm)(rg[i]);
     }
     NTM_SIMD
-    for (size_t i = 0; i < (size_t)W * M * B; i++) sc->erase[i] = FN(sigm)(sg[(size_t)H * B + i]);
+    for (size_t i = 0; i < (size_t)W * M * B; i++) sc->erase[i] = FN(sigm)(re[i]);
     for (int h = 0; h < H; h++) {
         const REAL *z = sh + (size_t)h * S * B;
         REAL *s = sc->s + (size_t)h * S * B, *mx = sc->t0, *tot = sc->t1;
@@ -281,8 +283,8 @@ static void FN(mem_bwd_pass)(FN(scratch_t) *sc, int h0, int h1, const REAL *mem,
  * weightings w_prev (H, N, B) -> mem_new, norm_new, w_new and the reads (R*M, B); the
  * cosine similarities go to cos_out (H, N, B) if not NULL (the backward reuses them).
  * Returns non-zero if scratch memory could not be allocated. */
-int FN(ntm_mem_fwd)(int B, int N, int M, int R, int W, int K, const REAL *raw, const REAL *mem_prev, const REAL *norm_prev,
-                    const REAL *w_prev, REAL *mem_new, REAL *norm_new, REAL *w_new, REAL *reads, REAL *cos_out) {
+int FN(ntm_mem_fwd)(int B, int N, int M, int R, int W, int K, const ntm_rows_t *rows, const REAL *raw, const REAL *mem_prev,
+                    const REAL *norm_prev, const REAL *w_prev, REAL *mem_new, REAL *norm_new, REAL *w_new, REAL *reads, REAL *cos_out) {
     B = NTM_B(B);
     FN(scratch_t) sc;
     REAL *base = FN(scratch_init)(&sc, N, M, R, W, K, B);
@@ -291,7 +293,7 @@ int FN(ntm_mem_fwd)(int B, int N, int M, int R, int W, int K, const REAL *raw, c
     int H = R + W;
     size_t NB = (size_t)N * B;
     REAL *ss = sc.t2;
-    FN(activations)(&sc, raw);
+    FN(activations)(&sc, rows, raw);
     /* write heads address the memory as it was */
     for (int h = R; h < H; h++) {
         FN(address)(&sc, h, mem_prev, norm_prev, w_prev + h * NB, 0);
@@ -361,8 +363,8 @@ int FN(ntm_mem_fwd)(int B, int N, int M, int R, int W, int K, const REAL *raw, c
  * over the memory-sized arrays: the reads' weight gradients, then all of dL/dmem_new,
  * the write, then the write heads' addressing. Returns non-zero if scratch memory
  * could not be allocated. */
-int FN(ntm_mem_bwd)(int B, int N, int M, int R, int W, int K, const REAL *raw, const REAL *mem_prev, const REAL *norm_prev,
-                    const REAL *w_prev, const REAL *mem_new, const REAL *norm_new, const REAL *cos, const REAL *g_reads,
+int FN(ntm_mem_bwd)(int B, int N, int M, int R, int W, int K, const ntm_rows_t *rows, const REAL *raw, const REAL *mem_prev,
+                    const REAL *norm_prev, const REAL *w_prev, const REAL *mem_new, const REAL *norm_new, const REAL *cos, const REAL *g_reads,
                     REAL *g_mem, REAL *g_w, REAL *g_raw) {
     B = NTM_B(B);
     FN(scratch_t) sc;
@@ -371,7 +373,7 @@ int FN(ntm_mem_bwd)(int B, int N, int M, int R, int W, int K, const REAL *raw, c
     sc.cos = (REAL *)cos; /* read only below: address() with have_cos */
     int H = R + W, S = sc.S;
     size_t NB = (size_t)N * B;
-    FN(activations)(&sc, raw);
+    FN(activations)(&sc, rows, raw);
     for (int h = R; h < H; h++) FN(address)(&sc, h, mem_prev, norm_prev, w_prev + h * NB, 1);
     for (int h = 0; h < R; h++) FN(address)(&sc, h, mem_new, norm_new, w_prev + h * NB, 1);
     /* reads: dL/dw_read, then the read addressing's coefficients */
@@ -456,20 +458,22 @@ int FN(ntm_mem_bwd)(int B, int N, int M, int R, int W, int K, const REAL *raw, c
     }
     FN(mem_bwd_pass)(&sc, R, H, mem_prev, norm_prev, g_mem, NULL);
     /* the activations */
-    const REAL *sp = raw + (size_t)(H + W) * M * B;
-    REAL *gt = g_raw, *gsp = gt + (size_t)(H + W) * M * B, *gsg = gsp + (size_t)2 * H * B, *gsh = gsg + (size_t)(H + W * M) * B;
+    const REAL *rb = raw + (size_t)rows->beta * B, *rgm = raw + (size_t)rows->gamma * B;
+    REAL *gk = g_raw + (size_t)rows->key * B, *ga = g_raw + (size_t)rows->add * B, *gb = g_raw + (size_t)rows->beta * B;
+    REAL *ggm = g_raw + (size_t)rows->gamma * B, *gg = g_raw + (size_t)rows->g * B, *ge = g_raw + (size_t)rows->erase * B;
+    REAL *gsh = g_raw + (size_t)rows->s * B;
     NTM_SIMD
-    for (size_t i = 0; i < (size_t)H * M * B; i++) gt[i] = sc.gkey[i] * ((REAL)1 - sc.key[i] * sc.key[i]);
+    for (size_t i = 0; i < (size_t)H * M * B; i++) gk[i] = sc.gkey[i] * ((REAL)1 - sc.key[i] * sc.key[i]);
     NTM_SIMD
-    for (size_t i = 0; i < (size_t)W * M * B; i++) gt[(size_t)H * M * B + i] = sc.gadd[i] * ((REAL)1 - sc.add[i] * sc.add[i]);
+    for (size_t i = 0; i < (size_t)W * M * B; i++) ga[i] = sc.gadd[i] * ((REAL)1 - sc.add[i] * sc.add[i]);
     NTM_SIMD
     for (size_t i = 0; i < (size_t)H * B; i++) {
-        gsp[i] = sc.gbeta[i] * FN(sigm)(sp[i]);
-        gsp[(size_t)H * B + i] = sc.ggamma[i] * FN(sigm)(sp[(size_t)H * B + i]);
-        gsg[i] = sc.gg[i] * sc.g[i] * ((REAL)1 - sc.g[i]);
+        gb[i] = sc.gbeta[i] * FN(sigm)(rb[i]);
+        ggm[i] = sc.ggamma[i] * FN(sigm)(rgm[i]);
+        gg[i] = sc.gg[i] * sc.g[i] * ((REAL)1 - sc.g[i]);
     }
     NTM_SIMD
-    for (size_t i = 0; i < (size_t)W * M * B; i++) gsg[(size_t)H * B + i] = sc.gerase[i] * sc.erase[i] * ((REAL)1 - sc.erase[i]);
+    for (size_t i = 0; i < (size_t)W * M * B; i++) ge[i] = sc.gerase[i] * sc.erase[i] * ((REAL)1 - sc.erase[i]);
     for (int h = 0; h < H; h++) {
         const REAL *s = sc.s + (size_t)h * S * B, *gs = sc.gs + (size_t)h * S * B;
         REAL *dot = sc.t0, *out = gsh + (size_t)h * S * B;
@@ -531,11 +535,10 @@ static void FN(gemm_rm)(FN(gemm_t) gemm, char ta, char tb, int m, int n, int k, 
 }
 
 int FN(ntm_seq_fwd)(void *gemm_ptr, int T, int B, int N, int M, int R, int W, int K, int C, int lstm, int keep_all,
-                    const REAL *xg, const REAL *w_rec, const REAL *wp, const REAL *bp, REAL *X, REAL *mem, REAL *norms, REAL *w,
-                    REAL *raw, REAL *acts, REAL *cs, REAL *cos) {
+                    const ntm_rows_t *rows, const REAL *xg, const REAL *w_rec, const REAL *wp, const REAL *bp, REAL *X, REAL *mem,
+                    REAL *norms, REAL *w, REAL *raw, REAL *acts, REAL *cs, REAL *cos) {
     FN(gemm_t) gemm = (FN(gemm_t))gemm_ptr;
-    int H = R + W, S = 2 * K + 1, RM = R * M, J = RM + C, G = lstm ? 4 * C : C;
-    int P = (H + W) * M + 3 * H + W * M + H * S;
+    int H = R + W, RM = R * M, J = RM + C, G = lstm ? 4 * C : C, P = rows->P;
     size_t XB = (size_t)J * B, GB = (size_t)G * B, PB = (size_t)P * B, NMB = (size_t)N * M * B, NB = (size_t)N * B;
     size_t HNB = (size_t)H * N * B, CB = (size_t)C * B;
     for (int t = 0; t < T; t++) {
@@ -556,26 +559,25 @@ int FN(ntm_seq_fwd)(void *gemm_ptr, int T, int B, int N, int M, int R, int W, in
         }
         FN(gemm_rm)(gemm, 'N', 'N', P, B, C, wp, C, h, B, rt, B);
         int i = keep_all ? t : t % 2, j = keep_all ? t + 1 : (t + 1) % 2;
-        int rc = FN(ntm_mem_fwd)(B, N, M, R, W, K, rt, mem + i * NMB, norms + i * NB, w + i * HNB, mem + j * NMB, norms + j * NB,
-                                 w + j * HNB, Xn, cos ? cos + t * HNB : NULL);
+        int rc = FN(ntm_mem_fwd)(B, N, M, R, W, K, rows, rt, mem + i * NMB, norms + i * NB, w + i * HNB, mem + j * NMB,
+                                 norms + j * NB, w + j * HNB, Xn, cos ? cos + t * HNB : NULL);
         if (rc) return rc;
     }
     return 0;
 }
 
-int FN(ntm_seq_bwd)(void *gemm_ptr, int T, int B, int N, int M, int R, int W, int K, int C, int lstm, const REAL *w_rec,
-                    const REAL *wp, const REAL *X, const REAL *mem, const REAL *norms, const REAL *w, const REAL *raw,
+int FN(ntm_seq_bwd)(void *gemm_ptr, int T, int B, int N, int M, int R, int W, int K, int C, int lstm, const ntm_rows_t *rows,
+                    const REAL *w_rec, const REAL *wp, const REAL *X, const REAL *mem, const REAL *norms, const REAL *w, const REAL *raw,
                     const REAL *acts, const REAL *cs, const REAL *cos, REAL *gX, REAL *g_mem, REAL *g_w, REAL *gc, REAL *g_raw,
                     REAL *g_gates) {
     FN(gemm_t) gemm = (FN(gemm_t))gemm_ptr;
-    int H = R + W, S = 2 * K + 1, RM = R * M, J = RM + C, G = lstm ? 4 * C : C;
-    int P = (H + W) * M + 3 * H + W * M + H * S;
+    int H = R + W, RM = R * M, J = RM + C, G = lstm ? 4 * C : C, P = rows->P;
     size_t XB = (size_t)J * B, GB = (size_t)G * B, PB = (size_t)P * B, NMB = (size_t)N * M * B, NB = (size_t)N * B;
     size_t HNB = (size_t)H * N * B, CB = (size_t)C * B;
     for (int t = T - 1; t >= 0; t--) {
         REAL *gXn = gX + (t + 1) * XB, *gh = gXn + (size_t)RM * B, *grt = g_raw + t * PB, *gg = g_gates + t * GB;
-        int rc = FN(ntm_mem_bwd)(B, N, M, R, W, K, raw + t * PB, mem + t * NMB, norms + t * NB, w + t * HNB, mem + (t + 1) * NMB,
-                                 norms + (t + 1) * NB, cos + t * HNB, gXn, g_mem, g_w, grt);
+        int rc = FN(ntm_mem_bwd)(B, N, M, R, W, K, rows, raw + t * PB, mem + t * NMB, norms + t * NB, w + t * HNB,
+                                 mem + (t + 1) * NMB, norms + (t + 1) * NB, cos + t * HNB, gXn, g_mem, g_w, grt);
         if (rc) return rc;
         FN(gemm_rm)(gemm, 'T', 'N', C, B, P, wp, C, grt, B, gh, B); /* gh += wp^T g_raw */
         if (lstm) {

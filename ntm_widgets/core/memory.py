@@ -7,6 +7,7 @@
 Pure functions on batch-first tensors: memory (B, N, M), weighting (B, N),
 erase / add vectors (B, M). ``write`` returns a new tensor and never mutates.
 """
+
 from __future__ import annotations
 
 import torch

@@ -3,7 +3,7 @@
 One step, for a batch at once:
 
     controller  h_t = C([x_t, r_{t-1}], state)
-    heads       params = split(Linear(h_t))             one fused projection
+    heads       params = split(Linear(h_t))             one projection for every head
     write       M_t = write(M_{t-1}, w^W_t, e_t, a_t)   eq. 3-4, addressed on M_{t-1}
     read        r_t = read(M_t, w^R_t)                  eq. 2, addressed on M_t
     output      y_t = Linear([h_t, r_t])                logits; sigmoid gives bits
@@ -11,49 +11,42 @@ One step, for a batch at once:
 State is explicit (``NTMState``): ``step(x, state) -> (y, state)`` and nothing hidden
 mutates, so a run can be paused, replayed or recorded step by step.
 
-Speed (issue 3). A step of this model is dozens of tiny tensor operations, so on a CPU
-its cost is the per-operation overhead, not arithmetic. The hot loop therefore does as
-few operations as it can while computing exactly the equations above:
+The maths is written twice, not more:
 
-- the controller's input projection of ``x`` is one matmul for the whole sequence;
-  only the recurrent part (last reads and hidden state) is multiplied per step;
-- the head projection's rows are permuted once per call so that one ``split`` gives
-  four groups that share an activation (tanh, softplus, sigmoid, softmax) for every
-  head at once; the shift logits are stored reversed so the circular convolution is a
-  plain sliding window;
-- all heads of one kind are addressed together over (B, H, N) (``address_heads``);
-  the row norms of each memory are computed once and reused by the next step's writes;
-- the output layer runs once over the whole sequence after the loop.
+- the eager path runs the reference functions (``Head.split``, ``addressing.address``,
+  ``memory.write`` / ``write_many`` / ``read``, the controller's ``step``) under plain
+  autograd, one head at a time. ``step`` always runs it; so does ``forward`` on CUDA,
+  without a C compiler, and with ``set_backend("eager")``;
+- the fused C step (``fused.py``), the one accelerated backend, computes the same maths
+  with a hand-written backward: on a 2-core CPU it trains about 9x faster at batch 32
+  and 20x at batch 1 (``ntm-widgets bench``). tests/test_fused.py checks the two against
+  each other in float64.
 
-The reference functions in ``addressing`` and ``memory`` define the maths; tests check
-that this path agrees with them in float64 (tests/test_speed_paths.py).
-
-On the CPU, ``forward`` runs the fused C step instead (``fused.py``; ``model.fused``,
-default True, when it can be built), which computes the same maths about 4-8x faster;
-``step`` and compiled or CUDA runs use the PyTorch path here.
+Which one ``forward`` runs is an explicit setting, ``set_backend`` (``Backend``).
 """
+
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from . import fused, memory as mem
+from . import fused
+from . import memory as mem
 from .controller import make_controller
-from .heads import Head
+from .heads import Head, HeadParams
 
 # Collier & Beel 2018 use a small constant for memory; exactly 0 leaves cosine undefined.
 MEMORY_INIT_CONSTANT = 1e-6
-# Same guard as the reference addressing functions (zero norms, 0 ** gamma).
-_EPS = 1e-8
 # Initial head biases (see NTM._init_head_bias): interpolation gate, stay-in-place
 # shift logit, sharpening.
 HEAD_INIT_G_BIAS = -3.0
 HEAD_INIT_STAY_BIAS = 2.0
 HEAD_INIT_GAMMA_BIAS = 1.0
 RECORD_KEYS = ("memory", "weights", "erase", "add", "beta", "g", "s", "gamma", "reads")
+BACKENDS = ("fused", "eager", "compiled")
 
 
 class NTMState(NamedTuple):
@@ -63,210 +56,32 @@ class NTMState(NamedTuple):
     controller: tuple  # the controller's own state ((h, c) for an LSTM, () otherwise)
 
 
-def address_heads(
-    memory: torch.Tensor,
-    mem_norm: torch.Tensor,
-    key: torch.Tensor,
-    beta: torch.Tensor,
-    g: torch.Tensor,
-    s_rev: torch.Tensor,
-    gamma: torch.Tensor,
-    w_prev: torch.Tensor,
-) -> torch.Tensor:
-    """Eq. 5-9 for H heads at once: the same maths as ``addressing.address``.
+@dataclass(frozen=True)
+class Backend:
+    """How ``NTM.forward`` runs a sequence.
 
-    memory (B, N, M), mem_norm (B, N) its row norms, key (B, H, M), beta / g / gamma
-    (B, H, 1), s_rev (B, H, 2k+1) the shift distribution with its offsets reversed
-    (index q is offset k - q), w_prev (B, H, N). Returns (B, H, N).
-
-    When gradients are needed this runs as one autograd node with a hand-written
-    backward (``_AddressHeads``): the step is dominated by per-operation overhead, and
-    one node with ~35 plain operations is cheaper than ~20 recorded ones whose
-    backward the engine walks node by node.
+    ``kind``:
+      - ``"fused"``: the fused C step (``fused.py``) for float32 / float64 inputs on the
+        CPU where it can be built; the eager path otherwise (CUDA, no C compiler,
+        ``NTM_WIDGETS_FUSED=0``);
+      - ``"eager"``: the reference functions under autograd;
+      - ``"compiled"``: the eager step through ``torch.compile`` for training (with
+        gradients, not recorded). On a 2-core CPU about 2-3x faster than eager, but the
+        first call compiles for tens of seconds (a few when torch's on-disk cache holds
+        the shape) and compiled arithmetic may round differently. Evaluation batches
+        come in many sizes, each another compilation, so they run eager.
+    ``threads``: parts of a batch the fused step trains on parallel threads
+    (``fused.chunks_for``; no part smaller than 16 sequences).
     """
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (memory, mem_norm, key, beta, g, s_rev, gamma, w_prev)):
-        return _AddressHeads.apply(memory, mem_norm, key, beta, g, s_rev, gamma, w_prev)
-    return _address_forward(memory, mem_norm, key, beta, g, s_rev, gamma, w_prev)[0]
 
+    kind: str = "fused"
+    threads: int = 1
 
-def _windows(w: torch.Tensor, k: int) -> torch.Tensor:
-    """(B, H, N, 2k+1) view: window q of row i holds w(i - k + q), circularly."""
-    padded = torch.cat([w[..., -k:], w, w[..., :k]], dim=-1)  # (B, H, N + 2k)
-    return padded.unfold(-1, 2 * k + 1, 1)
-
-
-def _address_forward(memory, mem_norm, key, beta, g, s_rev, gamma, w_prev):
-    dots = torch.bmm(key, memory.transpose(1, 2))  # (B, H, N)
-    key_norm = key.norm(dim=-1, keepdim=True)  # (B, H, 1)
-    den = mem_norm.unsqueeze(1) * key_norm + _EPS  # (B, H, N)
-    cos = dots / den
-    w_c = torch.softmax(beta * cos, dim=-1)  # eq. 5-6
-    w_g = torch.lerp(w_prev, w_c, g)  # eq. 7: g * w_c + (1 - g) * w_prev
-    k = (s_rev.shape[-1] - 1) // 2
-    win = None
-    if k > 0:
-        # eq. 8 as a sliding window: window q of row i holds offset k - q, which s_rev[q] weighs.
-        win = _windows(w_g, k)
-        w_s = (win * s_rev.unsqueeze(2)).sum(-1)  # (B, H, N)
-    else:
-        w_s = w_g * s_rev
-    u = w_s + _EPS
-    p = u**gamma  # eq. 9
-    total = p.sum(dim=-1, keepdim=True)
-    w = p / total
-    return w, (key_norm, den, cos, w_c, w_g, win, u, p, total, w)
-
-
-class _AddressHeads(torch.autograd.Function):
-    """``address_heads`` as one autograd node; gradients derived by hand from eq. 5-9
-    (checked against autograd in float64 by tests/test_speed_paths.py)."""
-
-    @staticmethod
-    def forward(ctx, memory, mem_norm, key, beta, g, s_rev, gamma, w_prev):
-        w, saved = _address_forward(memory, mem_norm, key, beta, g, s_rev, gamma, w_prev)
-        key_norm, den, cos, w_c, w_g, win, u, p, total, _ = saved
-        ctx.k = (s_rev.shape[-1] - 1) // 2
-        ctx.save_for_backward(memory, mem_norm, key, beta, g, s_rev, gamma, w_prev, key_norm, den, cos, w_c, w_g, u, p, total, w)
-        return w
-
-    @staticmethod
-    def backward(ctx, grad_w):
-        memory, mem_norm, key, beta, g, s_rev, gamma, w_prev, key_norm, den, cos, w_c, w_g, u, p, total, w = ctx.saved_tensors
-        k = ctx.k
-        # eq. 9: w = p / sum(p), p = u^gamma
-        grad_p = (grad_w - (grad_w * w).sum(-1, keepdim=True)) / total
-        gp = grad_p * p
-        grad_gamma = (gp * torch.log(u)).sum(-1, keepdim=True)
-        grad_ws = gp * gamma / u  # (B, H, N)
-        # eq. 8: the adjoint of a circular convolution is the convolution with the
-        # mirrored kernel; the kernel's gradient correlates the input with grad_ws.
-        if k > 0:
-            grad_wg = (_windows(grad_ws, k) * s_rev.flip(-1).unsqueeze(2)).sum(-1)
-            grad_s = (_windows(w_g, k) * grad_ws.unsqueeze(-1)).sum(-2)  # (B, H, 2k+1)
-        else:
-            grad_wg = grad_ws * s_rev
-            grad_s = (grad_ws * w_g).sum(-1, keepdim=True)
-        # eq. 7
-        grad_g = (grad_wg * (w_c - w_prev)).sum(-1, keepdim=True)
-        grad_wc = grad_wg * g
-        grad_wprev = grad_wg - grad_wc
-        # eq. 5-6: softmax, then beta * cos with cos = dots / den
-        grad_z = w_c * (grad_wc - (grad_wc * w_c).sum(-1, keepdim=True))
-        grad_beta = (grad_z * cos).sum(-1, keepdim=True)
-        grad_dots = grad_z * beta / den
-        grad_den = -grad_dots * cos
-        grad_key_norm = (grad_den * mem_norm.unsqueeze(1)).sum(-1, keepdim=True)  # (B, H, 1)
-        grad_mem_norm = (grad_den * key_norm).sum(1)  # (B, N)
-        # d|k|/dk = k / |k|; a zero key has zero gradient through its norm.
-        grad_key = torch.bmm(grad_dots, memory) + grad_key_norm * key / key_norm.clamp_min(1e-30)
-        grad_memory = torch.bmm(grad_dots.transpose(1, 2), key)  # (B, N, M)
-        return grad_memory, grad_mem_norm, grad_key, grad_beta, grad_g, grad_s, grad_gamma, grad_wprev
-
-
-def head_record(beta_r, beta_w, g_r, g_w, s_r, s_w, gamma_r, gamma_w) -> Dict[str, torch.Tensor]:
-    """The recorded head parameters (RECORD_KEYS beta, g, s, gamma), read heads first,
-    from ``_head_activations``' per-kind outputs; shifts back in offset order -k..k."""
-    return {
-        "beta": torch.cat([beta_r, beta_w], dim=1).squeeze(-1),
-        "g": torch.cat([g_r, g_w], dim=1).squeeze(-1),
-        "s": torch.cat([s_r, s_w], dim=1).flip(-1),
-        "gamma": torch.cat([gamma_r, gamma_w], dim=1).squeeze(-1),
-    }
-
-
-def _lstm_pointwise(gates: torch.Tensor, c_prev: torch.Tensor):
-    """nn.LSTMCell's pointwise part (gate order i, f, g, o) as one autograd node."""
-    if torch.is_grad_enabled() and (gates.requires_grad or c_prev.requires_grad):
-        return _LSTMPointwise.apply(gates, c_prev)
-    return _lstm_forward(gates, c_prev)[:2]
-
-
-def _lstm_forward(gates, c_prev):
-    i, f, g, o = gates.chunk(4, dim=1)
-    i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
-    c = torch.addcmul(f * c_prev, i, g)
-    tc = torch.tanh(c)
-    return o * tc, c, (i, f, g, o, tc)
-
-
-class _LSTMPointwise(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, gates, c_prev):
-        h, c, (i, f, g, o, tc) = _lstm_forward(gates, c_prev)
-        ctx.save_for_backward(c_prev, i, f, g, o, tc)
-        return h, c
-
-    @staticmethod
-    def backward(ctx, grad_h, grad_c):
-        c_prev, i, f, g, o, tc = ctx.saved_tensors
-        if grad_h is None:
-            grad_h = torch.zeros_like(tc)
-        dc = grad_h * o * (1.0 - tc * tc)
-        if grad_c is not None:
-            dc = dc + grad_c
-        grad_gates = torch.cat(
-            [dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f), dc * i * (1.0 - g * g), grad_h * tc * o * (1.0 - o)], dim=1
-        )
-        return grad_gates, dc * f
-
-
-def _head_activations(raw: torch.Tensor, sizes):
-    """Split the grouped head projection (see ``NTM._param_layout``) into each kind of
-    head's activated parameters, as one autograd node when gradients are needed.
-
-    Returns key_r (B, R, M), key_w (B, W, M), beta_r, beta_w, g_r, g_w (B, ., 1),
-    s_r, s_w (B, ., 2k+1) reversed, gamma_r, gamma_w (B, ., 1), erase, add (B, W, M).
-    """
-    if torch.is_grad_enabled() and raw.requires_grad:
-        return _HeadActivations.apply(raw, sizes)
-    return _head_forward(raw, sizes, copy=False)[0]
-
-
-def _head_forward(raw, sizes, copy: bool = True):
-    """``copy``: make each output its own tensor (needed for a custom autograd node's
-    outputs); without gradients, views of the activated groups are enough."""
-    r, w, m, s = sizes
-    h, b = r + w, raw.shape[0]
-    t_raw, sp_raw, sg_raw, s_raw = raw.split([(h + w) * m, 2 * h, h + w * m, h * s], dim=-1)
-    t, sp, sg = torch.tanh(t_raw), F.softplus(sp_raw), torch.sigmoid(sg_raw)
-    sm = torch.softmax(s_raw.view(b, h, s), dim=-1)
-    keys = t[:, : h * m].view(b, h, m)
-    c = (lambda x: x.contiguous()) if copy else (lambda x: x)
-    out = (
-        c(keys[:, :r]), c(keys[:, r:]),
-        c(sp[:, :r].unsqueeze(-1)), c(sp[:, r:h].unsqueeze(-1)),
-        c(sg[:, :r].unsqueeze(-1)), c(sg[:, r:h].unsqueeze(-1)),
-        c(sm[:, :r]), c(sm[:, r:]),
-        (1.0 + sp[:, h : h + r]).unsqueeze(-1), (1.0 + sp[:, h + r :]).unsqueeze(-1),
-        sg[:, h:].reshape(b, w, m), t[:, h * m :].reshape(b, w, m),
-    )
-    return out, (t, sp_raw, sg, sm)
-
-
-class _HeadActivations(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, raw, sizes):
-        out, saved = _head_forward(raw, sizes)
-        ctx.sizes = sizes
-        ctx.save_for_backward(*saved)
-        return out
-
-    @staticmethod
-    def backward(ctx, *grads):
-        t, sp_raw, sg, sm = ctx.saved_tensors
-        r, w, m, s = ctx.sizes
-        b = t.shape[0]
-
-        def z(grad, shape):
-            return torch.zeros(shape, dtype=t.dtype, device=t.device) if grad is None else grad.reshape(shape)
-
-        gk_r, gk_w, gb_r, gb_w, gg_r, gg_w, gs_r, gs_w, ggm_r, ggm_w, ge, ga = grads
-        grad_t = torch.cat([z(gk_r, (b, r * m)), z(gk_w, (b, w * m)), z(ga, (b, w * m))], dim=1) * (1.0 - t * t)
-        grad_sp = torch.cat([z(gb_r, (b, r)), z(gb_w, (b, w)), z(ggm_r, (b, r)), z(ggm_w, (b, w))], dim=1) * torch.sigmoid(sp_raw)
-        grad_sg = torch.cat([z(gg_r, (b, r)), z(gg_w, (b, w)), z(ge, (b, w * m))], dim=1) * sg * (1.0 - sg)
-        gsm = torch.cat([z(gs_r, (b, r, s)), z(gs_w, (b, w, s))], dim=1)  # (B, H, S)
-        grad_s = sm * (gsm - (gsm * sm).sum(-1, keepdim=True))
-        return torch.cat([grad_t, grad_sp, grad_sg, grad_s.flatten(1)], dim=1), None
+    def __post_init__(self):
+        if self.kind not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.kind!r}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise ValueError(f"threads must be an integer >= 1, got {self.threads!r}")
 
 
 class NTM(nn.Module):
@@ -306,16 +121,9 @@ class NTM(nn.Module):
         elif memory_init != "constant":
             raise ValueError(f"memory_init must be 'constant', 'learned' or 'random', got {memory_init!r}")
         self._init_head_bias()
-        self._compiled_step = None  # set by compile_step(); never saved
-        # Use the fused C step on the CPU when it can be built (see core/fused.py).
-        self.fused = True
-        # Parts of a batch the fused step trains on parallel threads (the trainer sets
-        # it from TrainConfig.fused_threads); see fused.chunks_for.
-        self.fused_threads = 1
-        perm, self._groups = self._param_layout()
-        self._sizes = (num_read_heads, num_write_heads, word_size, 2 * shift_range + 1)
-        # Not saved: derived from the sizes, so checkpoints keep the per-head layout.
-        self.register_buffer("_perm", torch.tensor(perm, dtype=torch.long), persistent=False)
+        self._head_sizes = [h.param_size for h in self.heads]
+        self.backend = Backend()
+        self._compiled = None  # the compiled step while the backend is "compiled"; never saved
 
     @classmethod
     def from_config(cls, model_cfg, input_size: int, output_size: int) -> "NTM":
@@ -336,121 +144,131 @@ class NTM(nn.Module):
         and sharpen (gamma ~ 2.3); training moves them where the task needs.
         """
         with torch.no_grad():
-            pos = 0
-            m, k = self.word_size, self.shift_range
+            pos, k = 0, self.shift_range
             for head in self.heads:
-                b = self.head_proj.bias[pos : pos + head.param_size]
-                b[m + 1] = HEAD_INIT_G_BIAS
-                b[m + 2 + k] = HEAD_INIT_STAY_BIAS if k > 0 else 0.0
-                b[m + 3 + 2 * k] = HEAD_INIT_GAMMA_BIAS
+                b, at = self.head_proj.bias[pos : pos + head.param_size], head.offsets()
+                b[at["g"]] = HEAD_INIT_G_BIAS
+                b[at["s"] + k] = HEAD_INIT_STAY_BIAS if k > 0 else 0.0  # s[k]: offset 0
+                b[at["gamma"]] = HEAD_INIT_GAMMA_BIAS
                 pos += head.param_size
 
-    # ------------------------------------------------------------ fast layout
-    def _param_layout(self):
-        """Row order of ``head_proj`` grouping every head's outputs by activation.
+    # ---------------------------------------------------------------- backend
+    def set_backend(self, kind: str = "fused", threads: int = 1) -> None:
+        """Choose how ``forward`` runs (see ``Backend``): "fused", "eager" or "compiled"."""
+        backend = Backend(kind, threads)
+        if kind != "compiled":
+            self._compiled = None
+        elif self._compiled is None:
+            # The unbound step, given the model at each call: a copy of the model (e.g.
+            # averaged weights) that shares this function still runs its own weights.
+            self._compiled = torch.compile(NTM._step, dynamic=False)
+        self.backend = backend
 
-        Per head the Linear's rows are [key M, beta, g, s 2k+1, gamma, (erase M, add M)]
-        (``Head.split``). The fast path wants, for all heads at once,
-        tanh [keys (H*M), adds (W*M)] | softplus [betas H, gammas H] |
-        sigmoid [gs H, erases (W*M)] | softmax [shifts H*(2k+1), each reversed].
-        """
-        m, s = self.word_size, 2 * self.shift_range + 1
-        starts, pos = [], 0
-        for head in self.heads:
-            starts.append(pos)
-            pos += head.param_size
-        writes = [st for st, hd in zip(starts, self.heads) if hd.is_write]
-        keys = [st + j for st in starts for j in range(m)]
-        betas = [st + m for st in starts]
-        gs = [st + m + 1 for st in starts]
-        shifts = [st + m + 2 + j for st in starts for j in reversed(range(s))]
-        gammas = [st + m + 2 + s for st in starts]
-        erases = [st + m + 3 + s + j for st in writes for j in range(m)]
-        adds = [st + 2 * m + 3 + s + j for st in writes for j in range(m)]
-        groups = (len(keys) + len(adds), len(betas) + len(gammas), len(gs) + len(erases), len(shifts))
-        return keys + adds + betas + gammas + gs + erases + shifts, groups
+    @property
+    def fused(self) -> bool:
+        """Shorthand: whether the backend is "fused"; setting it chooses "fused" or "eager"."""
+        return self.backend.kind == "fused"
 
-    def _weights(self):
-        """Per-call views of the parameters for the hot loop (differentiable)."""
-        wp = self.head_proj.weight.index_select(0, self._perm).t()  # (C, P)
-        bp = self.head_proj.bias.index_select(0, self._perm)  # (P,)
-        ctrl = self.controller
-        if self.controller_kind == "lstm":
-            cell = ctrl.cell
-            w_rec = torch.cat([cell.weight_ih[:, self.input_size :], cell.weight_hh], dim=1).t()  # (R*M + C, 4C)
-        else:
-            w_rec = ctrl.layer.weight[:, self.input_size :].t()  # (R*M, C)
-        return wp, bp, w_rec
+    @fused.setter
+    def fused(self, on: bool) -> None:
+        self.set_backend("fused" if on else "eager", self.backend.threads)
 
-    def _input_weights(self):
-        """The input part of the controller's first layer: weight (G, input_size) and bias (G,)."""
-        ctrl = self.controller
-        if self.controller_kind == "lstm":
-            cell = ctrl.cell
-            return cell.weight_ih[:, : self.input_size], cell.bias_ih + cell.bias_hh
-        return ctrl.layer.weight[:, : self.input_size], ctrl.layer.bias
+    @property
+    def fused_threads(self) -> int:
+        """Shorthand for the backend's ``threads``."""
+        return self.backend.threads
 
-    def _input_proj(self, x: torch.Tensor) -> torch.Tensor:
-        """The controller's input-dependent pre-activations, for any leading shape."""
-        return F.linear(x, *self._input_weights())
+    @fused_threads.setter
+    def fused_threads(self, threads: int) -> None:
+        self.set_backend(self.backend.kind, threads)
 
-    def _core_step(self, xg, memory, mem_norm, w_read, w_write, reads, ctrl, weights, record):
-        """One step after the input projection, on the loop's own state.
+    # ------------------------------------------------------------ eager path
+    def _split_heads(self, raw: torch.Tensor) -> List[HeadParams]:
+        """Each head's activated parameters from the head projection's output (..., P)."""
+        return [head.split(part) for head, part in zip(self.heads, raw.split(self._head_sizes, dim=-1))]
 
-        Loop state: memory (B, N, M), its row norms (B, N), the read and write heads'
-        weightings (B, R, N) and (B, W, N), the last reads flattened (B, R*M) and the
-        controller state. Kept apart (not as ``NTMState``) so no step slices a combined
-        tensor: every slice is one more autograd node, forward and backward.
-        """
-        wp, bp, w_rec = weights
-        if self.controller_kind == "lstm":
-            h_prev, c_prev = ctrl
-            gates = torch.addmm(xg, torch.cat([reads, h_prev], dim=1), w_rec)  # (B, 4C)
-            h, c = _lstm_pointwise(gates, c_prev)
-            ctrl = (h, c)
-        else:
-            h = torch.tanh(torch.addmm(xg, reads, w_rec))
-        raw = torch.addmm(bp, h, wp)  # (B, P), rows in the grouped layout
-        key_r, key_w, beta_r, beta_w, g_r, g_w, s_r, s_w, gamma_r, gamma_w, erase, add = _head_activations(raw, self._sizes)
-        # Write heads address the memory as it was, then all their writes land together.
-        w_write = address_heads(memory, mem_norm, key_w, beta_w, g_w, s_w, gamma_w, w_write)  # (B, W, N)
-        if self.num_write_heads == 1:
-            # eq. 3-4: M * (1 - w e^T) + w a^T as two batched outer products.
-            w_t = w_write.transpose(1, 2)  # (B, N, 1)
-            memory = torch.baddbmm(memory * (1.0 - torch.bmm(w_t, erase)), w_t, add)
-        else:
-            memory = mem.write_many(memory, w_write, erase, add)
-        mem_norm = memory.norm(dim=-1)  # (B, N), reused by the next step's writes
-        # Read heads see the memory after this step's write.
-        w_read = address_heads(memory, mem_norm, key_r, beta_r, g_r, s_r, gamma_r, w_read)  # (B, R, N)
-        read_vecs = torch.bmm(w_read, memory)  # (B, R, M), eq. 2 for every read head at once
-        if record is not None:
-            record["memory"].append(memory)
-            record["weights"].append(torch.cat([w_read, w_write], dim=1))
-            record["erase"].append(erase)
-            record["add"].append(add)
-            for key, value in head_record(beta_r, beta_w, g_r, g_w, s_r, s_w, gamma_r, gamma_w).items():
-                record[key].append(value)
-            record["reads"].append(read_vecs)
-        return h, memory, mem_norm, w_read, w_write, read_vecs.flatten(1), ctrl
-
-    def _unpack(self, state: NTMState):
+    def _step(self, x: torch.Tensor, state: NTMState, norms: torch.Tensor):
+        """One time step on the reference functions: x (B, input_size) and the state with
+        its memory's row norms (B, N) -> the controller's output h (B, C), the new state,
+        its row norms, and the raw head parameters (B, P)."""
+        h, ctrl = self.controller.step(torch.cat([x, state.reads.flatten(1)], dim=-1), state.controller)
+        raw = self.head_proj(h)
+        params = self._split_heads(raw)
         r = self.num_read_heads
-        return state.memory, state.memory.norm(dim=-1), state.weights[:, :r], state.weights[:, r:], state.reads.flatten(1), state.controller
+        w_prev = state.weights.unbind(1)
+        # Write heads address the memory as it was, then all their writes land together.
+        w_write = [head.address(state.memory, p, w, norms) for head, p, w in zip(self.heads[r:], params[r:], w_prev[r:])]
+        if len(w_write) == 1:
+            memory = mem.write(state.memory, w_write[0], params[r].erase, params[r].add)
+        else:
+            erase, add = torch.stack([p.erase for p in params[r:]], dim=1), torch.stack([p.add for p in params[r:]], dim=1)
+            memory = mem.write_many(state.memory, torch.stack(w_write, dim=1), erase, add)
+        # Read heads see the memory after this step's write. Its row norms serve them and the
+        # next step's write heads: one norm a step, not one a head (193 -> 168 ms, B=32, 41 steps).
+        norms = memory.norm(dim=-1)
+        w_read = [head.address(memory, p, w, norms) for head, p, w in zip(self.heads[:r], params[:r], w_prev[:r])]
+        reads = torch.stack([mem.read(memory, w) for w in w_read], dim=1)  # (B, R, M)
+        return h, NTMState(memory, torch.stack(w_read + w_write, dim=1), reads, ctrl), norms, raw
 
-    def _pack(self, memory, w_read, w_write, reads, ctrl) -> NTMState:
-        return NTMState(memory, torch.cat([w_read, w_write], dim=1), reads.view(reads.shape[0], self.num_read_heads, self.word_size), ctrl)
+    def _head_record(self, raw: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The recorded head parameters from raw ones (..., P): beta, g, gamma (..., H),
+        s (..., H, 2k+1) and the write heads' erase and add (..., W, M)."""
+        params = self._split_heads(raw)
+        writes = params[self.num_read_heads :]
+        return {
+            "beta": torch.cat([p.beta for p in params], dim=-1),
+            "g": torch.cat([p.g for p in params], dim=-1),
+            "s": torch.stack([p.s for p in params], dim=-2),
+            "gamma": torch.cat([p.gamma for p in params], dim=-1),
+            "erase": torch.stack([p.erase for p in writes], dim=-2),
+            "add": torch.stack([p.add for p in writes], dim=-2),
+        }
 
-    def compile_step(self, enable: bool = True) -> None:
-        """Run training/inference steps (not recorded ones) through ``torch.compile``.
+    def _forward_eager(self, inputs: torch.Tensor, state: NTMState, keep: bool):
+        # Time-major and contiguous, so every step sees the same strides whatever T is
+        # (a compiled step would otherwise recompile for each sequence length).
+        xs = inputs.transpose(0, 1).contiguous().unbind(0)
+        compiled = self._compiled is not None and not keep and torch.is_grad_enabled()
+        step = self._compiled if compiled else NTM._step
+        hs, reads, norms = [], [], state.memory.norm(dim=-1)
+        steps = {"memory": [], "weights": [], "reads": [], "raw": []} if keep else None
+        for x in xs:
+            h, state, norms, raw = step(self, x, state, norms)
+            hs.append(h)
+            reads.append(state.reads.flatten(1))
+            if keep:
+                for key, value in (("memory", state.memory), ("weights", state.weights), ("reads", state.reads), ("raw", raw)):
+                    steps[key].append(value)
+        # The output layer does not feed back, so it runs once over the whole sequence.
+        logits = self.out(torch.cat([torch.stack(hs, dim=1), torch.stack(reads, dim=1)], dim=-1))
+        return logits, state, None if steps is None else {k: torch.stack(v, dim=1) for k, v in steps.items()}
 
-        Opt-in (``TrainConfig.compile``): on a 2-core CPU the compiled step is about
-        2-3x faster, but the first call compiles for tens of seconds (a few seconds when
-        torch's on-disk cache already holds this shape), and compiled arithmetic may
-        round differently from the eager path. A run keeps one choice throughout, so a
-        resumed run with the same setting is still exact.
-        """
-        self._compiled_step = torch.compile(self._core_step, dynamic=False) if enable else None
+    # ------------------------------------------------------------ fused path
+    def _fused_weights(self) -> fused.Weights:
+        """The parameters as the fused step takes them (views, so gradients reach them)."""
+        i = self.input_size
+        if self.controller_kind == "lstm":
+            cell = self.controller.cell
+            w_in, b_in = cell.weight_ih[:, :i], cell.bias_ih + cell.bias_hh
+            w_rec = torch.cat([cell.weight_ih[:, i:], cell.weight_hh], dim=1)
+        else:
+            layer = self.controller.layer
+            w_in, b_in, w_rec = layer.weight[:, :i], layer.bias, layer.weight[:, i:]
+        return fused.Weights(w_in, b_in, w_rec, self.head_proj.weight, self.head_proj.bias, self.out.weight, self.out.bias)
+
+    def _forward_fused(self, inputs: torch.Tensor, state: NTMState, keep: bool):
+        dims = fused.Dims(
+            self.memory_size,
+            self.word_size,
+            self.num_read_heads,
+            self.num_write_heads,
+            self.shift_range,
+            self.controller.hidden_size,
+            self.controller_kind == "lstm",
+        )
+        rows = fused.head_rows(tuple(head.fields for head in self.heads))
+        logits, final, steps = fused.forward(inputs, self._fused_weights(), state, dims, rows, self.backend.threads, keep)
+        return logits, NTMState(*final), steps
 
     # ------------------------------------------------------------- public API
     def initial_state(self, batch_size: int, device=None, dtype=None) -> NTMState:
@@ -474,9 +292,13 @@ class NTM(nn.Module):
         ``record``, if given, maps each of RECORD_KEYS to a list that gets this step's
         values appended.
         """
-        h, memory, _, w_read, w_write, reads, ctrl = self._core_step(self._input_proj(x), *self._unpack(state), self._weights(), record)
-        logits = self.out(torch.cat([h, reads], dim=-1))
-        return logits, self._pack(memory, w_read, w_write, reads, ctrl)
+        h, state, _, raw = self._step(x, state, state.memory.norm(dim=-1))
+        logits = self.out(torch.cat([h, state.reads.flatten(1)], dim=-1))
+        if record is not None:
+            values = {"memory": state.memory, "weights": state.weights, "reads": state.reads, **self._head_record(raw)}
+            for key in RECORD_KEYS:
+                record[key].append(values[key])
+        return logits, state
 
     def forward(self, inputs: torch.Tensor, state: Optional[NTMState] = None, record: Optional[Dict[str, list]] = None):
         """Run a whole sequence: inputs (B, T, input_size) -> logits (B, T, output_size), final state.
@@ -485,34 +307,17 @@ class NTM(nn.Module):
         collected into it as tensors with a time axis (B, T, ...); with ``record=None``
         nothing is kept.
         """
-        if getattr(self, "fused", True) and self._compiled_step is None and fused.supports(inputs):
-            return fused.forward(self, inputs, state, record)
-        batch, steps = inputs.shape[0], inputs.shape[1]
         if state is None:
-            state = self.initial_state(batch, inputs.device, inputs.dtype)
-        lists = None if record is None else {k: [] for k in RECORD_KEYS}
-        weights = self._weights()
-        # (B, T, gates): one matmul for the whole sequence. unbind, not xg[:, t]: the
-        # backward of T selects would build T full-size zero tensors (O(T^2) fills).
-        # Time-major and contiguous, so every step sees the same strides whatever T is
-        # (a compiled step would otherwise recompile for each sequence length).
-        xgs = self._input_proj(inputs.transpose(0, 1)).contiguous().unbind(0)
-        # The compiled step serves training only: evaluation batches come in many sizes,
-        # each of which would be another compilation.
-        use_compiled = self._compiled_step is not None and record is None and torch.is_grad_enabled()
-        core = self._compiled_step if use_compiled else self._core_step
-        memory, mem_norm, w_read, w_write, reads, ctrl = self._unpack(state)
-        hs, rs = [], []
-        for t in range(steps):
-            h, memory, mem_norm, w_read, w_write, reads, ctrl = core(xgs[t], memory, mem_norm, w_read, w_write, reads, ctrl, weights, lists)
-            hs.append(h)
-            rs.append(reads)
-        # The output layer does not feed back, so it runs once over the whole sequence.
-        logits = self.out(torch.cat([torch.stack(hs, dim=1), torch.stack(rs, dim=1)], dim=-1))
-        if record is not None:
-            record.update({k: torch.stack(v, dim=1) for k, v in lists.items()})
+            state = self.initial_state(inputs.shape[0], inputs.device, inputs.dtype)
+        keep = record is not None
+        if self.backend.kind == "fused" and fused.supports(inputs):
+            logits, final, steps = self._forward_fused(inputs, state, keep)
+        else:
+            logits, final, steps = self._forward_eager(inputs, state, keep)
+        if keep:
+            record.update({k: v for k, v in steps.items() if k != "raw"}, **self._head_record(steps["raw"]))
             record["head_kinds"] = [h.kind for h in self.heads]
-        return logits, self._pack(memory, w_read, w_write, reads, ctrl)
+        return logits, final
 
 
 class LSTMBaseline(nn.Module):

@@ -10,6 +10,7 @@ ended with fresh weights (``restarts`` then holds the count; TrainConfig.restart
 Settings that may change while training (lr, batch size, lengths) are applied at the
 next step boundary through ``update``; a ``threading.Event`` stops within one step.
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,6 +39,36 @@ FAIL_WINDOW = 50
 # Seconds of training between checkpoints written by ``run(checkpoint=...)``.
 CHECKPOINT_EVERY = 30.0
 
+REQUIRED_ENTRY = object()  # a checkpoint entry with no default: older formats had it too
+# The plain values of a Trainer's state: (checkpoint key, attribute, default when an
+# older checkpoint lacks it). ``state_dict`` and ``load`` both read this one list; the
+# model, optimizer, random states and selection's weights are handled by name there.
+STATE = (
+    ("step", "step_count", REQUIRED_ENTRY),
+    ("sequences", "sequences", REQUIRED_ENTRY),
+    ("seconds", "seconds", REQUIRED_ENTRY),
+    ("history", "history", REQUIRED_ENTRY),
+    ("nonfinite_steps", "nonfinite_steps", REQUIRED_ENTRY),
+    ("curriculum_max", "curriculum_max", REQUIRED_ENTRY),
+    ("running_bits", "_running_bits", REQUIRED_ENTRY),
+    ("last_val", "last_val", REQUIRED_ENTRY),
+    ("converged", "converged", REQUIRED_ENTRY),
+    ("restarts", "restarts", 0),
+    ("attempt_start", "_attempt_start", 0),
+    ("attempt_checked", "_attempt_checked", False),
+    ("select_start", "_select_start", 0),
+    ("select_last", "_select_last", 0),
+    ("last_select", "last_select", None),
+    ("attempt_select_best", "_attempt_select_best", math.inf),
+    ("first_pass", "_first_pass", None),
+    ("resumes", "resumes", []),
+    ("best", "best", None),
+)
+
+
+def _cpu(tensors: Dict) -> Dict:
+    return {k: v.detach().cpu() for k, v in tensors.items()}
+
 
 def attempt_seed(seed: int, attempt: int) -> int:
     """The weight-initialisation seed of a run's attempt (0: the run's own seed)."""
@@ -64,9 +95,7 @@ class Trainer:
         self.baseline = baseline
         self.task = make_task(self.cfg.task)
         self.model = (model or build_model(self.cfg, self.task, baseline)).to(self.device)
-        self._set_fused()
-        if self.cfg.train.compile and hasattr(self.model, "compile_step"):
-            self.model.compile_step()
+        self._set_backend()
         self.optimizer = self._make_optimizer()
         self.generator = torch.Generator().manual_seed(self.cfg.train.seed)
         self.step_count = 0
@@ -113,12 +142,14 @@ class Trainer:
         # The paper: RMSProp with momentum 0.9 (Graves et al. 2014, section 4).
         return torch.optim.RMSprop(params, lr=t.lr, momentum=t.momentum, alpha=0.95, eps=1e-6)
 
-    def _set_fused(self) -> None:
-        # The fused C step (TrainConfig.fused); the LSTM baseline has none. A compiled
-        # step, when there is one, is used instead (NTM.forward prefers it).
-        if hasattr(self.model, "fused"):
-            self.model.fused = self.cfg.train.fused
-            self.model.fused_threads = resolve_fused_threads(self.cfg.train.fused_threads)
+    def _set_backend(self, model=None) -> None:
+        # How the NTM runs (NTM.set_backend): compiled (TrainConfig.compile) over the fused
+        # C step (TrainConfig.fused) over eager. The LSTM baseline has one way to run.
+        model = self.model if model is None else model
+        if isinstance(model, NTM):
+            t = self.cfg.train
+            kind = "compiled" if t.compile else "fused" if t.fused else "eager"
+            model.set_backend(kind, threads=resolve_fused_threads(t.fused_threads))
 
     def update(self, **changes) -> None:
         """Queue changes to training or task settings, applied at the next step boundary.
@@ -149,11 +180,13 @@ class Trainer:
             pending, self._pending = self._pending, {}
         task_fields = {k: v for k, v in pending.items() if k in TaskConfig.__dataclass_fields__}
         train_fields = {k: v for k, v in pending.items() if k not in task_fields}
-        self.cfg = RunConfig(model=self.cfg.model, task=self.cfg.task.replace(**task_fields), train=self.cfg.train.replace(**train_fields))
+        self.cfg = RunConfig(
+            model=self.cfg.model, task=self.cfg.task.replace(**task_fields), train=self.cfg.train.replace(**train_fields)
+        )
         if task_fields:
             self.task = make_task(self.cfg.task)
         if "fused" in train_fields or "fused_threads" in train_fields:
-            self._set_fused()
+            self._set_backend()
         if "lr" in train_fields or "momentum" in train_fields:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.cfg.train.lr
@@ -173,7 +206,9 @@ class Trainer:
         polishing = self.stage == "select"
         power = cfg.polish_length_power if polishing and cfg.polish_length_power is not None else cfg.length_power
         blank = cfg.polish_blank_prob if polishing else 0.0
-        batch = self.task.sample(cfg.batch_size, self.generator, max_len=self.curriculum_max, length_power=power, blank_prob=blank)
+        batch = self.task.sample(
+            cfg.batch_size, self.generator, max_len=self.curriculum_max, length_power=power, blank_prob=blank
+        )
         x, y, m = (t.to(self.device) for t in batch)
         self.model.train()
         logits, _ = self.model(x)
@@ -225,7 +260,13 @@ class Trainer:
         """Once per attempt, when it is restart_after steps old (or older, if the setting
         was lowered mid-run): is the mean of its last (up to 20) batches above restart_bits?"""
         after = self.cfg.train.restart_after
-        if after is None or self.converged or self.stage == "select" or self._attempt_checked or self.step_count - self._attempt_start < after:
+        if (
+            after is None
+            or self.converged
+            or self.stage == "select"
+            or self._attempt_checked
+            or self.step_count - self._attempt_start < after
+        ):
             return False
         self._attempt_checked = True
         recent = self._recent
@@ -283,9 +324,7 @@ class Trainer:
         if t.ema is not None:
             self.ema_model = copy.deepcopy(self.model)
             self.ema_model.requires_grad_(False)
-            for name in ("fused", "fused_threads"):
-                if hasattr(self.model, name):
-                    setattr(self.ema_model, name, getattr(self.model, name))
+            self._set_backend(self.ema_model)
 
     def _leave_select(self) -> None:
         self.stage = "fit"
@@ -307,7 +346,9 @@ class Trainer:
         """Wrong bits on fresh sequences of each selection length (never the same ones twice)."""
         t = self.cfg.train
         seed = (t.seed * 1_000_003 + 7 * self.step_count + salt) % (2**63)
-        table = evaluate_lengths(self.selected_model(), self.task, t.select_lengths, samples or t.select_samples, seed, device=self.device)
+        table = evaluate_lengths(
+            self.selected_model(), self.task, t.select_lengths, samples or t.select_samples, seed, device=self.device
+        )
         return {
             "bits": max(v["mean"] for v in table.values()),
             "worst": max(v["max"] for v in table.values()),
@@ -319,6 +360,7 @@ class Trainer:
         """Measure the candidate; keep it if best; say "converged", "give_up" or None."""
         t = self.cfg.train
         self._select_last = self.step_count
+
         def meets(m):
             return m["bits"] <= t.select_bits and (t.select_max_bits is None or m["worst"] <= t.select_max_bits)
 
@@ -474,8 +516,10 @@ class Trainer:
         """Why this model is unusable (non-finite weights, or only skipped steps lately), or None."""
         for name, p in self.model.named_parameters():
             if not torch.isfinite(p).all():
-                return (f"the model's weights became non-finite (NaN or inf) in {name}; "
-                        f"{self.nonfinite_steps} of {self.step_count} steps were skipped as non-finite")
+                return (
+                    f"the model's weights became non-finite (NaN or inf) in {name}; "
+                    f"{self.nonfinite_steps} of {self.step_count} steps were skipped as non-finite"
+                )
         recent = self.history[-FAIL_WINDOW:]
         if recent and all(h["event"] == "nonfinite" for h in recent):
             return f"the last {len(recent)} steps all had a non-finite loss or gradient and were skipped"
@@ -501,45 +545,34 @@ class Trainer:
 
     # ----------------------------------------------------------- checkpoints
     def state_dict(self) -> Dict:
-        return {
+        data = {
             "config": self.cfg.to_dict(),
             "baseline": self.baseline,
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "model": _cpu(self.model.state_dict()),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
-            "step": self.step_count,
-            "sequences": self.sequences,
-            "seconds": self.seconds,
-            "history": self.history,
-            "nonfinite_steps": self.nonfinite_steps,
-            "curriculum_max": self.curriculum_max,
-            "running_bits": self._running_bits,
-            "last_val": self.last_val,
-            "converged": self.converged,
-            "restarts": self.restarts,
-            "attempt_start": self._attempt_start,
-            "attempt_checked": self._attempt_checked,
             "stage": self.stage,
-            "select_start": self._select_start,
-            "select_last": self._select_last,
-            "last_select": self.last_select,
-            "attempt_select_best": self._attempt_select_best,
-            "first_pass": self._first_pass,
             "last_val_step": self._last_val_step,
-            "train_model": None if self._train_weights is None else {k: v.detach().cpu() for k, v in self._train_weights.items()},
-            "resumes": self.resumes,
-            "best": self.best,
-            "ema_model": None if self.ema_model is None else {k: v.detach().cpu() for k, v in self.ema_model.state_dict().items()},
+            "train_model": None if self._train_weights is None else _cpu(self._train_weights),
+            "ema_model": None if self.ema_model is None else _cpu(self.ema_model.state_dict()),
         }
+        data.update({key: getattr(self, attr) for key, attr, _default in STATE})
+        return data
 
     def save(self, path) -> None:
         """Save a checkpoint; refuses (CheckpointError) if the model holds NaN or inf."""
         save_checkpoint(path, self.state_dict())
 
     # Keys a checkpoint must hold; the rest have defaults (older checkpoints lack them).
-    REQUIRED = ("config", "model", "optimizer", "generator", "torch_rng", "step", "sequences", "seconds", "history",
-                "nonfinite_steps", "curriculum_max", "running_bits", "last_val", "converged")
+    REQUIRED = (
+        "config",
+        "model",
+        "optimizer",
+        "generator",
+        "torch_rng",
+        *[key for key, _attr, default in STATE if default is REQUIRED_ENTRY],
+    )
 
     @classmethod
     def load(cls, path, device=None, force: bool = False) -> "Trainer":
@@ -573,33 +606,24 @@ class Trainer:
         self.optimizer.load_state_dict(data["optimizer"])
         self.generator.set_state(data["generator"])
         torch.set_rng_state(data["torch_rng"])
-        self.step_count = int(data["step"])
-        self.sequences = int(data["sequences"])
-        self.seconds = float(data["seconds"])
-        self.history = list(data["history"])
-        self.nonfinite_steps = int(data["nonfinite_steps"])
-        self.curriculum_max = data["curriculum_max"]
-        self._running_bits = data["running_bits"]
-        self.last_val = data["last_val"]
-        self.converged = bool(data["converged"])
-        self.restarts = data.get("restarts", 0)
-        self._attempt_start = data.get("attempt_start", 0)
-        self._attempt_checked = data.get("attempt_checked", False)
+        for key, attr, default in STATE:
+            value = data[key] if default is REQUIRED_ENTRY else data.get(key, default)
+            setattr(self, attr, list(value) if isinstance(default, list) or key == "history" else value)
+        self.step_count, self.sequences, self.seconds = int(self.step_count), int(self.sequences), float(self.seconds)
         if data.get("stage") == "select":
+            best, select = (
+                self.best,
+                (self._select_start, self._select_last, self.last_select, self._attempt_select_best, self._first_pass),
+            )
             self._enter_select()  # sets the polish lr and a fresh average, replaced below
+            self.best = best
+            self._select_start, self._select_last, self.last_select, self._attempt_select_best, self._first_pass = select
             if data.get("ema_model") is not None and self.ema_model is not None:
                 self.ema_model.load_state_dict(data["ema_model"])
             self.optimizer.load_state_dict(data["optimizer"])
-        self._select_start = data.get("select_start", 0)
-        self._select_last = data.get("select_last", 0)
-        self.last_select = data.get("last_select")
-        self._attempt_select_best = data.get("attempt_select_best", math.inf)
-        self._first_pass = data.get("first_pass")
         # Checkpoints without it were written when every run() restarted the schedule.
         self._last_val_step = data.get("last_val_step", self.step_count)
-        self.resumes = list(data.get("resumes", []))
         self._train_weights = data.get("train_model")
-        self.best = data.get("best")
         since = [h for h in self.history if h["step"] > self._attempt_start]
         self._recent = [h["bits_per_seq"] for h in since[-VAL_WINDOW:]]
 
@@ -635,7 +659,7 @@ class Trainer:
 def _check_model_tensors(path, cfg: RunConfig, tensors, force: bool) -> None:
     """The checkpoint's tensors against the shapes its config implies, and the config
     against this machine's memory, using a model built on the "meta" device (no memory)."""
-    from ..limits import MemoryLimitError, TRAIN_PARAM_BYTES, check_fits
+    from ..limits import TRAIN_PARAM_BYTES, MemoryLimitError, check_fits
 
     task = make_task(cfg.task)
     with torch.device("meta"):
