@@ -34,6 +34,10 @@ fi
 # constraints.txt pins torch to the CPU build that installs in seconds here.
 python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,ray]'
 
+# Lint and format (configuration in pyproject.toml): the whole tree must be clean.
+python -m ruff check .
+python -m ruff format --check .
+
 export CI="${CI:-true}"   # notebooks run in their quick mode
 export MPLBACKEND=Agg
 python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider "$@"
