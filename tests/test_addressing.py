@@ -1,4 +1,5 @@
 """Addressing (Graves et al. 2014, eq. 5-9) against hand-computed values, in float64."""
+
 import math
 
 import pytest
@@ -125,7 +126,15 @@ def test_weightings_are_distributions_for_any_parameters_in_range(b, n, m, beta,
     gen = torch.Generator().manual_seed(seed)
     memory, key, _, _, s, _, w_prev = _random_args(b, n, m, gen)
     memory[0, 0] = 0.0  # a zero row must not break the cosine
-    w = address(memory, key, torch.full((b, 1), beta, dtype=D), torch.full((b, 1), g, dtype=D), s, torch.full((b, 1), gamma, dtype=D), w_prev)
+    w = address(
+        memory,
+        key,
+        torch.full((b, 1), beta, dtype=D),
+        torch.full((b, 1), g, dtype=D),
+        s,
+        torch.full((b, 1), gamma, dtype=D),
+        w_prev,
+    )
     assert torch.isfinite(w).all()
     assert (w >= 0).all()
     torch.testing.assert_close(w.sum(-1), torch.ones(b, dtype=D))

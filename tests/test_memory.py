@@ -1,4 +1,5 @@
 """Read and write (Graves et al. 2014, eq. 2-4) against hand-computed values."""
+
 import pytest
 import torch
 
