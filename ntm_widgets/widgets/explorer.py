@@ -25,6 +25,7 @@ import torch
 import traitlets
 
 from ..core.addressing import content_weights, interpolate, sharpen, shift
+from .text_repr import with_plain_text
 
 _HERE = pathlib.Path(__file__).parent
 PREV_MODES = ("row", "uniform", "custom")
@@ -352,12 +353,7 @@ class AddressingExplorer(widgets.VBox):
         return f"AddressingExplorer(memory={n}x{m})"
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
-        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
-        if data is not None:
-            data = dict(data)
-            data["text/plain"] = repr(self)
-        return data, meta
+        return with_plain_text(super()._repr_mimebundle_(**kwargs), repr(self))
 
 
 def _one_hot(n: int, i: int) -> List[float]:

@@ -37,6 +37,7 @@ from ..plotting.trace_plots import (
 )
 from ..render.page import write_replay_html
 from ..trace import Trace, nonfinite_counts
+from .text_repr import with_plain_text
 
 
 class ImageReplayPlayer(widgets.VBox):
@@ -184,9 +185,4 @@ class ImageReplayPlayer(widgets.VBox):
         return f"ImageReplayPlayer(steps={self.steps}, memory={n}x{m}, heads={len(self.trace.head_kinds)})"
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
-        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
-        if data is not None:
-            data = dict(data)
-            data["text/plain"] = repr(self)
-        return data, meta
+        return with_plain_text(super()._repr_mimebundle_(**kwargs), repr(self))

@@ -251,7 +251,8 @@ class Playground(widgets.VBox):
         )
         self.seed_box.add_class("ntm-seed")
 
-        self._controls = [
+        # Two columns: what builds the model, and how it trains.
+        self._model_controls = [
             self.task_dropdown,
             self.n_slider,
             self.m_slider,
@@ -259,11 +260,9 @@ class Playground(widgets.VBox):
             self.controller_size_slider,
             self.read_heads_slider,
             self.write_heads_slider,
-            self.length_slider,
-            self.batch_slider,
-            self.lr_slider,
-            self.seed_box,
         ]
+        self._train_controls = [self.length_slider, self.batch_slider, self.lr_slider, self.seed_box]
+        self._controls = self._model_controls + self._train_controls
         for w in self._controls:
             w.observe(self._on_control, names="value")
 
@@ -317,21 +316,8 @@ class Playground(widgets.VBox):
         self.config_accordion = widgets.Accordion(children=[config_panel], selected_index=None)
         self.config_accordion.set_title(0, "configuration (JSON)")
 
-        model_col = widgets.VBox(
-            [
-                widgets.HTML("<b>task and machine</b>"),
-                self.task_dropdown,
-                self.n_slider,
-                self.m_slider,
-                self.controller_dropdown,
-                self.controller_size_slider,
-                self.read_heads_slider,
-                self.write_heads_slider,
-            ]
-        )
-        train_col = widgets.VBox(
-            [widgets.HTML("<b>training</b>"), self.length_slider, self.batch_slider, self.lr_slider, self.seed_box]
-        )
+        model_col = widgets.VBox([widgets.HTML("<b>task and machine</b>"), *self._model_controls])
+        train_col = widgets.VBox([widgets.HTML("<b>training</b>"), *self._train_controls])
         buttons = widgets.HBox([self.train_button, self.pause_button, self.step_button, self.stop_button, self.reset_button])
         self.children = [
             widgets.HBox([model_col, train_col], layout=widgets.Layout(flex_flow="row wrap")),

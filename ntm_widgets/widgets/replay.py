@@ -32,6 +32,7 @@ import traitlets
 from ..render.colormaps import colormap_tables
 from ..render.page import REPLAY_CSS, REPLAY_JS, write_replay_html
 from ..trace import Trace, read_trace_header
+from .text_repr import with_plain_text
 
 RENDERERS = ("canvas", "image")
 
@@ -183,15 +184,7 @@ class ReplayPlayer(anywidget.AnyWidget):
 
     def _repr_mimebundle_(self, **kwargs):
         # Show controls and canvas together; keep this short repr as the text.
-        bundle = self.ui._repr_mimebundle_(**kwargs)
-        if isinstance(bundle, tuple):
-            data, meta = bundle
-        else:
-            data, meta = bundle, {}
-        if data is not None:
-            data = dict(data)
-            data["text/plain"] = repr(self)
-        return data, meta
+        return with_plain_text(self.ui._repr_mimebundle_(**kwargs), repr(self))
 
 
 def trace_from_run(run_dir, length: int, seed: int = 0) -> Trace:
