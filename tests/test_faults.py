@@ -197,9 +197,13 @@ def test_a_second_trainer_on_the_same_folder_is_refused_naming_the_process(tmp_p
     assert trainer.step_count == result["steps"] and trainer.cfg.task.max_len == 4
 
 
-def test_a_fresh_train_refuses_to_overwrite_a_run(tmp_path, capsys):
+def test_a_fresh_train_in_a_used_folder_replaces_that_run_from_its_first_moment(tmp_path, capsys):
     out = tmp_path / "run"
     assert run_cli(capsys, "train", *TINY, "--steps", "2", "--out", str(out))[0] == 0
-    code, _, err = run_cli(capsys, "train", *TINY, "--steps", "2", "--out", str(out))
-    assert code == 2 and "--resume" in err
-    assert saved_step(out) == 2
+    proc = start("train", *TINY, "--seed", "7", "--time-limit", "60", "--out", str(out), "--json")
+    # Killed right after it started: the folder is already the new run's (seed 7, step 0).
+    assert wait_for(lambda: Trainer.load_run(out).cfg.train.seed == 7, proc=proc)
+    proc.kill()
+    proc.communicate(timeout=30)
+    back = Trainer.load_run(out)
+    assert back.cfg.train.seed == 7 and json.loads((out / "config.json").read_text())["train"]["seed"] == 7

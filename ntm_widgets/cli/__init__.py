@@ -540,11 +540,13 @@ def cmd_train(args) -> Dict:
                     )
                 except MemoryLimitError as exc:
                     raise UsageError(f"ntm-widgets train: {exc}") from None
-                if (out / "checkpoint.pt").exists():
-                    raise UsageError(
-                        f"ntm-widgets train: --out {out} already holds a run; continue it with --resume, or choose another --out"
-                    )
+                replacing = (out / "checkpoint.pt").exists()
                 trainer = Trainer(cfg, device=args.device)
+                if replacing:
+                    # A new run in a used folder replaces the old one (--resume continues it):
+                    # its step-0 checkpoint goes in now, so the folder never mixes two runs.
+                    print(f"ntm-widgets train: replacing the run in {out} (continue a run with --resume)", file=sys.stderr)
+                    trainer.checkpoint(out)
                 steps, time_limit = cfg.train.steps, cfg.train.time_limit
             every = args.checkpoint_every or None
             summary = _train(
