@@ -3,31 +3,8 @@
 import json
 
 import pytest
-
-from ntm_widgets.cli import main
-
-TINY = [
-    "--memory-size",
-    "8",
-    "--word-size",
-    "4",
-    "--controller-size",
-    "16",
-    "--width",
-    "3",
-    "--max-len",
-    "4",
-    "--batch-size",
-    "4",
-    "--val-samples",
-    "20",
-]
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_helpers import TINY
+from cli_helpers import run_cli as run
 
 
 @pytest.mark.parametrize(

@@ -15,26 +15,10 @@ import time
 from pathlib import Path
 
 import torch
+from cli_helpers import TINY, run_cli
 
-from ntm_widgets.cli import main
 from ntm_widgets.training import Trainer
 
-TINY = [
-    "--memory-size",
-    "8",
-    "--word-size",
-    "4",
-    "--controller-size",
-    "16",
-    "--width",
-    "3",
-    "--max-len",
-    "4",
-    "--batch-size",
-    "4",
-    "--val-samples",
-    "20",
-]
 CLI = [sys.executable, "-m", "ntm_widgets.cli"]
 
 
@@ -56,12 +40,6 @@ def wait_for(predicate, timeout=60.0, proc=None):
 
 def saved_step(run_dir: Path) -> int:
     return Trainer.load_run(run_dir).step_count
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_sigterm_saves_and_exits_143_and_the_run_resumes(tmp_path):

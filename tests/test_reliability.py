@@ -8,35 +8,12 @@ import os
 
 import pytest
 import torch
+from cli_helpers import TINY, run_cli
 
 from ntm_widgets import limits
-from ntm_widgets.cli import main
 from ntm_widgets.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 from ntm_widgets.files import LockedError, RunLock, atomic_write
 from ntm_widgets.training import CheckpointError, Trainer, load_checkpoint
-
-TINY = [
-    "--memory-size",
-    "8",
-    "--word-size",
-    "4",
-    "--controller-size",
-    "16",
-    "--width",
-    "3",
-    "--max-len",
-    "4",
-    "--batch-size",
-    "4",
-    "--val-samples",
-    "20",
-]
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def small(**train):
