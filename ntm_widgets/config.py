@@ -261,13 +261,14 @@ class TrainConfig(_Config):
     compile: bool = knob(
         False, kind="bool", help="torch.compile the step: ~2x faster steps after a compile wait of tens of seconds"
     )
-    # The fused C step (core/fused.py): on a 2-core CPU ~4-5x faster training at batch
-    # 32 and ~8x at batch 1; the same maths as the eager path, which it falls back to
-    # without a C compiler. A compiled step (compile=True) takes precedence.
+    # The fused C step (core/fused.py): on a 2-core CPU ~9x faster training than the
+    # eager path at batch 32 and ~20x at batch 1 (benchmarks/NOTES.md, one copy of the
+    # maths); the same maths, which it falls back to without a C compiler. A compiled
+    # step (compile=True) takes precedence.
     fused: bool = knob(
         True,
         kind="bool",
-        help="the fused C step on the CPU: ~4-5x faster training at batch 32, ~8x at batch 1; "
+        help="the fused C step on the CPU: ~9x faster training at batch 32, ~20x at batch 1; "
         "eager PyTorch without a C compiler or with --no-fused",
     )
     # None: min(2, CPUs). Batch 32 forward + backward took 16.1 ms on one thread and
