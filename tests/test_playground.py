@@ -239,7 +239,12 @@ def test_same_config_trains_identically_and_reset_repeats_it(pg):
     other.train(3)
     assert losses(other) == first
     pg.reset_button.click()
-    assert pg.trainer.step_count == 0 and len(pg.curves.arrays()[0]) == 0 and pg.status.startswith("reset")
+    assert (
+        pg.trainer.step_count == 0
+        and len(pg.curves.arrays()[0]) == 0
+        and pg.status.startswith("new model, not trained yet")
+        and "from seed" in pg.status
+    )
     pg.train(3)
     assert losses(pg) == first
 
@@ -441,3 +446,23 @@ def test_train_after_selection_gave_up_trains_on():
     pg.reset()  # a new model gets the stopping rule back
     pg.train(200)
     assert pg.trainer.step_count == gave_up_at
+
+
+def test_status_says_a_rebuilt_model_is_new_and_numbers_read_as_people_write_them(pg):
+    from ntm_widgets.widgets.playground import readable
+
+    pg.train(2)
+    assert "step 2" in pg.status
+    pg.n_slider.value = 12
+    assert pg.status.startswith("new model, not trained yet") and "step 0" not in pg.status and "0 sequences" not in pg.status
+    pg.train(1)
+    assert pg.status.startswith("trained") and "step 1" in pg.status
+    assert [readable(x) for x in (1.18e-204, 0.004, 0.25, 3.14159, 57.4, 1234.0, float("nan"))] == [
+        "0",
+        "0",
+        "0.25",
+        "3.14",
+        "57",
+        "1,234",
+        "n/a",
+    ]

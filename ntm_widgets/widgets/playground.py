@@ -129,6 +129,16 @@ class _Buffer:
         return d[:, 0], d[:, 1], d[:, 2]
 
 
+def readable(bits: float) -> str:
+    """Wrong bits per sequence for people: "0" below a hundredth of a bit (a score of
+    1e-204 is zero for anyone reading it), two decimals below 10, whole numbers above."""
+    if bits != bits:  # NaN
+        return "n/a"
+    if abs(bits) < 0.005:
+        return "0"
+    return f"{bits:.2f}" if abs(bits) < 10 else f"{bits:,.0f}"
+
+
 class Playground(widgets.VBox):
     """Inline NTM training: controls, buttons, status, live curves, replay, config.
 
@@ -556,7 +566,7 @@ class Playground(widgets.VBox):
         self._record(record)
         if verdict == "converged":
             if tr.last_select is not None:
-                at = ", ".join(f"{n}: {b:.2g}" for n, b in tr.last_select["lengths"].items())
+                at = ", ".join(f"{n}: {readable(b)}" for n, b in tr.last_select["lengths"].items())
                 self._set_note(
                     f"learned: it copies longer sequences too (wrong bits per sequence at length {at}); Train trains on",
                     seconds=3600.0,
@@ -607,16 +617,19 @@ class Playground(widgets.VBox):
         self.step = tr.step_count
         self.sequences = tr.sequences
         self.bits_per_seq = float("nan") if self._bits_ema is None else self._bits_ema
-        parts = ["cannot train (see the message below)" if self.error and not self.running else self._activity]
+        fresh = tr.step_count == 0 and not self.running
+        activity = "new model, not trained yet" if fresh else self._activity
+        parts = ["cannot train (see the message below)" if self.error and not self.running else activity]
         if self._note and now < self._note_until:
             parts.append(self._note)
-        parts += [f"step {tr.step_count:,}", f"{tr.sequences:,} sequences"]
+        if not fresh:
+            parts += [f"step {tr.step_count:,}", f"{tr.sequences:,} sequences"]
         if self.seq_per_s > 0:
             parts.append(f"{self.seq_per_s:,.0f} seq/s")
         if self._bits_ema is not None:
-            parts.append(f"bit error {self._bits_ema:.2f}/seq")
+            parts.append(f"bit error {readable(self._bits_ema)}/seq")
         if tr.stage == "select" and tr.last_select is not None and not tr.converged:
-            parts.append(f"longer lengths {tr.last_select['bits']:.2f}/seq")
+            parts.append(f"longer lengths {readable(tr.last_select['bits'])}/seq")
         self.status = " \u00b7 ".join(parts)
 
     # ------------------------------------------------------------ training
