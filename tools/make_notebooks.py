@@ -401,8 +401,9 @@ NB02 = [
     the memory after every step, so it has shape `(T, N, M)`. Here is an untrained
     model on a copy sequence of length 5 (the first five steps are the input, the sixth
     the delimiter, the last five the answer): $T = 11$ steps of a 16 x 6 memory.
-    Untrained, the write head smears each write over many rows; notebook 4 trains
-    one and the pattern becomes sharp.
+    Untrained, every head starts as a sharp pointer that stays where it is, so each
+    write lands on the same row (look at the write weighting in the plot); notebook 4
+    trains one, and its writes move down the rows, one vector per row.
     """),
     code(
         """
@@ -1273,16 +1274,24 @@ NB06 = [
     code("""
     sweep_heatmaps(results, x="memory_size", y="word_size", metrics=("seconds", "bits_per_seq"))
     """),
+    code("""
+    done = results[results["converged"]]
+    for m, group in results.groupby("word_size"):
+        ok = group[group["converged"]]
+        took = f" in {ok['seconds'].min():.1f}-{ok['seconds'].max():.1f} s" if len(ok) else ""
+        print(f"M = {m}: {len(ok)} of {len(group)} converged{took}; "
+              f"final wrong bits per sequence {group['bits_per_seq'].min():.2f}-{group['bits_per_seq'].max():.2f}")
+    """),
     md("""
-    **Reading the picture (full mode).** In our run only the models with rows of
-    width M = 8 converged within the 3,000-step budget, in about a second whatever
-    the number of rows: the copy only uses as many rows as the sequence is long, so
-    spare rows cost little. With M = 4 and M = 16 none converged; they ended at 1 to 2
-    wrong bits per sequence. Rows of 4 numbers are narrower than the 8-bit vectors to
-    be stored, so each row must hold a squeezed code. That M = 16 failed as well is a
-    warning about reading a sweep: every cell here is one training run from one seed,
-    and NTM training is sensitive to the seed and the learning rate (Collier & Beel
-    2018 report the same). A real study repeats each cell with several seeds: add
+    **Reading the picture (full mode).** The lines above say, for each row width M,
+    how many models converged within the 3,000-step budget and how long they took on
+    this machine. Look for two things. The number of rows matters little once the
+    sequence fits: the copy uses only as many rows as the sequence is long. The width
+    matters more: rows of 4 numbers are narrower than the 8-bit vectors to be stored, so
+    each row must hold a squeezed code. And if a width you expected to work did not, that
+    is a warning about reading a sweep: every cell here is one training run from one
+    seed, and NTM training is sensitive to the seed and the learning rate (Collier &
+    Beel 2018 report the same). A real study repeats each cell with several seeds: add
     `"seed": [0, 1, 2]` to the grid and the heatmaps show the median.
 
     ## When sequences outgrow memory
