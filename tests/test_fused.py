@@ -542,3 +542,30 @@ def test_a_head_layout_change_is_made_in_one_place(monkeypatch, time_loop):
     grads_f, grads_e = _grads(model, x, True), _grads(model, x, False)
     for name in grads_e:
         torch.testing.assert_close(grads_f[name], grads_e[name], **TIGHT, msg=lambda m, name=name: f"grad of {name}: {m}")
+
+
+@needs_fused
+def test_sharpening_a_flat_weighting_with_a_large_gamma_stays_finite():
+    # float32, 128 rows, every head's gamma ~ 40 and a flat content weighting: u ** gamma
+    # underflows to 0 on every row, and a plain renormalisation gives 0 / 0 = NaN.
+    from ntm_widgets.core.addressing import sharpen
+
+    flat = torch.full((2, 128), 1.0 / 128)
+    assert torch.allclose(sharpen(flat, torch.full((2, 1), 40.0)), flat)
+    torch.manual_seed(0)
+    model = NTM(5, 4, memory_size=128, word_size=20, controller_size=16, controller="feedforward")
+    with torch.no_grad():
+        pos = 0
+        for head in model.heads:
+            at = head.offsets()
+            model.head_proj.bias[pos + at["gamma"]] = 40.0  # gamma = 1 + softplus(40)
+            model.head_proj.bias[pos + at["g"]] = 10.0  # all content, which is flat on a constant memory
+            model.head_proj.bias[pos + at["beta"]] = -20.0
+            pos += head.param_size
+    x = _inputs(batch=4, steps=6, dtype=torch.float32)
+    for use_fused in (True, False):
+        model.zero_grad(set_to_none=True)
+        logits, state = _run(model, x, use_fused)
+        _state_loss(logits, state).backward()
+        assert torch.isfinite(logits).all() and torch.isfinite(state.weights).all(), use_fused
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None), use_fused

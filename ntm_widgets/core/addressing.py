@@ -58,9 +58,13 @@ def shift(w: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
 
 
 def sharpen(w: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
-    """Sharpening, eq. 9: raise to gamma >= 1 and renormalise."""
-    w = (w + _EPS) ** gamma
-    return w / w.sum(dim=-1, keepdim=True)
+    """Sharpening, eq. 9: raise to gamma >= 1 and renormalise.
+
+    Computed as softmax(gamma * log w), the same function: w ** gamma itself
+    underflows to 0 on every row of a flat weighting (w ~ 1/128, gamma ~ 26 in float32)
+    and the renormalisation gives 0 / 0 = NaN, which stopped feed-forward associative
+    recall runs (1 step in 5 skipped as non-finite; benchmarks/NOTES.md)."""
+    return torch.softmax(gamma * torch.log(w + _EPS), dim=-1)
 
 
 def address(

@@ -153,12 +153,19 @@ static void FN(address)(FN(scratch_t) *sc, int h, const REAL *mem, const REAL *n
             VB ui[b] += sq[b] * src[b];
         }
     }
-    VB tot[b] = 0;
+    VB { tot[b] = 0; mx[b] = -INFINITY; }
     for (int i = 0; i < N; i++) VB {
         size_t f = (size_t)i * B + b;
         u[f] += (REAL)NTM_EPS;
         lu[f] = LOG(u[f]);
-        p[f] = EXP(gamma[b] * lu[f]); /* u ** gamma */
+        mx[b] = lu[f] > mx[b] ? lu[f] : mx[b];
+    }
+    /* (u / max u) ** gamma: the same weighting once normalised, without the underflow
+     * of u ** gamma to 0 on every row (0 / 0) when u is flat and gamma large. The
+     * backward pass needs p / total and log u only, which the shift leaves as they were. */
+    for (int i = 0; i < N; i++) VB {
+        size_t f = (size_t)i * B + b;
+        p[f] = EXP(gamma[b] * (lu[f] - mx[b]));
         tot[b] += p[f];
     }
     VB total[b] = tot[b];
