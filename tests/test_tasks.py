@@ -185,3 +185,21 @@ def test_repeat_copy_draws_each_sequence_its_own_count_or_a_fixed_one():
     task.fixed_repeats = 12  # beyond the training range
     fixed = task.sample(4, torch.Generator().manual_seed(6), length=3)
     assert fixed.inputs[:, 3, 4].tolist() == [2.0] * 4 and fixed.mask.sum(1).tolist() == [37.0] * 4
+
+
+def test_repeat_copy_training_batches_share_one_count_that_varies_between_batches():
+    from ntm_widgets.tasks import make_task
+
+    task = make_task(TaskConfig(name="repeat_copy", width=3, min_len=1, max_len=5, min_repeats=1, max_repeats=6))
+    g = torch.Generator().manual_seed(5)
+    seen = set()
+    for _ in range(20):
+        batch = task.sample(16, g, length=3, training=True)
+        counts = (batch.inputs[:, 3, 4] * 6).round().long()
+        assert len(set(counts.tolist())) == 1
+        seen.add(int(counts[0]))
+        assert batch.inputs.shape[1] == 3 + 2 + 3 * int(counts[0])  # no padding beyond the count
+    assert len(seen) > 3
+    assert not task._training  # evaluation after training draws per sequence again
+    again = task.sample(64, g, length=3)
+    assert len(set((again.inputs[:, 3, 4] * 6).round().long().tolist())) > 3

@@ -34,6 +34,9 @@ class Task:
         self.cfg = cfg
         # Probability that a drawn vector is all zeros instead (``sample(blank_prob=)``).
         self._blank_prob = 0.0
+        # True while ``sample(training=True)`` builds a batch: tasks with per-sequence
+        # settings (repeat copy's count) then draw one setting for the whole batch.
+        self._training = False
 
     def sample_length(self, generator: torch.Generator, max_len: Optional[int] = None, length_power: float = 0.0) -> int:
         """A length from the configured range, capped by ``max_len``; uniform, or with
@@ -54,6 +57,7 @@ class Task:
         max_len: Optional[int] = None,
         length_power: float = 0.0,
         blank_prob: float = 0.0,
+        training: bool = False,
     ) -> Batch:
         """A batch whose sequences share one length, drawn from the configured range.
 
@@ -62,6 +66,8 @@ class Task:
         proportional to L ** length_power (training favours long sequences), 0 uniformly.
         ``blank_prob`` > 0 makes each data vector all zeros with that probability (it
         stays a valid input of the task: random bits are all zero with p = 2 ** -width).
+        ``training`` lets a task share one draw of its other settings across the batch
+        (cheaper steps); evaluation leaves it off so that every sequence draws its own.
         """
         if length is None:
             length = self.sample_length(generator, max_len=max_len, length_power=length_power)
@@ -69,11 +75,11 @@ class Task:
             raise ValueError(f"length must be >= 1, got {length}")
         if not 0.0 <= blank_prob <= 1.0:
             raise ValueError(f"blank_prob must be in [0, 1], got {blank_prob}")
-        self._blank_prob = blank_prob
+        self._blank_prob, self._training = blank_prob, training
         try:
             return self.build(batch_size, length, generator)
         finally:
-            self._blank_prob = 0.0
+            self._blank_prob, self._training = 0.0, False
 
     def build(self, batch_size: int, length: int, generator: torch.Generator) -> Batch:
         raise NotImplementedError

@@ -2,8 +2,10 @@
 
 Input channels: ``width`` bits, a delimiter, and the repeat count as a scalar in its
 own channel on the delimiter step (divided by ``max_repeats``). Output channels:
-``width`` bits and an end marker, set on the step after the last repeat. Every
-sequence of a batch draws its own repeat count.
+``width`` bits and an end marker, set on the step after the last repeat. In
+evaluation every sequence draws its own repeat count; a training batch shares one
+(a batch is padded to its largest count, and per-sequence counts cost ~35% of the
+steps in a fixed time: benchmarks/NOTES.md).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ class RepeatCopyTask(Task):
         marker and the steps after it are neither input nor scored."""
         w, cfg = self.cfg.width, self.cfg
         repeats = repeats or self.fixed_repeats
-        if repeats is None:
+        if repeats is None and self._training:
+            counts = torch.randint(cfg.min_repeats, cfg.max_repeats + 1, (1,), generator=generator).expand(batch_size)
+        elif repeats is None:
             counts = torch.randint(cfg.min_repeats, cfg.max_repeats + 1, (batch_size,), generator=generator)
         else:
             counts = torch.full((batch_size,), int(repeats))

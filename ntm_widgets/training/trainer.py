@@ -207,7 +207,7 @@ class Trainer:
         power = cfg.polish_length_power if polishing and cfg.polish_length_power is not None else cfg.length_power
         blank = cfg.polish_blank_prob if polishing else 0.0
         batch = self.task.sample(
-            cfg.batch_size, self.generator, max_len=self.curriculum_max, length_power=power, blank_prob=blank
+            cfg.batch_size, self.generator, max_len=self.curriculum_max, length_power=power, blank_prob=blank, training=True
         )
         x, y, m = (t.to(self.device) for t in batch)
         self.model.train()
