@@ -156,6 +156,9 @@ class ModelConfig(_Config):
     word_size: int = knob(20, lo=1, hi=1024, help="M, row width (20 in the paper)")
     controller: str = knob("lstm", kind="choice", choices=CONTROLLERS)
     controller_size: int = knob(100, lo=1, hi=4096, help="controller units (100 in the paper)")
+    controller_layers: int = knob(
+        1, lo=1, hi=8, help="controller layers of controller_size units (the paper: 2 for priority sort); > 1 runs eagerly"
+    )
     num_read_heads: int = knob(1, lo=1, hi=16, flag="--read-heads")
     num_write_heads: int = knob(1, lo=1, hi=16, flag="--write-heads")
     shift_range: int = knob(1, lo=0, hi=64, help="shift offsets -k..k (the paper: -1, 0, +1)")

@@ -58,7 +58,11 @@ def available_memory() -> Optional[int]:
 def step_cells(model_cfg) -> int:
     """Memory cells plus head weightings and controller state kept per sequence per step."""
     heads = model_cfg.num_read_heads + model_cfg.num_write_heads
-    return model_cfg.memory_size * model_cfg.word_size + 4 * heads * model_cfg.memory_size + 8 * model_cfg.controller_size
+    return (
+        model_cfg.memory_size * model_cfg.word_size
+        + 4 * heads * model_cfg.memory_size
+        + 8 * model_cfg.controller_size * model_cfg.controller_layers
+    )
 
 
 def parameter_count(model_cfg, input_size: int, output_size: int) -> int:
@@ -98,7 +102,7 @@ def eval_bytes_per_step(cfg) -> int:
     """
     m, t = cfg.model, cfg.task
     batch = (t.width + 2) + 2 * (t.width + 1) + 1
-    c = m.controller_size
+    c = m.controller_size * m.controller_layers
     gates = 4 * c if m.controller == "lstm" else c
     heads = m.num_read_heads + m.num_write_heads
     params = heads * (m.word_size + 2 * m.shift_range + 4) + m.num_write_heads * 2 * m.word_size

@@ -11,6 +11,8 @@ BAD = [
     (ModelConfig, "word_size", 0),
     (ModelConfig, "controller", "gru"),
     (ModelConfig, "controller_size", 0),
+    (ModelConfig, "controller_layers", 0),
+    (ModelConfig, "controller_layers", 9),
     (ModelConfig, "num_read_heads", 0),
     (ModelConfig, "num_write_heads", 17),
     (ModelConfig, "shift_range", -1),

@@ -116,3 +116,27 @@ def test_fused_and_ntm_modules_do_not_import_each_other():
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not any(name and name.split(".")[-1] == "ntm" for name in imported), imported
+
+
+@pytest.mark.parametrize("controller", ["lstm", "feedforward"])
+def test_a_two_layer_controller_feeds_its_top_layer_to_the_heads(controller):
+    torch.manual_seed(0)
+    model = NTM.from_config(
+        ModelConfig(memory_size=12, word_size=6, controller=controller, controller_size=10, controller_layers=2), 5, 4
+    )
+    assert model.controller.layers == 2 and len(model.controller.upper) == 1
+    x = torch.randn(3, 6, 5)
+    y, _ = model(x)  # the fused backend is asked for, but the C step has one layer: eager runs
+    model.set_backend("eager")
+    y_eager, final = model(x)
+    assert torch.equal(y, y_eager)
+    if controller == "lstm":
+        assert final.controller[0].shape == (3, 20)  # both layers' h side by side
+    y.sum().backward()
+    assert all(
+        p.grad is not None and p.grad.abs().sum() > 0 for n, p in model.named_parameters() if "upper" in n and "weight" in n
+    )
+    with torch.no_grad():
+        for p in model.controller.upper.parameters():
+            p.add_(0.5)
+    assert not torch.allclose(model(x)[0], y_eager)  # the second layer is on the path to the output

@@ -13,45 +13,74 @@ import torch
 from torch import nn
 
 
-class LSTMController(nn.Module):
-    """One LSTM cell; the paper's recurrent controller (100 units for copy)."""
+def _forget_bias_one(cell: nn.LSTMCell) -> None:
+    # A forget-gate bias of 1 keeps early gradients alive through long sequences.
+    n = cell.hidden_size
+    with torch.no_grad():
+        cell.bias_ih[n : 2 * n].fill_(1.0)
+        cell.bias_hh[n : 2 * n].zero_()
 
-    def __init__(self, input_size: int, hidden_size: int):
+
+class LSTMController(nn.Module):
+    """A stack of LSTM cells; the paper's recurrent controller (one layer of 100 units
+    for copy, two layers of 100 for priority sort). Layer k > 0 reads layer k - 1's
+    output; the heads and the output layer see the top layer's.
+
+    The state is (h, c), each (B, layers * hidden): the layers side by side, so that a
+    one-layer controller's state is the plain (h, c) of an LSTM cell (the fused step's).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, layers: int = 1):
         super().__init__()
-        self.hidden_size = hidden_size
+        if layers < 1:
+            raise ValueError(f"layers must be >= 1, got {layers}")
+        self.hidden_size, self.layers = hidden_size, layers
         self.cell = nn.LSTMCell(input_size, hidden_size)
-        # A forget-gate bias of 1 keeps early gradients alive through long sequences.
-        with torch.no_grad():
-            self.cell.bias_ih[hidden_size : 2 * hidden_size].fill_(1.0)
-            self.cell.bias_hh[hidden_size : 2 * hidden_size].zero_()
+        self.upper = nn.ModuleList(nn.LSTMCell(hidden_size, hidden_size) for _ in range(layers - 1))
+        for cell in (self.cell, *self.upper):
+            _forget_bias_one(cell)
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> Tuple[torch.Tensor, torch.Tensor]:
-        z = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+        z = torch.zeros(batch_size, self.hidden_size * self.layers, device=device, dtype=dtype)
         return (z, z.clone())
 
     def step(self, x: torch.Tensor, state):
-        h, c = self.cell(x, state)
-        return h, (h, c)
+        if self.layers == 1:
+            h, c = self.cell(x, state)
+            return h, (h, c)
+        hs, cs = state[0].chunk(self.layers, dim=1), state[1].chunk(self.layers, dim=1)
+        new_h, new_c = [], []
+        for k, cell in enumerate((self.cell, *self.upper)):
+            x, c = cell(x, (hs[k], cs[k]))
+            new_h.append(x)
+            new_c.append(c)
+        return x, (torch.cat(new_h, dim=1), torch.cat(new_c, dim=1))
 
 
 class FeedForwardController(nn.Module):
-    """A single tanh layer with no state: all memory must go through the NTM's memory."""
+    """tanh layers with no state: all memory must go through the NTM's memory."""
 
-    def __init__(self, input_size: int, hidden_size: int):
+    def __init__(self, input_size: int, hidden_size: int, layers: int = 1):
         super().__init__()
-        self.hidden_size = hidden_size
+        if layers < 1:
+            raise ValueError(f"layers must be >= 1, got {layers}")
+        self.hidden_size, self.layers = hidden_size, layers
         self.layer = nn.Linear(input_size, hidden_size)
+        self.upper = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(layers - 1))
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> tuple:
         return ()
 
     def step(self, x: torch.Tensor, state):
-        return torch.tanh(self.layer(x)), state
+        x = torch.tanh(self.layer(x))
+        for layer in self.upper:
+            x = torch.tanh(layer(x))
+        return x, state
 
 
-def make_controller(kind: str, input_size: int, hidden_size: int) -> nn.Module:
+def make_controller(kind: str, input_size: int, hidden_size: int, layers: int = 1) -> nn.Module:
     if kind == "lstm":
-        return LSTMController(input_size, hidden_size)
+        return LSTMController(input_size, hidden_size, layers)
     if kind == "feedforward":
-        return FeedForwardController(input_size, hidden_size)
+        return FeedForwardController(input_size, hidden_size, layers)
     raise ValueError(f"controller must be 'lstm' or 'feedforward', got {kind!r}")

@@ -95,6 +95,7 @@ class NTM(nn.Module):
         word_size: int = 20,
         controller: str = "lstm",
         controller_size: int = 100,
+        controller_layers: int = 1,
         num_read_heads: int = 1,
         num_write_heads: int = 1,
         shift_range: int = 1,
@@ -109,7 +110,7 @@ class NTM(nn.Module):
         self.controller_kind = controller
         self.heads: List[Head] = [Head("read", word_size, shift_range) for _ in range(num_read_heads)]
         self.heads += [Head("write", word_size, shift_range) for _ in range(num_write_heads)]
-        self.controller = make_controller(controller, input_size + num_read_heads * word_size, controller_size)
+        self.controller = make_controller(controller, input_size + num_read_heads * word_size, controller_size, controller_layers)
         # One Linear for every head's parameters: one matmul per step instead of one per head.
         self.head_proj = nn.Linear(controller_size, sum(h.param_size for h in self.heads))
         self.out = nn.Linear(controller_size + num_read_heads * word_size, output_size)
@@ -310,7 +311,8 @@ class NTM(nn.Module):
         if state is None:
             state = self.initial_state(inputs.shape[0], inputs.device, inputs.dtype)
         keep = record is not None
-        if self.backend.kind == "fused" and fused.supports(inputs):
+        # The C step implements a one-layer controller; deeper ones run eagerly.
+        if self.backend.kind == "fused" and self.controller.layers == 1 and fused.supports(inputs):
             logits, final, steps = self._forward_fused(inputs, state, keep)
         else:
             logits, final, steps = self._forward_eager(inputs, state, keep)
