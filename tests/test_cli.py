@@ -264,3 +264,28 @@ def test_eval_repeats_fixes_the_count_for_repeat_copy_only(capsys, tmp_path):
     assert run(capsys, "train", *TINY, "--steps", "1", "--out", str(copy_run))[0] == 0
     code, _, err = run(capsys, "eval", str(copy_run), "--repeats", "2")
     assert code == 2 and "--repeats is for repeat_copy" in err
+
+
+@pytest.mark.parametrize("task", ["repeat_copy", "associative_recall", "ngrams", "priority_sort"])
+def test_train_task_with_the_paper_preset_uses_that_tasks_configuration(task):
+    from ntm_widgets.cli import build_parser, config_from_args
+    from ntm_widgets.config import preset
+
+    args = build_parser().parse_args(["train", "--task", task, "--preset", "paper", "--lr", "0.02"])
+    cfg = config_from_args(args)
+    want = preset("paper", task)
+    assert cfg.task == want.task and cfg.model == want.model
+    assert cfg.train.lr == 0.02 and cfg.train.replace(lr=want.train.lr) == want.train  # a flag beside it overrides
+    assert cfg.train.restart_after is None  # copy's restart rule is not applied to slower tasks
+
+
+def test_paper_presets_follow_the_paper_sections():
+    from ntm_widgets.config import ConfigError, preset
+
+    assert preset("paper", "repeat_copy").task.max_repeats == 10
+    assert (preset("paper", "associative_recall").task.item_len, preset("paper", "associative_recall").task.max_len) == (3, 6)
+    assert preset("paper", "ngrams").task.ngram_order == 6 and preset("paper", "ngrams").task.max_len == 200
+    sort = preset("paper", "priority_sort")
+    assert (sort.task.max_len, sort.task.sort_outputs, sort.model.controller_layers) == (20, 16, 2)
+    with pytest.raises(ConfigError, match="quick"):
+        preset("quick", "ngrams")

@@ -219,8 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=list(PRESETS),
         default=None,
-        help="a whole recipe with its own stopping rule (paper: Graves et al.'s copy configuration; "
-        "quick: 64 x 8, lengths 1-8); flags given beside it override it",
+        help="a whole recipe with its own stopping rule (paper: Graves et al.'s configuration of --task, "
+        "any of the five; quick: a 64 x 8 copy model, lengths 1-8); flags given beside it override it",
     )
     _add_model_task_args(p, defaults)
     p.add_argument("--out", default=None, help="run folder (default runs/<task>-seed<S>)")
@@ -345,7 +345,7 @@ def config_from_args(args):
         if value is None:
             continue
         data[section][field] = _flag_value(field, value)
-    if name and args.select_lengths is None and (args.max_len is not None or args.memory_size is not None):
+    if name and task == "copy" and args.select_lengths is None and (args.max_len is not None or args.memory_size is not None):
         data["train"]["select_lengths"] = preset_select_lengths(name, data["task"]["max_len"], data["model"]["memory_size"])
     return RunConfig.from_dict(data)
 
