@@ -1,4 +1,4 @@
-"""The package's rooms import one way: core <- tasks, training <- plotting / render <- widgets, cli on top.
+"""The package's rooms import one way: core <- tasks, training <- plotting / render <- bench / paper <- widgets, cli on top.
 
 Imports are read from the source (every ``import`` statement, including those inside
 functions), so a lazy import that makes a circle counts too.
@@ -25,6 +25,7 @@ RANKS = {
     "render": 5,
     "replay_html": 5,
     "bench": 6,
+    "paper": 6,
     "widgets": 7,
     "cli": 8,
 }

@@ -315,6 +315,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fused-threads", type=_int_type(1), default=defaults.train.fused_threads, help=FIELD_HELP["fused_threads"])
     p.add_argument("--json", action="store_true")
 
+    from ..config import TASKS
+
+    p = sub.add_parser(
+        "paper",
+        help="the paper's tasks: train the NTM and the LSTM baseline, test them, write a report",
+        description="Train the NTM (its paper preset) and the LSTM baseline on each of the paper's tasks, test "
+        "them at the paper's settings and write a report folder (report.md / report.html, learning curves, "
+        "generalisation figures, replays, run folders). A stopped report goes on where it stopped when run "
+        "again with the same --out. Full runs take minutes per task (copy, repeat copy, associative recall: "
+        "up to 5 min each per model; n-grams 10; priority sort 15).",
+    )
+    p.add_argument("--task", choices=list(TASKS), default=None, help="one task (default: all five)")
+    p.add_argument("--seed", type=_int_type(0), default=0)
+    p.add_argument(
+        "--quick", action="store_true", help="tiny models and a dozen steps per task: checks the pipeline, judges nothing"
+    )
+    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--json", action="store_true", help="one JSON line per task")
+
     try:
         from .sweep import add_sweep_arguments
     except ImportError:
@@ -864,13 +883,55 @@ def cmd_demo(args) -> Dict:
     return result
 
 
+def cmd_paper(args) -> None:
+    """Each task's JSON line is printed when that task is done (a report takes long)."""
+    from ..config import TASKS
+    from ..paper import run_task, write_report
+
+    out = Path(args.out)
+    check_output_dir(out, "--out")
+    tasks = [args.task] if args.task else list(TASKS)
+    results = []
+
+    def log(message):
+        print(message, file=sys.stderr)
+
+    def bar(desc, total):
+        return _progress(args, total=total, desc=desc)
+
+    with _StopOnSignal() as stop:
+        for task in tasks:
+            result = run_task(task, out, seed=args.seed, quick=args.quick, stop=stop.event, log=log, bar=bar)
+            if result is None:
+                write_report(out, results)
+                code = EXIT_TERMINATED if stop.terminated else 130
+                raise CommandExit(code, f"ntm-widgets paper: interrupted; run the same command again to go on from {out}", {})
+            results.append(result)
+            write_report(out, results)
+            if args.json:
+                print(json.dumps(result, default=_json_default), flush=True)
+            else:
+                met = {None: "", True: " (target met)", False: " (target missed)"}[result["met"]]
+                log(f"{task}: {result['measured']}{met}")
+    log(f"report: {out / 'report.md'} and {out / 'report.html'}")
+    return None
+
+
 def cmd_sweep(args) -> Dict:
     from .sweep import run_sweep_command
 
     return run_sweep_command(args)
 
 
-VERBS = {"train": cmd_train, "eval": cmd_eval, "replay": cmd_replay, "bench": cmd_bench, "demo": cmd_demo, "sweep": cmd_sweep}
+VERBS = {
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "replay": cmd_replay,
+    "bench": cmd_bench,
+    "demo": cmd_demo,
+    "paper": cmd_paper,
+    "sweep": cmd_sweep,
+}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -894,7 +955,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    if getattr(args, "json", False):
+    if getattr(args, "json", False) and result is not None:
         print(json.dumps(result, default=_json_default))
     return 0
 

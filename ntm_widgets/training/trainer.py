@@ -27,7 +27,7 @@ from ..config import ConfigError, RunConfig, TaskConfig, TrainConfig, resolve_fu
 from ..core.ntm import NTM, LSTMBaseline
 from ..tasks import make_task
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_json
-from .metrics import bit_errors, evaluate_lengths, masked_loss, validate
+from .metrics import evaluate_lengths, masked_loss, validate
 from .optim import Adam
 
 Callback = Callable[[Dict], None]
@@ -230,7 +230,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             self.nonfinite_steps += 1
         with torch.no_grad():
-            bits = float(bit_errors(logits.detach(), y, m).mean())
+            bits = float(self.task.score(logits.detach(), y, m).mean())  # validation's measure
         self.step_count += 1
         self.sequences += cfg.batch_size
         self.seconds += time.perf_counter() - t0

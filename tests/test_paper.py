@@ -1,0 +1,82 @@
+"""`ntm-widgets paper`: every task trained and tested for both models, a report folder,
+resumable; the targets judged as the issues state them."""
+
+import json
+import threading
+
+import pytest
+from cli_helpers import run_cli
+
+from ntm_widgets.config import TASKS
+from ntm_widgets.paper import PAPER, run_task
+
+
+def test_paper_quick_writes_a_task_folder_and_one_json_line_per_task(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "paper", "--quick", "--task", "ngrams", "--out", str(tmp_path), "--json")
+    assert code == 0, err
+    (line,) = out.strip().splitlines()
+    result = json.loads(line)
+    assert result["task"] == "ngrams" and result["seconds"] > 0
+    for model in ("ntm", "lstm"):
+        assert result[model]["steps"] == 12 and result[model]["seconds"] > 0
+        (cell,) = result[model]["lengths"].values()
+        assert cell["mean"] > cell["optimal"] > 0  # cross-entropy above the Bayes estimator's
+    folder = tmp_path / "ngrams"
+    for name in (
+        "curves.png",
+        "generalisation.png",
+        "replay.png",
+        "replay.html",
+        "result.json",
+        "ntm/checkpoint.pt",
+        "lstm/checkpoint.pt",
+    ):
+        assert (folder / name).stat().st_size > 0, name
+    assert json.loads((tmp_path / "ngrams" / "lstm" / "config.json").read_text())["task"]["name"] == "ngrams"
+    report = (tmp_path / "report.md").read_text()
+    assert "| ngrams |" in report and "Bayes" in report
+    # The run folders are ordinary ones: eval reads the baseline's too.
+    code, out, err = run_cli(capsys, "eval", str(folder / "lstm"), "--lengths", "20", "--samples", "5", "--json")
+    assert code == 0 and "optimal" in json.loads(out)["lengths"]["20"]
+
+
+def test_a_stopped_report_goes_on_from_its_run_folders_and_a_finished_task_is_not_retrained(tmp_path):
+    stop = threading.Event()
+    stop.set()
+    assert run_task("copy", tmp_path, quick=True, stop=stop, log=lambda m: None) is None
+    assert (tmp_path / "copy" / "ntm" / "checkpoint.pt").exists() and not (tmp_path / "copy" / "result.json").exists()
+    first = run_task("copy", tmp_path, quick=True, log=lambda m: None)
+    assert first["ntm"]["steps"] == 12 and first["lstm"]["steps"] == 12
+    stamp = (tmp_path / "copy" / "ntm" / "checkpoint.pt").stat().st_mtime_ns
+    said = []
+    again = run_task("copy", tmp_path, quick=True, log=said.append)
+    assert again == first and "already done" in said[0]
+    assert (tmp_path / "copy" / "ntm" / "checkpoint.pt").stat().st_mtime_ns == stamp
+    other = run_task("copy", tmp_path, seed=1, quick=True, log=lambda m: None)  # another seed trains again
+    assert other["seed"] == 1 and other["ntm"]["lengths"] != first["ntm"]["lengths"]
+
+
+def test_every_task_has_paper_test_settings_and_a_judge_of_its_target():
+    assert set(PAPER) == set(TASKS)
+    perfect = {t: {s.label: {"mean": 0.0, "median": 0.0, "max": 0.0, "optimal": 0.0} for s in PAPER[t].tests} for t in PAPER}
+    for task, spec in PAPER.items():
+        lstm = {k: dict(v, mean=50.0) for k, v in perfect[task].items()}
+        assert spec.judge(perfect[task], lstm)[0], task
+    copy = dict(perfect["copy"], **{"120": {"mean": 2.5, "median": 0.0, "max": 3.0}})
+    assert not PAPER["copy"].judge(copy, copy)[0]
+    slip = dict(perfect["copy"], **{"80": {"mean": 0.9, "median": 0.0, "max": 90.0}})  # one sequence lost
+    assert not PAPER["copy"].judge(slip, slip)[0]
+    recall = {"6": {"mean": 0.4, "max": 9}, "12": {"mean": 1.1, "max": 9}, "15": {"mean": 2.0, "max": 9}}
+    ok, text = PAPER["associative_recall"].judge(recall, recall)
+    assert not ok and "1.10 at 12" in text
+    sort_ntm, sort_lstm = {"20": {"mean": 6.0}}, {"20": {"mean": 20.0}}
+    assert not PAPER["priority_sort"].judge(sort_ntm, sort_lstm)[0]  # under 8 but not 4x fewer
+    grams = {"200": {"mean": 131.0, "optimal": 130.0}}
+    assert PAPER["ngrams"].judge(grams, {"200": {"mean": 132.0, "optimal": 130.0}})[0]
+    assert not PAPER["ngrams"].judge(grams, {"200": {"mean": 131.5, "optimal": 130.0}})[0]
+
+
+@pytest.mark.parametrize("argv", [["--task", "chess"], ["--seed", "-1"]])
+def test_paper_refuses_bad_flags_naming_them(capsys, tmp_path, argv):
+    code, out, err = run_cli(capsys, "paper", "--quick", "--out", str(tmp_path), *argv)
+    assert code == 2 and argv[0] in err
