@@ -2,7 +2,8 @@
 
 Public names: ``Playground`` (inline training app), ``ReplayPlayer`` (a recorded run,
 drawn in the browser), ``AddressingExplorer``; and the core pieces ``NTM``,
-``RunConfig``, ``Trainer``, ``run_sweep`` and ``SweepView`` (hyperparameter grids). Widget names are imported lazily so that ``import
+``RunConfig``, ``Trainer``, ``pretrained`` (a trained NTM per task of the paper),
+``run_sweep`` and ``SweepView`` (hyperparameter grids). Widget names are imported lazily so that ``import
 ntm_widgets`` for training alone does not load ipywidgets.
 """
 
@@ -23,6 +24,10 @@ def __getattr__(name):
         from .training import Trainer
 
         return Trainer
+    if name == "pretrained":
+        from .shipped import pretrained
+
+        return pretrained
     if name == "run_sweep":
         from .sweep import run_sweep
 
@@ -44,4 +49,5 @@ __all__ = [
     "TrainConfig",
     "ConfigError",
     "Trainer",
+    "pretrained",
 ]

@@ -232,6 +232,11 @@ def _no_bar(desc, total):
     return None
 
 
+def command_for(task: str, seed: int, quick: bool) -> str:
+    """The command that makes one task's part of a report (recorded in result.json)."""
+    return f"ntm-widgets paper --task {task} --seed {seed}" + (" --quick" if quick else "")
+
+
 def run_task(task: str, out: Path, seed: int = 0, quick: bool = False, stop=None, log=print, bar=_no_bar) -> Optional[Dict]:
     """Train and test both models on ``task``; write its folder; return its JSON line
     (None when ``stop``, a threading.Event, was set: the run folders are saved and the
@@ -284,6 +289,7 @@ def run_task(task: str, out: Path, seed: int = 0, quick: bool = False, stop=None
         "task": task,
         "seed": seed,
         "quick": quick,
+        "command": command_for(task, seed, quick),
         "seconds": 0.0,
         "ntm": _model_result(ntm, ntm_summary, ntm_lengths),
         "lstm": _model_result(lstm, lstm_summary, lstm_lengths),

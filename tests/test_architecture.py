@@ -26,6 +26,7 @@ RANKS = {
     "replay_html": 5,
     "bench": 6,
     "paper": 6,
+    "shipped": 6,
     "widgets": 7,
     "cli": 8,
 }
