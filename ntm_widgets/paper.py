@@ -400,14 +400,14 @@ def _cell(table: Dict) -> str:
 def write_report(out: Path, results: List[Dict]) -> Path:
     """report.md and report.html: one row per task, paper against measured."""
     rows = [
-        "| task | the paper reports | target | NTM (mean per test setting) | LSTM | steps (NTM) | seconds | target met |",
+        "| task | the paper reports | target | NTM (mean per test setting) | LSTM | steps NTM / LSTM | seconds | target met |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         met = "-" if r["met"] is None else ("yes" if r["met"] else "no")
         rows.append(
             f"| {r['task']} | {r['paper']} | {r['target']} | {_cell(r['ntm']['lengths'])} | {_cell(r['lstm']['lengths'])} "
-            f"| {r['ntm']['steps']} | {r['seconds']:.0f} | {met}: {r['measured']} |"
+            f"| {r['ntm']['steps']} / {r['lstm']['steps']} | {r['seconds']:.0f} | {met}: {r['measured']} |"
         )
     seeds = sorted({r["seed"] for r in results})
     lines = [

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 import traitlets
 
 from ntm_widgets.config import ConfigError, RunConfig
@@ -466,3 +467,33 @@ def test_status_says_a_rebuilt_model_is_new_and_numbers_read_as_people_write_the
         "1,234",
         "n/a",
     ]
+
+
+def test_each_task_shows_its_own_setting_and_the_setting_reaches_the_task(pg):
+    def shown():
+        return {name for name, w in pg._task_controls.items() if w.layout.display != "none"}
+
+    assert shown() == set()  # copy has none of its own
+    pg.task_dropdown.value = "repeat_copy"
+    assert shown() == {"repeat_copy"}
+    pg.repeats_slider.value = (2, 5)
+    assert (pg.trainer.cfg.task.min_repeats, pg.trainer.cfg.task.max_repeats) == (2, 5)
+    batch = pg.trainer.task.sample(64, torch.Generator().manual_seed(0), length=2)
+    counts = set((batch.inputs[:, 2, -1] * 5).round().long().tolist())
+    assert counts <= {2, 3, 4, 5} and len(counts) > 1
+    pg.task_dropdown.value = "priority_sort"
+    assert shown() == {"priority_sort"}
+    pg.sort_outputs_slider.value = 2
+    assert pg.trainer.task.outputs(pg.length_slider.value[1]) == 2
+    pg.sort_outputs_slider.value = 0  # 0: all of them
+    assert pg.trainer.cfg.task.sort_outputs is None
+    pg.task_dropdown.value = "ngrams"  # needs lengths >= its order (6): the range moves
+    assert pg.error == "" and pg.length_slider.value[0] == 6 and pg.trainer.task.name == "ngrams"
+    pg.ngram_order_slider.value = 3
+    assert shown() == {"ngrams"} and pg.trainer.task.cfg.ngram_order == 3
+    pg.layers_slider.value = 2
+    assert pg.trainer.model.controller.layers == 2
+    pg.train(1)
+    assert pg.trainer.step_count == 1
+    pg.set_config(pg.trainer.cfg.replace(task=pg.trainer.cfg.task.replace(name="associative_recall", item_len=2, min_len=2)))
+    assert shown() == {"associative_recall"} and pg.item_len_slider.value == 2 and pg.layers_slider.value == 2

@@ -66,6 +66,12 @@ _LABELS = {
     "controller_size": "controller size",
     "num_read_heads": "read heads",
     "num_write_heads": "write heads",
+    "controller_layers": "controller layers",
+    "min_repeats": "fewest repeats",
+    "max_repeats": "most repeats",
+    "item_len": "item length",
+    "ngram_order": "n-gram order",
+    "sort_outputs": "sorted outputs",
     "shift_range": "shift range",
     "memory_init": "memory init",
     "name": "task",
@@ -215,7 +221,7 @@ class Playground(widgets.VBox):
                 description=desc,
                 continuous_update=False,
                 style=style,
-                layout=wide,
+                layout=widgets.Layout(width=wide.width),  # its own: task settings hide theirs
             )
             w.add_class(cls)
             return w
@@ -231,6 +237,29 @@ class Playground(widgets.VBox):
         self.controller_size_slider = slider("controller size", m.controller_size, 4, 256, "ntm-controller-size")
         self.read_heads_slider = slider("read heads", m.num_read_heads, 1, 4, "ntm-read-heads")
         self.write_heads_slider = slider("write heads", m.num_write_heads, 1, 4, "ntm-write-heads")
+        self.layers_slider = slider("controller layers", m.controller_layers, 1, 4, "ntm-controller-layers")
+        # Each task's own setting (section 4 of the paper); only the current task's shows.
+        self.repeats_slider = widgets.IntRangeSlider(
+            value=(t.min_repeats, t.max_repeats),
+            min=1,
+            max=max(20, t.max_repeats),
+            description="repeats",
+            continuous_update=False,
+            style=style,
+            layout=widgets.Layout(width=wide.width),
+        )
+        self.repeats_slider.add_class("ntm-repeats")
+        self.item_len_slider = slider("item length", t.item_len, 1, 6, "ntm-item-len")
+        self.ngram_order_slider = slider("n-gram order", t.ngram_order, 1, 8, "ntm-ngram-order")
+        self.sort_outputs_slider = slider("sorted outputs", t.sort_outputs or 0, 0, 64, "ntm-sort-outputs")
+        self.sort_outputs_slider.description_tooltip = "how many of the highest-priority vectors to output (0: all)"
+        self._task_controls = {
+            "repeat_copy": self.repeats_slider,
+            "associative_recall": self.item_len_slider,
+            "ngrams": self.ngram_order_slider,
+            "priority_sort": self.sort_outputs_slider,
+        }
+        self._show_task_control(t.name)
 
         self.length_slider = widgets.IntRangeSlider(
             value=(t.min_len, t.max_len),
@@ -270,6 +299,8 @@ class Playground(widgets.VBox):
             self.controller_size_slider,
             self.read_heads_slider,
             self.write_heads_slider,
+            self.layers_slider,
+            *self._task_controls.values(),
         ]
         self._train_controls = [self.length_slider, self.batch_slider, self.lr_slider, self.seed_box]
         self._controls = self._model_controls + self._train_controls
@@ -339,6 +370,10 @@ class Playground(widgets.VBox):
             self.replay_box,
             self.config_accordion,
         ]
+
+    def _show_task_control(self, task: str) -> None:
+        for name, w in self._task_controls.items():
+            w.layout.display = None if name == task else "none"
 
     def _set_replay_default(self, cfg: RunConfig) -> None:
         self.replay_slider.max = max(self.replay_slider.max, 2 * cfg.task.max_len)
@@ -440,11 +475,18 @@ class Playground(widgets.VBox):
                 (self.controller_size_slider, m.controller_size),
                 (self.read_heads_slider, m.num_read_heads),
                 (self.write_heads_slider, m.num_write_heads),
+                (self.layers_slider, m.controller_layers),
+                (self.item_len_slider, t.item_len),
+                (self.ngram_order_slider, t.ngram_order),
+                (self.sort_outputs_slider, t.sort_outputs or 0),
                 (self.batch_slider, tr.batch_size),
             ):
                 w.max, w.min = max(w.max, v), min(w.min, v)
                 w.value = v
             self.controller_dropdown.value = m.controller
+            self.repeats_slider.max = max(self.repeats_slider.max, t.max_repeats)
+            self.repeats_slider.value = (t.min_repeats, t.max_repeats)
+            self._show_task_control(t.name)
             self.length_slider.max = max(self.length_slider.max, t.max_len)
             self.length_slider.value = (t.min_len, t.max_len)
             self.lr_slider.min = min(self.lr_slider.min, math.floor(math.log10(tr.lr)))
@@ -465,9 +507,20 @@ class Playground(widgets.VBox):
             controller_size=self.controller_size_slider.value,
             num_read_heads=self.read_heads_slider.value,
             num_write_heads=self.write_heads_slider.value,
+            controller_layers=self.layers_slider.value,
         )
         lo, hi = self.length_slider.value
-        task = b.task.replace(name=self.task_dropdown.value, min_len=lo, max_len=hi)
+        r_lo, r_hi = self.repeats_slider.value
+        task = b.task.replace(
+            name=self.task_dropdown.value,
+            min_len=lo,
+            max_len=hi,
+            min_repeats=r_lo,
+            max_repeats=r_hi,
+            item_len=self.item_len_slider.value,
+            ngram_order=self.ngram_order_slider.value,
+            sort_outputs=self.sort_outputs_slider.value or None,
+        )
         # The slider shows lr rounded to its step; keep the exact value unless moved.
         lr = b.train.lr if np.isclose(self.lr_slider.value, b.train.lr, rtol=1e-6) else float(self.lr_slider.value)
         train = b.train.replace(batch_size=self.batch_slider.value, lr=lr, seed=int(self.seed_box.value))
@@ -476,12 +529,18 @@ class Playground(widgets.VBox):
     def _on_control(self, change) -> None:
         if self._syncing:
             return
-        if change["owner"] is self.task_dropdown and change["new"] == "associative_recall" and self.length_slider.value[0] < 2:
-            # Recall needs at least two items; move the range instead of showing an error.
+        if change["owner"] is self.task_dropdown:
+            self._show_task_control(change["new"])
+        # Recall needs at least two items and n-grams at least N bits: move the length
+        # range up to the task's shortest instead of showing an error.
+        task = self.task_dropdown.value
+        shortest = {"associative_recall": 2, "ngrams": self.ngram_order_slider.value}.get(task, 1)
+        lo, hi = self.length_slider.value
+        if lo < shortest and change["owner"] in (self.task_dropdown, self.ngram_order_slider):
             self._syncing = True
             try:
-                lo, hi = self.length_slider.value
-                self.length_slider.value = (2, max(2, hi))
+                self.length_slider.max = max(self.length_slider.max, shortest)
+                self.length_slider.value = (shortest, max(shortest, hi))
             finally:
                 self._syncing = False
         try:
