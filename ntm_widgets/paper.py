@@ -47,7 +47,7 @@ class PaperTask:
     paper: str  # what the paper reports (section 4)
     target: str  # what the issue asks of this toolkit
     # Judges a result against the target: (met, how far) from the NTM's and the LSTM's
-    # ``lengths`` tables (keyed by label).
+    # tables keyed by setting label (``settings`` in the JSON).
     judge: Callable[[Dict, Dict], Tuple[bool, str]]
 
 
@@ -217,14 +217,31 @@ def _train(trainer, run_dir: Path, steps=None, time_limit=None, stop=None, bar=N
     return summary
 
 
-def _model_result(trainer, summary: Dict, lengths: Dict) -> Dict:
+def json_tables(tests, table: Dict) -> Dict:
+    """``eval``'s JSON shape from a table keyed by setting label: ``lengths`` keyed by
+    the length alone (for repeat copy, at the first test's count: 10, as in the paper's
+    Fig. 7), and for repeat copy ``repeats``: {R: {"lengths": {L: ...}}} for every
+    count tested."""
+    out: Dict = {"lengths": {}}
+    main = next((t.repeats for t in tests if t.repeats is not None), None)
+    for test in tests:
+        cell = table[test.label]
+        if test.repeats is None or test.repeats == main:
+            out["lengths"][str(test.length)] = cell
+        if test.repeats is not None:
+            out.setdefault("repeats", {}).setdefault(str(test.repeats), {"lengths": {}})["lengths"][str(test.length)] = cell
+    return out
+
+
+def _model_result(trainer, summary: Dict, tests, table: Dict) -> Dict:
     return {
         "seconds": round(summary["seconds"], 3),
         "steps": trainer.step_count,
         "sequences": trainer.sequences,
         "converged": trainer.converged,
         "restarts": trainer.restarts,
-        "lengths": lengths,
+        **json_tables(tests, table),
+        "settings": table,
     }
 
 
@@ -291,8 +308,8 @@ def run_task(task: str, out: Path, seed: int = 0, quick: bool = False, stop=None
         "quick": quick,
         "command": command_for(task, seed, quick),
         "seconds": 0.0,
-        "ntm": _model_result(ntm, ntm_summary, ntm_lengths),
-        "lstm": _model_result(lstm, lstm_summary, lstm_lengths),
+        "ntm": _model_result(ntm, ntm_summary, tests, ntm_lengths),
+        "lstm": _model_result(lstm, lstm_summary, tests, lstm_lengths),
         "samples": samples,
         "test_seed": test_seed,
         "paper": spec.paper,
@@ -406,7 +423,7 @@ def write_report(out: Path, results: List[Dict]) -> Path:
     for r in results:
         met = "-" if r["met"] is None else ("yes" if r["met"] else "no")
         rows.append(
-            f"| {r['task']} | {r['paper']} | {r['target']} | {_cell(r['ntm']['lengths'])} | {_cell(r['lstm']['lengths'])} "
+            f"| {r['task']} | {r['paper']} | {r['target']} | {_cell(r['ntm']['settings'])} | {_cell(r['lstm']['settings'])} "
             f"| {r['ntm']['steps']} / {r['lstm']['steps']} | {r['seconds']:.0f} | {met}: {r['measured']} |"
         )
     seeds = sorted({r["seed"] for r in results})

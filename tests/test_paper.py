@@ -80,3 +80,15 @@ def test_every_task_has_paper_test_settings_and_a_judge_of_its_target():
 def test_paper_refuses_bad_flags_naming_them(capsys, tmp_path, argv):
     code, out, err = run_cli(capsys, "paper", "--quick", "--out", str(tmp_path), *argv)
     assert code == 2 and argv[0] in err
+
+
+def test_repeat_copy_json_keeps_evals_shape_with_each_count_under_repeats(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "paper", "--quick", "--task", "repeat_copy", "--out", str(tmp_path), "--json")
+    assert code == 0, err
+    ntm = json.loads(out)["ntm"]
+    # quick tests: length 3 at 3 and at 4 repeats; `lengths` holds only integer keys
+    assert list(ntm["lengths"]) == ["3"] and ntm["lengths"]["3"] == ntm["settings"]["3 x 3"]
+    assert set(ntm["repeats"]) == {"3", "4"} and set(ntm["settings"]) == {"3 x 3", "3 x 4"}
+    assert ntm["repeats"]["4"]["lengths"]["3"] == ntm["settings"]["3 x 4"]
+    # more repeats, a longer answer: more wrong bits from an untrained model
+    assert ntm["settings"]["3 x 4"]["mean"] > ntm["settings"]["3 x 3"]["mean"]

@@ -32,8 +32,8 @@ def main(argv=None) -> int:
             continue
         trainer = Trainer.load_run(result_file.parent / "ntm")
         measured = {k: result[k] for k in ("met", "measured", "samples", "test_seed", "seed")}
-        measured["lengths"] = result["ntm"]["lengths"]
-        measured["lstm_lengths"] = result["lstm"]["lengths"]
+        measured["settings"] = result["ntm"]["settings"]
+        measured["lstm_settings"] = result["lstm"]["settings"]
         path = save_pretrained(trainer, MODELS / f"{task}.pt", made_by=result["command"], measured=measured)
         print(f"{task}: {path} ({path.stat().st_size // 1024} KiB), target met: {result['met']}: {result['measured']}")
         shipped += 1
