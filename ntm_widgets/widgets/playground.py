@@ -226,6 +226,19 @@ class Playground(widgets.VBox):
             w.add_class(cls)
             return w
 
+        def range_slider(desc, value, hi, cls):
+            w = widgets.IntRangeSlider(
+                value=value,
+                min=1,
+                max=max(hi, value[1]),
+                description=desc,
+                continuous_update=False,
+                style=style,
+                layout=widgets.Layout(width=wide.width),
+            )
+            w.add_class(cls)
+            return w
+
         self.task_dropdown = widgets.Dropdown(options=list(TASKS), value=t.name, description="task", style=style, layout=wide)
         self.task_dropdown.add_class("ntm-task")
         self.n_slider = slider("N (rows)", m.memory_size, 4, 256, "ntm-slider-n")
@@ -239,16 +252,7 @@ class Playground(widgets.VBox):
         self.write_heads_slider = slider("write heads", m.num_write_heads, 1, 4, "ntm-write-heads")
         self.layers_slider = slider("controller layers", m.controller_layers, 1, 4, "ntm-controller-layers")
         # Each task's own setting (section 4 of the paper); only the current task's shows.
-        self.repeats_slider = widgets.IntRangeSlider(
-            value=(t.min_repeats, t.max_repeats),
-            min=1,
-            max=max(20, t.max_repeats),
-            description="repeats",
-            continuous_update=False,
-            style=style,
-            layout=widgets.Layout(width=wide.width),
-        )
-        self.repeats_slider.add_class("ntm-repeats")
+        self.repeats_slider = range_slider("repeats", (t.min_repeats, t.max_repeats), 20, "ntm-repeats")
         self.item_len_slider = slider("item length", t.item_len, 1, 6, "ntm-item-len")
         self.ngram_order_slider = slider("n-gram order", t.ngram_order, 1, 8, "ntm-ngram-order")
         self.sort_outputs_slider = slider("sorted outputs", t.sort_outputs or 0, 0, 64, "ntm-sort-outputs")
@@ -261,16 +265,7 @@ class Playground(widgets.VBox):
         }
         self._show_task_control(t.name)
 
-        self.length_slider = widgets.IntRangeSlider(
-            value=(t.min_len, t.max_len),
-            min=1,
-            max=max(64, t.max_len),
-            description="lengths",
-            continuous_update=False,
-            style=style,
-            layout=wide,
-        )
-        self.length_slider.add_class("ntm-slider-len")
+        self.length_slider = range_slider("lengths", (t.min_len, t.max_len), 64, "ntm-slider-len")
         self.batch_slider = slider("batch size", tr.batch_size, 1, 128, "ntm-batch")
         self.lr_slider = widgets.FloatLogSlider(
             value=tr.lr,
