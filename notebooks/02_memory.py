@@ -65,12 +65,21 @@ def heatmaps(*panels, vmin=None, vmax=None, annot=None):
     cell = 0.5 if max(m.shape[0] for m in mats) <= 8 else 0.22
     widths = [cell * m.shape[1] + 1.0 for m in mats]
     height = cell * max(m.shape[0] for m in mats) + 1.0
-    fig, axes = plt.subplots(1, len(mats), figsize=(sum(widths), height), squeeze=False,
-                             gridspec_kw={"width_ratios": widths})
+    fig, axes = plt.subplots(1, len(mats), figsize=(sum(widths), height), squeeze=False, gridspec_kw={"width_ratios": widths})
     for ax, (title, _), mat in zip(axes[0], panels, mats):
         show_numbers = mat.size <= 40 if annot is None else annot
-        sns.heatmap(mat, ax=ax, vmin=vmin, vmax=vmax, cmap=cmap, annot=show_numbers, fmt=".2f",
-                    cbar=False, linewidths=0.5 if show_numbers else 0, annot_kws={"size": 8})
+        sns.heatmap(
+            mat,
+            ax=ax,
+            vmin=vmin,
+            vmax=vmax,
+            cmap=cmap,
+            annot=show_numbers,
+            fmt=".2f",
+            cbar=False,
+            linewidths=0.5 if show_numbers else 0,
+            annot_kws={"size": 8},
+        )
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("column (M)")
         ax.set_ylabel("row (N)")
@@ -92,12 +101,16 @@ def show(values):
 
 # %% id="memory-shape"
 # NBVAL_CHECK_OUTPUT
-memory = torch.tensor([[
-    [0.2, 0.8, 0.1],
-    [0.9, 0.1, 0.4],
-    [0.5, 0.5, 0.5],
-    [0.0, 0.3, 1.0],
-]])  # (1, 4, 3)
+memory = torch.tensor(
+    [
+        [
+            [0.2, 0.8, 0.1],
+            [0.9, 0.1, 0.4],
+            [0.5, 0.5, 0.5],
+            [0.0, 0.3, 1.0],
+        ]
+    ]
+)  # (1, 4, 3)
 print("memory shape (B, N, M):", tuple(memory.shape))
 
 # %% id="02-04"
@@ -132,7 +145,7 @@ show(w[0] @ memory[0])
 # NBVAL_CHECK_OUTPUT
 sharp = torch.tensor([[0.0, 0.0, 1.0, 0.0]])
 uniform = torch.full((1, 4), 0.25)
-show(read(memory, sharp)[0])    # exactly row 2
+show(read(memory, sharp)[0])  # exactly row 2
 show(read(memory, uniform)[0])  # the column means
 
 # %% [markdown] id="02-09"
@@ -181,6 +194,7 @@ heatmaps(("before", memory[0]), ("after (paper, eq. 3-4)", paper[0]), ("change",
 # It looks like an LSTM's cell update, which is probably where it comes from. To
 # compare like with like we use $k = 1 - e$: the same amount of erasing as above.
 
+
 # %% id="write-keep-gate"
 # NBVAL_CHECK_OUTPUT
 def write_keep_gate(memory, w, keep, add):
@@ -196,7 +210,7 @@ heatmaps(("paper (eq. 3-4)", paper[0]), ("keep-gate rule", simple[0]), ("paper -
 
 # %% id="write-compare"
 # NBVAL_CHECK_OUTPUT
-untouched = (w[0] == 0)
+untouched = w[0] == 0
 print("rows with weight 0:", untouched.nonzero().flatten().tolist())
 print("changed by the paper's rule:    ", bool((paper[0][untouched] != memory[0][untouched]).any()))
 print("changed by the keep-gate rule:  ", bool((simple[0][untouched] != memory[0][untouched]).any()))

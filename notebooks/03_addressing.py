@@ -114,14 +114,18 @@ for stage in ("prev", "content", "interpolation", "shift", "sharpen"):
 
 # %% id="content"
 # NBVAL_CHECK_OUTPUT
-memory = torch.tensor([[
-    [1.0, 0.0, 0.0, 0.0],
-    [0.0, 1.0, 0.0, 0.0],
-    [0.0, 0.0, 1.0, 1.0],
-    [-1.0, 0.0, 0.0, 0.0],
-    [0.0, 0.0, 1.0, 0.0],
-    [0.5, 0.5, 0.5, 0.5],
-]])  # (B, N, M) = (1, 6, 4)
+memory = torch.tensor(
+    [
+        [
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 1.0],
+            [-1.0, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+            [0.5, 0.5, 0.5, 0.5],
+        ]
+    ]
+)  # (B, N, M) = (1, 6, 4)
 key = torch.tensor([[0.0, 0.0, 0.9, 1.0]])  # (1, 4)
 cosine = torch.nn.functional.cosine_similarity(memory[0], key, dim=-1)
 print("cosine similarity per row:")
@@ -145,7 +149,7 @@ bars(**{f"beta = {b:g}": w for b, w in content.items()})
 
 # %% id="interpolate"
 # NBVAL_CHECK_OUTPUT
-w_content = content[10.0]            # focused on row 2
+w_content = content[10.0]  # focused on row 2
 w_prev = torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.0, 1.0]])  # last step the head was on row 5
 gated = {}
 for g in (0.0, 0.5, 1.0):
@@ -173,8 +177,12 @@ bars(**{f"g = {g:g}": w for g, w in gated.items()})
 # NBVAL_CHECK_OUTPUT
 w = torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.0, 1.0]])  # focus on the last row
 shifted = {}
-for name, s in {"up [1,0,0]": [1.0, 0.0, 0.0], "stay [0,1,0]": [0.0, 1.0, 0.0],
-                "down [0,0,1]": [0.0, 0.0, 1.0], "unsure": [0.1, 0.8, 0.1]}.items():
+for name, s in {
+    "up [1,0,0]": [1.0, 0.0, 0.0],
+    "stay [0,1,0]": [0.0, 1.0, 0.0],
+    "down [0,0,1]": [0.0, 0.0, 1.0],
+    "unsure": [0.1, 0.8, 0.1],
+}.items():
     shifted[name] = shift(w, torch.tensor([s]))
     print(f"{name:13}", end=" ")
     show(shifted[name][0])
@@ -219,7 +227,7 @@ beta, g = torch.tensor([[5.0]]), torch.tensor([[0.0]])
 s, gamma = torch.tensor([[0.05, 0.1, 0.85]]), torch.tensor([[10.0]])
 w = torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0, 0.0]])  # start on row 0
 positions = []
-for step in range(8):
+for _ in range(8):
     by_hand = sharpen(shift(interpolate(content_weights(memory, key, beta), w, g), s), gamma)
     w = address(memory, key, beta, g, s, gamma, w)
     assert torch.allclose(w, by_hand)

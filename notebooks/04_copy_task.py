@@ -46,14 +46,12 @@ import os
 QUICK = "CI" in os.environ or "NTM_QUICK" in os.environ
 SEED = 0
 
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-
 from IPython.display import Markdown, display
 
 from ntm_widgets import ModelConfig, ReplayPlayer, RunConfig, TaskConfig, TrainConfig
@@ -114,7 +112,9 @@ print("stopping rule: target_bits", cfg.train.target_bits, "then select_lengths"
 # NBVAL_CHECK_OUTPUT
 from ntm_widgets.tasks import make_task
 
-example = make_task(TaskConfig(name="copy", width=8, min_len=1, max_len=8)).sample(1, torch.Generator().manual_seed(SEED), length=5)
+example = make_task(TaskConfig(name="copy", width=8, min_len=1, max_len=8)).sample(
+    1, torch.Generator().manual_seed(SEED), length=5
+)
 print("inputs  (B, T, channels):", tuple(example.inputs.shape))
 print("targets (B, T, channels):", tuple(example.targets.shape))
 print("scored steps:", example.mask[0].int().tolist())
@@ -137,6 +137,7 @@ plt.show()
 # The *bit error* is the figure of merit from the paper: outputs are rounded at 0.5
 # and the wrong bits of the answer are counted, per sequence.
 
+
 # %% id="04-08"
 def progress(trainer, every=500):
     # A line every `every` steps: time, this batch's bit error, the last validation
@@ -147,7 +148,10 @@ def progress(trainer, every=500):
         elif record["step"] % every == 0:
             val = "" if trainer.last_val is None else f"   validation {trainer.last_val:.3f}"
             longer = "" if trainer.last_select is None else f"   longer lengths {trainer.last_select['bits']:.2f}"
-            print(f"step {record['step']:6,}  {record['seconds']:5.0f} s   batch bit error {record['bits_per_seq']:6.2f}{val}{longer}")
+            print(
+                f"step {record['step']:6,}  {record['seconds']:5.0f} s   batch bit error {record['bits_per_seq']:6.2f}{val}{longer}"
+            )
+
     return report
 
 
@@ -208,6 +212,7 @@ def walk(head, steps):
     moves = (np.diff(rows) + cfg.model.memory_size // 2) % cfg.model.memory_size - cfg.model.memory_size // 2
     return pd.Series(moves).value_counts().to_dict()
 
+
 L = int(trace.meta["length"])
 print("write head, row moves while the input arrives:", walk(trace.head_kinds.index("write"), slice(0, L)))
 print("read head, row moves while it answers:        ", walk(trace.head_kinds.index("read"), slice(L + 1, 2 * L + 1)))
@@ -258,10 +263,16 @@ print({k: lstm_summary[k] for k in ("steps", "sequences", "seconds")})
 lstm_eval = lstm.evaluate(eval_lengths, samples=samples, seed=SEED)
 
 # %% id="04-19"
-both = pd.concat([
-    pd.DataFrame(ntm_eval).T.assign(model="NTM"),
-    pd.DataFrame(lstm_eval).T.assign(model="LSTM"),
-]).rename_axis("length").reset_index()
+both = (
+    pd.concat(
+        [
+            pd.DataFrame(ntm_eval).T.assign(model="NTM"),
+            pd.DataFrame(lstm_eval).T.assign(model="LSTM"),
+        ]
+    )
+    .rename_axis("length")
+    .reset_index()
+)
 fig, ax = plt.subplots(figsize=(7, 3.5))
 sns.lineplot(data=both, x="length", y="mean", hue="model", marker="o", ax=ax)
 ax.axvspan(cfg.task.min_len, cfg.task.max_len, color="tab:green", alpha=0.1, label="trained lengths")
@@ -276,12 +287,14 @@ both.pivot(index="length", columns="model", values="mean").round(2)
 beyond = [n for n in eval_lengths if cfg.task.max_len < n <= cfg.model.memory_size]
 fewer = [n for n in beyond if ntm_eval[n]["mean"] < lstm_eval[n]["mean"]]
 four = 4 * cfg.task.max_len
-lines = [f"Trained on lengths {cfg.task.min_len}-{cfg.task.max_len}.",
-         f"At {four} vectors (4x the longest) the NTM made {ntm_eval[four]['mean']:.2f} wrong bits per sequence "
-         f"(worst of {samples} sequences: {ntm_eval[four]['max']:.0f}), the LSTM {lstm_eval[four]['mean']:.2f}, "
-         f"out of {four * 8} bits.",
-         f"The NTM made fewer wrong bits than the LSTM at {len(fewer)} of the {len(beyond)} lengths beyond training "
-         f"that fit in memory."]
+lines = [
+    f"Trained on lengths {cfg.task.min_len}-{cfg.task.max_len}.",
+    f"At {four} vectors (4x the longest) the NTM made {ntm_eval[four]['mean']:.2f} wrong bits per sequence "
+    f"(worst of {samples} sequences: {ntm_eval[four]['max']:.0f}), the LSTM {lstm_eval[four]['mean']:.2f}, "
+    f"out of {four * 8} bits.",
+    f"The NTM made fewer wrong bits than the LSTM at {len(fewer)} of the {len(beyond)} lengths beyond training "
+    f"that fit in memory.",
+]
 display(Markdown(" ".join(lines)))
 
 # %% [markdown] id="04-21"

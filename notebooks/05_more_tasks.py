@@ -61,8 +61,11 @@ def train(task_cfg, model_cfg, steps, seed=SEED):
     # Adam at 1e-2 (as for copy in notebook 4); stop early below 0.1 wrong bits. No
     # restarts: these tasks take longer than copy to leave 1 wrong bit, and the copy
     # task's restart rule would cut them off.
-    cfg = RunConfig(model=model_cfg, task=task_cfg, train=TrainConfig(batch_size=32, lr=1e-2, seed=seed, val_samples=200,
-                                                                     val_every=250, restart_after=None))
+    cfg = RunConfig(
+        model=model_cfg,
+        task=task_cfg,
+        train=TrainConfig(batch_size=32, lr=1e-2, seed=seed, val_samples=200, val_every=250, restart_after=None),
+    )
     trainer = Trainer(cfg)
     budget = dict(steps=20) if QUICK else dict(steps=steps, target_bits=0.1)
 
@@ -113,9 +116,11 @@ small = dict(controller_size=32, word_size=6) if QUICK else dict(controller_size
 # fewest wrong bits on fresh validation sequences (a careful practitioner's choice, made
 # by the run itself: nothing here depends on which seed did well on our machine).
 candidates = []
-for seed in ([SEED] if QUICK else [SEED, SEED + 1, SEED + 2]):
+for seed in [SEED] if QUICK else [SEED, SEED + 1, SEED + 2]:
     print(f"candidate seed {seed}:")
-    t = train(repeat_task, ModelConfig(memory_size=16 if QUICK else 32, controller="feedforward", **small), steps=1_500, seed=seed)
+    t = train(
+        repeat_task, ModelConfig(memory_size=16 if QUICK else 32, controller="feedforward", **small), steps=1_500, seed=seed
+    )
     candidates.append((t.validate(), seed, t))
 repeat_bits, repeat_seed, repeat = min(candidates, key=lambda c: c[:2])
 print(f"kept seed {repeat_seed}: {repeat_bits:.2f} wrong bits per sequence on fresh validation sequences")
@@ -143,8 +148,10 @@ answer = slice(seq_len + 1, repeat_trace.steps)
 rows = repeat_trace.weights[answer, reader].argmax(-1)
 moves = (np.diff(rows) + n // 2) % n - n // 2
 passes = (repeat_trace.steps - seq_len - 2) // seq_len
-print(f"{passes} passes over the sequence; the read head jumped more than one row {int((np.abs(moves) > 1).sum())} times "
-      f"and moved one row {int((np.abs(moves) == 1).sum())} times")
+print(
+    f"{passes} passes over the sequence; the read head jumped more than one row {int((np.abs(moves) > 1).sum())} times "
+    f"and moved one row {int((np.abs(moves) == 1).sum())} times"
+)
 
 # %% [markdown] id="05-09"
 # **What to look for.** The write head does what it did for copy: one row per input
@@ -195,9 +202,11 @@ recall_trace = record_trace(recall.model, recall.task, length=4, seed=SEED)
 writer = recall_trace.head_kinds.index("write")
 items_end = 4 * (recall_task.item_len + 1)
 write_rows = len(set(recall_trace.weights[:items_end, writer].argmax(-1).tolist()))
-print(f"validation: {recall.validate():.2f} wrong bits per answer of {recall_task.item_len * recall_task.width} "
-      f"(guessing: {recall_task.item_len * recall_task.width / 2:.0f}); "
-      f"the write head used {write_rows} row(s) while 4 items arrived")
+print(
+    f"validation: {recall.validate():.2f} wrong bits per answer of {recall_task.item_len * recall_task.width} "
+    f"(guessing: {recall_task.item_len * recall_task.width / 2:.0f}); "
+    f"the write head used {write_rows} row(s) while 4 items arrived"
+)
 ReplayPlayer(recall_trace)
 
 # %% id="05-13"

@@ -65,8 +65,9 @@ if QUICK:
 else:
     grid = {"memory_size": [8, 16, 32], "word_size": [4, 8, 16]}
     budget = dict(steps=3_000, time_limit=300, target_bits=0.1)
-results = run_sweep(grid, base=base, **budget, eval_lengths=[8], samples=50,
-                    backend="serial" if QUICK else "local", progress=False)
+results = run_sweep(
+    grid, base=base, **budget, eval_lengths=[8], samples=50, backend="serial" if QUICK else "local", progress=False
+)
 results[["memory_size", "word_size", "converged", "seconds", "steps", "bits_per_seq", "gen_8_mean"]]
 
 # %% id="06-04"
@@ -77,8 +78,10 @@ done = results[results["converged"]]
 for m, group in results.groupby("word_size"):
     ok = group[group["converged"]]
     took = f" in {ok['seconds'].min():.1f}-{ok['seconds'].max():.1f} s" if len(ok) else ""
-    print(f"M = {m}: {len(ok)} of {len(group)} converged{took}; "
-          f"final wrong bits per sequence {group['bits_per_seq'].min():.2f}-{group['bits_per_seq'].max():.2f}")
+    print(
+        f"M = {m}: {len(ok)} of {len(group)} converged{took}; "
+        f"final wrong bits per sequence {group['bits_per_seq'].min():.2f}-{group['bits_per_seq'].max():.2f}"
+    )
 
 # %% [markdown] id="06-06"
 # **Reading the picture (full mode).** The lines above say, for each row width M,
