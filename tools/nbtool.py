@@ -2,7 +2,7 @@
 outputs recorded.
 
     python tools/nbtool.py sync                       # write notebooks/*.ipynb from notebooks/*.py
-    python tools/nbtool.py sync --from-ipynb X.ipynb  # carry an .ipynb edit back into X.py, then sync
+    python tools/nbtool.py sync --from-ipynb notebooks/X.ipynb  # carry an .ipynb edit into X.py, then sync
     python tools/nbtool.py diff                       # exit 1 if a .py and its .ipynb differ
     python tools/nbtool.py strip  notebooks/*.ipynb   # clear outputs and execution counts
     python tools/nbtool.py check  notebooks/*.ipynb   # exit 1 if any notebook holds outputs
@@ -31,8 +31,8 @@ error (a cell copied in JupyterLab copies its metadata too).
 
 Why a separate file for expected outputs: the notebooks are committed without outputs,
 but nbval compares a ``# NBVAL_CHECK_OUTPUT`` cell against the output saved in the
-notebook. tests/test_notebooks.py copies each notebook to a temporary folder, puts the
-recorded outputs back into those cells only, and runs nbval on the copy.
+notebook. notebooks/conftest.py puts the recorded outputs back into those cells only
+(in memory, as nbval collects them) before nbval compares.
 """
 
 from __future__ import annotations
