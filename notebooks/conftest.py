@@ -8,6 +8,7 @@ reproduce live in tests/notebook_expected.json (keyed by notebook and cell id;
 re-record with ``python tools/nbtool.py record notebooks/NAME.ipynb``). This file puts
 them back into those cells before nbval compares.
 """
+
 from __future__ import annotations
 
 import json

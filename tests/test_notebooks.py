@@ -2,9 +2,10 @@
 
 Running them is nbval's job: ``python -m pytest notebooks --nbval-lax
 --nbval-current-env`` (see notebooks/conftest.py). These checks catch what nbval
-cannot: outputs committed by mistake (then nbval would compare against stale ones),
-a checked cell whose expected output was never recorded, a notebook without a quick
-mode, or one that reads a file it did not make.
+cannot: an .ipynb that drifted from its source script notebooks/NAME.py (see
+tools/nbtool.py sync), outputs committed by mistake (then nbval would compare against
+stale ones), a checked cell whose expected output was never recorded, a notebook
+without a quick mode, or one that reads a file it did not make.
 """
 
 from __future__ import annotations
@@ -71,24 +72,44 @@ def test_notebook_reads_no_outside_files(name):
         assert not re.search(pattern, code), f"{name}: reads a file ({pattern}); notebooks must make what they use"
 
 
-def test_notebooks_match_their_generator():
-    """notebooks/*.ipynb are written by tools/make_notebooks.py; a stale file means an
-    edit to the generator that was never written out (or a hand edit not carried back)."""
+def nbtool():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "tools" / "make_notebooks.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    for name in NAMES:
-        want = gen.build(name, gen.NOTEBOOKS[name])
-        have = load(name)
-        assert [(c.id, c.cell_type, c.source) for c in have.cells] == [(c.id, c.cell_type, c.source) for c in want.cells], (
-            f"{name}.ipynb differs from tools/make_notebooks.py: run python tools/make_notebooks.py {name}"
-        )
+    spec = importlib.util.spec_from_file_location("nbtool", ROOT / "tools" / "nbtool.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_notebook_has_its_script():
+    assert sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.py")) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_matches_its_script(name):
+    """notebooks/NAME.py (jupytext percent script) is the source; NAME.ipynb is written
+    from it by tools/nbtool.py sync. A difference means one was edited without syncing."""
+    tool = nbtool()
+    script, notebook = NOTEBOOKS / f"{name}.py", NOTEBOOKS / f"{name}.ipynb"
+    problems = tool.pair_differences(script, notebook)
+    assert not problems, (
+        f"{name}.ipynb and {name}.py differ ({'; '.join(problems[:5])}): run python tools/nbtool.py sync "
+        f"(or, if the edit is in the .ipynb, python tools/nbtool.py sync --from-ipynb notebooks/{name}.ipynb)"
+    )
+    # Cell types, sources and ids match; so must what sync writes around them (metadata).
+    want = tool.notebook_from_script(tool.read_script(script))
+    have = load(name)
+    assert [c.metadata for c in have.cells] == [c.metadata for c in want.cells], f"{name}: cell metadata differs; sync"
+    assert have.metadata.get("jupytext", {}).get("formats") == tool.FORMATS, f"{name}.ipynb is not paired with its .py"
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_markdown_cells_render_as_markdown(name):
-    # A markdown line indented by four spaces outside a list renders as a code block.
-    bad = [c.id for c in load(name).cells if c.cell_type == "markdown" and c.source.startswith("    ")]
+    # A line indented by four spaces that starts a paragraph (the cell's first line, or
+    # one after a blank line) renders as a code block, e.g. dedented text gone wrong.
+    def code_block(source):
+        lines = source.split("\n")
+        return any(line.startswith("    ") and (i == 0 or not lines[i - 1].strip()) for i, line in enumerate(lines))
+
+    bad = [c.id for c in load(name).cells if c.cell_type == "markdown" and code_block(c.source)]
     assert not bad, f"{name}: markdown cells that would render as code: {bad}"
