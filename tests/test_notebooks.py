@@ -20,14 +20,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 EXPECTED = json.loads((ROOT / "tests" / "notebook_expected.json").read_text())
-NAMES = ["01_quickstart", "02_memory", "03_addressing", "04_copy_task", "05_more_tasks", "06_hyperparameters"]
+NAMES = ["01_quickstart", "02_memory", "03_addressing", "04_copy_task", "05_more_tasks", "06_hyperparameters", "07_paper_tasks"]
 
 
 def load(name):
     return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
 
 
-def test_the_six_tutorials_exist_in_order():
+def test_the_tutorials_exist_in_order():
     assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == NAMES
 
 
