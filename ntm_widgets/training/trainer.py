@@ -75,19 +75,22 @@ def attempt_seed(seed: int, attempt: int) -> int:
     return seed if attempt == 0 else (seed + 1_000_003 * attempt) % (2**63)
 
 
-def build_model(cfg: RunConfig, task=None, baseline: bool = False, attempt: int = 0):
-    """The NTM (or the LSTM baseline) sized for the task, seeded from the run's seed."""
+def build_model(cfg: RunConfig, task=None, baseline=False, attempt: int = 0):
+    """The NTM (or the LSTM baseline) sized for the task, seeded from the run's seed.
+    ``baseline``: False, True (LSTMBaseline's default size) or a dict of its sizes,
+    e.g. {"hidden_size": 128, "num_layers": 3}."""
     task = task or make_task(cfg.task)
     torch.manual_seed(attempt_seed(cfg.train.seed, attempt))
     if baseline:
-        return LSTMBaseline(task.input_size, task.output_size)
+        sizes = baseline if isinstance(baseline, dict) else {}
+        return LSTMBaseline(task.input_size, task.output_size, **sizes)
     return NTM.from_config(cfg.model, task.input_size, task.output_size)
 
 
 class Trainer:
     """Trains one model on one task; holds every bit of state a checkpoint needs."""
 
-    def __init__(self, cfg: Optional[RunConfig] = None, device=None, baseline: bool = False, model=None):
+    def __init__(self, cfg: Optional[RunConfig] = None, device=None, baseline=False, model=None):
         self.cfg = cfg or RunConfig()
         if self.cfg.train.threads is not None:
             torch.set_num_threads(self.cfg.train.threads)
@@ -588,7 +591,9 @@ class Trainer:
             cfg = RunConfig.from_dict(data["config"])
         except (ConfigError, TypeError, AttributeError) as exc:
             raise CheckpointError(f"{path} holds an invalid config: {exc}") from None
-        baseline = bool(data.get("baseline", False))
+        baseline = data.get("baseline", False)  # a dict of the LSTM's sizes, or a bool
+        if not isinstance(baseline, dict):
+            baseline = bool(baseline)
         if not baseline:
             _check_model_tensors(path, cfg, data["model"], force)
         try:
