@@ -96,18 +96,19 @@ for task in shipped:
     ntm = evaluate(model, spec.tests, samples=SAMPLES, seed=SEED + 777)
     lstm = model.measured["lstm_settings"]
     met, text = spec.judge(ntm, lstm)
-    rows.append((task, ntm, lstm, met, text))
+    rows.append((task, ntm, lstm, met, f"{model.cfg.task.min_len}-{model.cfg.task.max_len}"))
     print(f"{task}: target ({spec.target}) {'met' if met else 'NOT met'} here: {text}")
 
 # %% id="07-06"
 fig, axes = plt.subplots(1, max(1, len(rows)), figsize=(4.2 * max(1, len(rows)), 3.2), squeeze=False)
-for ax, (task, ntm, lstm, _met, _text) in zip(axes[0], rows):
+for ax, (task, ntm, lstm, _met, trained) in zip(axes[0], rows):
     labels = list(ntm)
     x = np.arange(len(labels))
     ax.bar(x - 0.2, [ntm[k]["mean"] for k in labels], 0.4, label="NTM (here)")
     ax.bar(x + 0.2, [lstm[k]["mean"] for k in labels], 0.4, label="LSTM (shipping run)")
     ax.set_xticks(x, labels, rotation=0)
     ax.set_title(task, fontsize=10)
+    ax.set_xlabel(f"test setting (trained on {trained})")
     ax.set_ylabel("mean cost per sequence")
     ax.set_yscale("symlog", linthresh=1)
     ax.legend(fontsize=7)
