@@ -19,11 +19,13 @@
 # How much memory does an NTM need, and what happens when the sequences grow? This
 # notebook trains a small grid of copy-task models (a *sweep*) and draws two
 # heatmaps: how long each took to converge, and the bit error it ended with. Then it
-# takes one model and feeds it sequences longer than its memory.
+# takes one model and feeds it sequences longer than its memory. Last, it compares
+# three learning rates by hand in the Playground, whose run history keeps each try.
 #
-# *Run time:* quick mode a few seconds (a 2 x 2 grid of 5-step runs, whose numbers
-# mean nothing). Full mode trains 9 models of up to 3,000 steps each, two at a time
-# on a 2-core laptop, then one more: under a minute.
+# *Run time:* quick mode a few seconds (a 2 x 2 grid of 5-step runs and three 25-step
+# Playground runs, whose numbers mean nothing). Full mode trains 9 models of up to
+# 3,000 steps each, two at a time on a 2-core laptop, then one more: under a minute;
+# then three Playground runs of at most 2,500 steps each: a few more minutes.
 
 # %% id="06-01"
 # %matplotlib inline
@@ -144,13 +146,82 @@ plt.show()
 # worth). Past the red line the error climbs steeply: each extra vector overwrites
 # an earlier one, whose 8 bits then come out as whatever replaced them (about 4
 # wrong on average for random bits).
+
+# %% [markdown] id="06-12"
+# ## The same question by hand: the Playground's run history
 #
+# A sweep answers a question you can write down in advance. Often you cannot: you
+# change the learning rate, train, look, change something else. The Playground keeps
+# every run it trained (each Train after **Reset** or a change of the task or the
+# machine is a new run) in `pg.history`, with its configuration, what it changed from
+# the run before, its curves (at most 1,000 points each), its time, its final bit
+# errors and, once it has converged, its errors at 2x and 4x the longest training
+# length. Here three learning rates are tried the way a person would with the slider;
+# on screen the table under the controls lists the runs (newest first, the changed
+# field highlighted), a tick overlays a run's curves on the current one, and
+# **Restore** puts a run's settings back on the sliders.
+
+# %% id="06-13"
+from ntm_widgets import Playground
+from ntm_widgets.widgets.playground import DEFAULT_CONFIG
+
+if QUICK:  # a small machine and 25 steps a run: seconds, and numbers that mean nothing
+    start = RunConfig(
+        model=ModelConfig(memory_size=16, word_size=8, controller_size=32),
+        task=TaskConfig(name="copy", width=8, min_len=1, max_len=4),
+        train=TrainConfig(batch_size=32, lr=1e-2, seed=SEED, val_samples=100),
+    )
+    steps_per_run = 25
+else:  # the Playground's own default (copy, N = 64, M = 8, lengths 1-8)
+    start, steps_per_run = DEFAULT_CONFIG, 2_500
+pg = Playground(config=start)
+pg.auto_replay = False
+for lr in (1e-3, 3e-3, 1e-2):
+    pg.lr_slider.value = lr  # what the slider does
+    pg.reset()  # a fresh model from the same seed: the next Train is a new run
+    pg.train(steps_per_run)  # ends early once the stopping rule says the copy is learned
+pg.overlay = [1, 2]  # draw runs 1 and 2 under run 3, as ticking their rows does
+
+# %% id="06-14"
+runs = pg.history_frame()
+gen = [c for c in runs.columns if c.startswith("gen_") and c.endswith("_mean")]
+print(runs[["run", "changed", "lr", "converged", "steps", "seconds", "bits_per_seq", *gen]].round(3).to_string(index=False))
+learned = runs[runs["converged"]]
+if len(learned):
+    best = learned.sort_values("seconds").iloc[0]
+    print(f"learned fastest: run {best['run']} (lr {best['lr']:g}) in {best['seconds']:.1f} s and {best['steps']:,} steps")
+    if gen:
+        far = learned.sort_values(gen[-1]).iloc[0]
+        print(
+            f"generalised furthest: run {far['run']} (lr {far['lr']:g}), {far[gen[-1]]:.2f} wrong bits per sequence at {gen[-1]}"
+        )
+else:
+    print(
+        f"none of the {len(runs)} runs converged within {steps_per_run:,} steps; lowest validation error: run "
+        f"{runs.sort_values('bits_per_seq').iloc[0]['run']} ({runs['bits_per_seq'].min():.2f} wrong bits per sequence)"
+    )
+print(f"the history holds {pg.history.nbytes() / 1e6:.2f} MB of curves and weights")
+
+# %% id="06-15"
+pg
+
+# %% [markdown] id="06-16"
+# The lines above are this machine's answer; in quick mode 25 steps are far too few
+# for any rate to learn the copy, so only the way of working carries over. The
+# table has a sweep's columns, so the same tools read it: `SweepView(pg)` draws it
+# as a heatmap, and `pg.save_history("runs/lr")` writes every run as an ordinary run
+# folder (`ntm-widgets eval runs/lr/run-001`, `ntm-widgets replay ...`) plus an
+# index that `pg.load_history("runs/lr")` reads back in a later session.
+
+# %% [markdown] id="06-17"
 # ## What to remember
 #
 # * Sweeps are just many ordinary runs: each row of the table is reproducible from
 #   its configuration and seed.
 # * Memory rows must be wide enough for what a step stores; spare rows cost little.
 # * One run per cell is one seed: repeat cells before trusting a pattern.
+# * Tweaking by hand is a sweep too: the Playground's run history keeps every
+#   attempt, so "which was better?" is read from a table, not remembered.
 # * An NTM's memory bounds what it can do: the learned algorithm generalises to any
 #   length, but only up to N rows.
 #

@@ -80,8 +80,18 @@ def ema(values: np.ndarray, alpha: float = 0.1) -> np.ndarray:
     return out
 
 
-def curves_figure(steps: Sequence[float], loss: Sequence[float], bits: Sequence[float], title: Optional[str] = None):
-    """Two panels, loss and bit errors per sequence against step, log y. A Figure."""
+def curves_figure(
+    steps: Sequence[float],
+    loss: Sequence[float],
+    bits: Sequence[float],
+    title: Optional[str] = None,
+    overlays: Sequence[Dict] = (),
+    label: str = "",
+):
+    """Two panels, loss and bit errors per sequence against step, log y. A Figure.
+
+    ``overlays``: other runs, [{label, color, steps, loss, bits}], drawn dashed
+    (smoothed) under this one, with a legend naming them and ``label`` (this run)."""
     from matplotlib.figure import Figure  # no pyplot: no global state, safe off the main thread
 
     steps, loss, bits = downsample(np.asarray(steps), np.asarray(loss), np.asarray(bits), max_points=2000)
@@ -89,10 +99,19 @@ def curves_figure(steps: Sequence[float], loss: Sequence[float], bits: Sequence[
     panels = (("loss (BCE / bit)", loss, "#1f77b4", LOSS_FLOOR), ("bit errors / sequence", bits, "#d62728", BITS_FLOOR))
     for k, (label, y, colour, floor) in enumerate(panels):
         ax = fig.add_subplot(1, 2, k + 1)
+        key = "loss" if k == 0 else "bits"
+        for o in overlays:
+            oy = log_clip(np.asarray([np.nan if v is None else v for v in o[key]], dtype=np.float64), floor)
+            if oy.size:
+                ax.plot(
+                    np.asarray(o["steps"], dtype=np.float64), ema(oy), color=o.get("color"), lw=1.4, ls="--", label=o["label"]
+                )
         y = log_clip(y, floor)
         if y.size:
             ax.plot(steps, y, color=colour, alpha=0.3, lw=0.8)
-            ax.plot(steps, ema(y), color=colour, lw=1.6)
+            ax.plot(steps, ema(y), color=colour, lw=1.6, label=label or "current run")
+        if overlays and k == 1:
+            ax.legend(fontsize=7, loc="upper right")
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_title(label, fontsize=10)
@@ -103,11 +122,18 @@ def curves_figure(steps: Sequence[float], loss: Sequence[float], bits: Sequence[
     return fig
 
 
-def curves_png(steps: Sequence[float], loss: Sequence[float], bits: Sequence[float], title: Optional[str] = None) -> bytes:
+def curves_png(
+    steps: Sequence[float],
+    loss: Sequence[float],
+    bits: Sequence[float],
+    title: Optional[str] = None,
+    overlays: Sequence[Dict] = (),
+    label: str = "",
+) -> bytes:
     """``curves_figure`` rendered to PNG bytes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    fig = curves_figure(steps, loss, bits, title)
+    fig = curves_figure(steps, loss, bits, title, overlays=overlays, label=label)
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -13,7 +13,7 @@ slow (tens of ms a frame), so the Playground redraws it less often.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Dict, List, Sequence
 
 import anywidget
 import ipywidgets as widgets
@@ -57,7 +57,22 @@ function xTicks(lo, hi) {
   return out;
 }
 
-function panel(parent, title, colour, xs, ys, floor) {
+function ema(ly) {
+  // The moving average the dark line shows, over the finite values (log in, log out).
+  const n = ly.length, out = new Float64Array(n);
+  const alpha = Math.min(1, 30 / Math.max(n, 1));
+  let acc = NaN;
+  for (let i = 0; i < n; i++) {
+    if (!isFinite(ly[i])) { out[i] = NaN; continue; }
+    const v = Math.pow(10, ly[i]);
+    acc = isFinite(acc) ? (1 - alpha) * acc + alpha * v : v;
+    out[i] = Math.log10(acc);
+  }
+  return out;
+}
+
+function panel(parent, title, colour, xs, ys, floor, overlays) {
+  // overlays: [{color, label, xs, ys}] drawn dashed (smoothed) under the current run.
   const W = 340, H = 190, L = 46, R = 10, T = 22, B = 26;
   const svg = node("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "ntm-curve-panel" }, parent);
   svg.style.fontFamily = "sans-serif";
@@ -69,23 +84,29 @@ function panel(parent, title, colour, xs, ys, floor) {
   label.style.fontSize = "11px";
   label.textContent = `${title}: ${fmt(last)}`;
   node("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "none", stroke: "#bbb" }, svg);
-  if (n === 0) {
+  const all = [{ xs, ys, color: colour, main: true }, ...(overlays || [])];
+  // Log y over whole decades that hold the data; values <= 0 sit on the floor.
+  let ymin = Infinity, ymax = -Infinity, xmin = Infinity, xmax = -Infinity, total = 0;
+  for (const s of all) {
+    const m = s.xs.length;
+    total += m;
+    s.ly = new Float64Array(m);
+    for (let i = 0; i < m; i++) {
+      const v = s.ys[i];
+      s.ly[i] = isFinite(v) && v !== null ? Math.log10(Math.max(v, floor)) : NaN;
+      if (isFinite(s.ly[i])) { ymin = Math.min(ymin, s.ly[i]); ymax = Math.max(ymax, s.ly[i]); }
+      if (isFinite(s.xs[i])) { xmin = Math.min(xmin, s.xs[i]); xmax = Math.max(xmax, s.xs[i]); }
+    }
+  }
+  if (total === 0) {
     const t = node("text", { x: (W + L - R) / 2, y: (H + T - B) / 2, "text-anchor": "middle", fill: "#999" }, svg);
     t.textContent = "press Train";
     return;
   }
-  // Log y over whole decades that hold the data; values <= 0 sit on the floor.
-  let ymin = Infinity, ymax = -Infinity;
-  const ly = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const v = ys[i];
-    ly[i] = isFinite(v) ? Math.log10(Math.max(v, floor)) : NaN;
-    if (isFinite(ly[i])) { ymin = Math.min(ymin, ly[i]); ymax = Math.max(ymax, ly[i]); }
-  }
   if (!isFinite(ymin)) { ymin = 0; ymax = 1; }
   let d0 = Math.floor(ymin), d1 = Math.ceil(ymax);
   if (d1 <= d0) d1 = d0 + 1;
-  const x0 = xs[0], x1 = n > 1 ? xs[n - 1] : xs[0] + 1;
+  const x0 = xmin, x1 = xmax > xmin ? xmax : xmin + 1;
   const sx = (x) => L + ((x - x0) / Math.max(x1 - x0, 1e-9)) * (W - L - R);
   const sy = (l) => T + (1 - (l - d0) / (d1 - d0)) * (H - T - B);
   for (let d = d0; d <= d1; d++) {
@@ -100,18 +121,40 @@ function panel(parent, title, colour, xs, ys, floor) {
     const t = node("text", { x: Math.min(x, W - 2), y: H - 8, "text-anchor": anchor, fill: "#666" }, svg);
     t.textContent = String(Math.round(v));
   }
+  // Past runs first (dashed, smoothed), then the current run on top.
+  for (const s of all.slice(1)) {
+    const sm = ema(s.ly), pts = [];
+    for (let i = 0; i < s.xs.length; i++) if (isFinite(sm[i])) pts.push(`${sx(s.xs[i]).toFixed(1)},${sy(sm[i]).toFixed(1)}`);
+    const line = node("polyline", { points: pts.join(" "), fill: "none", stroke: s.color, "stroke-width": 1.6, "stroke-dasharray": "5 3", class: "ntm-curve-overlay" }, svg);
+    line.dataset.label = s.label || "";
+  }
   // Raw trace (light) and its exponential moving average (dark).
-  const alpha = Math.min(1, 30 / Math.max(n, 1));
-  let raw = [], smooth = [], acc = NaN;
+  const sm = ema(all[0].ly);
+  let raw = [], smooth = [];
   for (let i = 0; i < n; i++) {
-    if (!isFinite(ly[i])) continue;
-    const v = Math.pow(10, ly[i]);
-    acc = isFinite(acc) ? (1 - alpha) * acc + alpha * v : v;
-    raw.push(`${sx(xs[i]).toFixed(1)},${sy(ly[i]).toFixed(1)}`);
-    smooth.push(`${sx(xs[i]).toFixed(1)},${sy(Math.log10(acc)).toFixed(1)}`);
+    if (!isFinite(all[0].ly[i])) continue;
+    raw.push(`${sx(xs[i]).toFixed(1)},${sy(all[0].ly[i]).toFixed(1)}`);
+    smooth.push(`${sx(xs[i]).toFixed(1)},${sy(sm[i]).toFixed(1)}`);
   }
   node("polyline", { points: raw.join(" "), fill: "none", stroke: colour, "stroke-opacity": 0.3, "stroke-width": 1, class: "ntm-curve-raw" }, svg);
   node("polyline", { points: smooth.join(" "), fill: "none", stroke: colour, "stroke-width": 1.8, class: "ntm-curve-smooth" }, svg);
+}
+
+function legend(parent, label, overlays) {
+  const box = document.createElement("div");
+  box.className = "ntm-curve-legend";
+  box.style.cssText = "flex-basis:100%;font:11px sans-serif;color:#333;display:flex;flex-wrap:wrap;gap:4px 14px";
+  const item = (text, css) => {
+    const s = document.createElement("span");
+    const sw = document.createElement("span");
+    sw.style.cssText = `display:inline-block;width:22px;height:0;vertical-align:middle;margin-right:4px;${css}`;
+    s.appendChild(sw);
+    s.appendChild(document.createTextNode(text));
+    box.appendChild(s);
+  };
+  item(label || "current run", "border-top:2px solid #555");
+  for (const o of overlays) item(o.label, `border-top:2px dashed ${o.color}`);
+  parent.appendChild(box);
 }
 
 function render({ model, el }) {
@@ -124,9 +167,13 @@ function render({ model, el }) {
     const t0 = performance.now();
     root.replaceChildren();
     const xs = f32(model.get("steps"));
-    panel(root, "loss", "#1f77b4", xs, f32(model.get("loss")), model.get("loss_floor"));
-    panel(root, "bit errors / seq", "#d62728", xs, f32(model.get("bits")), model.get("bits_floor"));
+    const overlays = model.get("overlays") || [];
+    const pick = (key) => overlays.map((o) => ({ color: o.color, label: o.label, xs: o.steps, ys: o[key] }));
+    panel(root, "loss", "#1f77b4", xs, f32(model.get("loss")), model.get("loss_floor"), pick("loss"));
+    panel(root, "bit errors / seq", "#d62728", xs, f32(model.get("bits")), model.get("bits_floor"), pick("bits"));
+    if (overlays.length) legend(root, model.get("label"), overlays);
     root.dataset.points = String(xs.length);
+    root.dataset.overlays = String(overlays.length);
     root.dataset.version = String(model.get("version"));
     root.dataset.drawMs = (performance.now() - t0).toFixed(2);  // read by browser tests
   };
@@ -143,6 +190,32 @@ def _f32(values) -> bytes:
     return np.ascontiguousarray(values, dtype="<f4").tobytes()
 
 
+OVERLAY_POINTS = 300  # points per curve of a past run drawn under the current one
+OVERLAY_COLOURS = ("#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+
+
+def _json_floats(values) -> List:
+    """Floats for JSON: 4 significant digits (a curve drawn 340 px wide needs no more), NaN as None."""
+    return [None if not np.isfinite(v) else float(f"{v:.4g}") for v in np.asarray(values, dtype=np.float64)]
+
+
+def overlay_series(overlays: Sequence[Dict], max_points: int = OVERLAY_POINTS) -> List[Dict]:
+    """[{label, steps, loss, bits[, color]}] -> the same, down-sampled, as JSON lists, each with a colour."""
+    out = []
+    for k, o in enumerate(overlays):
+        s, lo, b = downsample(np.asarray(o["steps"]), np.asarray(o["loss"]), np.asarray(o["bits"]), max_points=max_points)
+        out.append(
+            {
+                "label": str(o.get("label", f"run {k + 1}")),
+                "color": o.get("color") or OVERLAY_COLOURS[k % len(OVERLAY_COLOURS)],
+                "steps": _json_floats(s),
+                "loss": _json_floats(lo),
+                "bits": _json_floats(b),
+            }
+        )
+    return out
+
+
 class LiveCurves(anywidget.AnyWidget):
     """Loss and bit-error curves drawn by the browser from float32 bytes."""
 
@@ -156,6 +229,10 @@ class LiveCurves(anywidget.AnyWidget):
         BITS_FLOOR, help="bit errors per sequence below this (0 included) sit on the floor of the log axis"
     ).tag(sync=True)
     max_points = traitlets.Int(1000, help="points sent per curve; longer histories are averaged into bins")
+    overlays = traitlets.List(
+        help="past runs drawn dashed under the current one: [{label, color, steps, loss, bits}] (set_overlays)"
+    ).tag(sync=True)
+    label = traitlets.Unicode("", help="the current run's name in the legend (shown with overlays)").tag(sync=True)
 
     @traitlets.validate("max_points")
     def _check_max_points(self, proposal):
@@ -173,6 +250,13 @@ class LiveCurves(anywidget.AnyWidget):
         s, l, b = downsample(np.asarray(steps), np.asarray(loss), np.asarray(bits), max_points=self.max_points)
         with self.hold_sync():  # one message for all four traits
             self.steps, self.loss, self.bits = _f32(s), _f32(l), _f32(b)
+            self.version += 1
+
+    def set_overlays(self, overlays: Sequence[Dict], label: str = "") -> None:
+        """Draw these runs ([{label, steps, loss, bits[, color]}]) under the current curves."""
+        with self.hold_sync():
+            self.overlays = overlay_series(overlays)
+            self.label = label
             self.version += 1
 
     def clear(self) -> None:
@@ -199,12 +283,21 @@ class ImageCurves(widgets.Image):
         super().__init__(**kwargs)
         self.add_class("ntm-curves")
         self._n = 0
+        self.overlays: List[Dict] = []
+        self.label = ""
+        self._data = (np.zeros(0), np.zeros(0), np.zeros(0))
         self.clear()
 
     def set_data(self, steps, loss, bits) -> None:
         s, l, b = downsample(np.asarray(steps), np.asarray(loss), np.asarray(bits), max_points=self.max_points)
         self._n = len(s)
-        self.value = curves_png(s, l, b)
+        self._data = (s, l, b)
+        self.value = curves_png(s, l, b, overlays=self.overlays, label=self.label)
+
+    def set_overlays(self, overlays: Sequence[Dict], label: str = "") -> None:
+        self.overlays = overlay_series(overlays)
+        self.label = label
+        self.value = curves_png(*self._data, overlays=self.overlays, label=self.label)
 
     def clear(self) -> None:
         self.set_data([], [], [])

@@ -41,7 +41,9 @@ import traitlets
 from ..config import CONTROLLERS, TASKS, ConfigError, RunConfig, preset
 from ..core import fused
 from ..training.trainer import Trainer
-from .curves import ImageCurves, LiveCurves
+from .curves import OVERLAY_COLOURS, ImageCurves, LiveCurves
+from .history_view import HistoryTable
+from .run_history import KEEP_WEIGHTS, RunHistory, RunRecord
 
 
 def _default_config() -> RunConfig:
@@ -167,8 +169,9 @@ class Playground(widgets.VBox):
     update_interval = traitlets.Float(0.25, help="seconds between curve and status redraws while training (0.05 to 10)")
     replay_length = traitlets.Int(8, help="length of the fresh sequence the replay runs the model on (1 to 1024)")
     auto_replay = traitlets.Bool(True, help="record a new replay whenever training pauses or stops")
+    overlay = traitlets.List(traitlets.Int(), help="ids of past runs whose curves are drawn under the current run's")
 
-    def __init__(self, config: ConfigLike = None, renderer: str = "canvas", **kwargs):
+    def __init__(self, config: ConfigLike = None, renderer: str = "canvas", keep_weights: int = KEEP_WEIGHTS, **kwargs):
         if renderer not in ("canvas", "image"):
             raise ConfigError("renderer", f"renderer must be 'canvas' or 'image', got {renderer!r}")
         cfg = as_run_config(config)
@@ -198,6 +201,10 @@ class Playground(widgets.VBox):
         self._last_push = 0.0
         self._rate_mark = (time.perf_counter(), 0)
         self.last_rebuild_seconds: Optional[float] = None
+        self._history = RunHistory(keep_weights=keep_weights)
+        self._run: Optional[RunRecord] = None  # the current model's run, from its first step
+        self._run_verdict: Optional[str] = None  # what the stopping rule said about it, if anything
+        self._pending_live: Dict[str, Any] = {}  # settings changed mid-run, not yet trained with
 
         self._build_controls(cfg)
         self._trainer = Trainer(cfg)
@@ -351,6 +358,7 @@ class Playground(widgets.VBox):
         )
         self.config_accordion = widgets.Accordion(children=[config_panel], selected_index=None)
         self.config_accordion.set_title(0, "configuration (JSON)")
+        self.history_table = HistoryTable(on_overlay=self._overlay_clicked, on_restore=self._restore_clicked)
 
         model_col = widgets.VBox([widgets.HTML("<b>task and machine</b>"), *self._model_controls])
         train_col = widgets.VBox([widgets.HTML("<b>training</b>"), *self._train_controls])
@@ -360,6 +368,7 @@ class Playground(widgets.VBox):
             buttons,
             self.status_html,
             self.error_html,
+            self.history_table,
             self.curves,
             widgets.HBox([self.replay_slider, self.replay_button]),
             self.replay_box,
@@ -553,7 +562,13 @@ class Playground(widgets.VBox):
             if changes and set(changes) <= set(LIVE_FIELDS):
                 self._trainer.update(**changes)  # applied at the next step boundary
                 what = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in changes.items())
-                self._set_note(f"{what} applies at the next step")
+                run = self._run
+                if run is not None and self._trainer.step_count > 0:
+                    # Recorded in the run when a step trains with it (a Reset first: never).
+                    self._pending_live.update(changes)
+                    self._set_note(f"{what} applies at the next step of run {run.run_id} (Reset: a new run with it)")
+                else:
+                    self._set_note(f"{what} applies at the next step")
             elif changes:
                 self._rebuild(cfg, changes)
         except ConfigError as exc:
@@ -572,6 +587,7 @@ class Playground(widgets.VBox):
         self._refresh_status()
         t0 = time.perf_counter()
         with self._step_lock:  # waits for the step in flight, if any
+            self._close_run()
             self._trainer = Trainer(cfg)
             self._clear_history()
         self.last_rebuild_seconds = time.perf_counter() - t0
@@ -609,6 +625,7 @@ class Playground(widgets.VBox):
     def _step(self) -> bool:
         """One training step and the config's stopping rule; True when it says done."""
         tr = self._trainer
+        t0 = time.perf_counter()
         record = tr.train_step()
         # Once the rule has ended a run (learned, or selection gave up), Train again
         # means "keep training" until Stop. Asking the rule again would end the run
@@ -617,6 +634,7 @@ class Playground(widgets.VBox):
         verdict = None if done else tr.after_step(record)
         if verdict is not None:
             self._rule_done_for = tr
+        self._track(time.perf_counter() - t0, verdict)
         self._record(record)
         if verdict == "converged":
             if tr.last_select is not None:
@@ -753,6 +771,8 @@ class Playground(widgets.VBox):
                     self.running, self.paused = False, False
             if current:
                 self._push(force=True)
+                with self._step_lock:  # after the status says "stopped": it validates
+                    self._snapshot_run("stopped")
                 if self.auto_replay:
                     self.refresh_replay()
 
@@ -763,6 +783,8 @@ class Playground(widgets.VBox):
             self.paused = True
             self._activity = "paused"
         self._push(force=True)
+        with self._step_lock:  # after the status says "paused": it validates
+            self._snapshot_run("paused")
         if self.auto_replay:
             self.refresh_replay()
         with self._cond:
@@ -815,8 +837,11 @@ class Playground(widgets.VBox):
         self._check_trainable()
         self.pause()
         with self._step_lock:
+            t0 = time.perf_counter()
             record = self._trainer.train_step()
+            self._track(time.perf_counter() - t0)
             self._record(record)
+            self._snapshot_run("stepped", measure=False)
         if not self.running:
             self._activity = "stepped"
         self._push(force=True)
@@ -846,6 +871,8 @@ class Playground(widgets.VBox):
             self._refresh_status()  # rate over the whole call
             self.running = False
             self._activity = "trained"
+            with self._step_lock:
+                self._snapshot_run("steps")
             self._push(force=True)
         if self.auto_replay:
             self.refresh_replay()
@@ -856,6 +883,7 @@ class Playground(widgets.VBox):
         self.stop(wait=True)
         cfg = self._active
         with self._step_lock:
+            self._close_run()
             self._trainer = Trainer(cfg)
             self._clear_history()
         self._replay_count = 0
@@ -866,6 +894,146 @@ class Playground(widgets.VBox):
         if self.error.startswith("training stopped"):
             self.error = ""
         self._push(force=True)
+
+    # ------------------------------------------------------------ run history
+    @property
+    def history(self) -> RunHistory:
+        """Every run this Playground trained, oldest first (``RunHistory`` of ``RunRecord``).
+
+        A run starts at the first step after a rebuild (a change of the task or the
+        machine) or a Reset; more Train presses on the same model continue it. Each keeps
+        its starting config, what it changed from the previous run, down-sampled curves
+        (at most 1,000 points), counts, seconds, the final validation bit errors and,
+        once converged, generalisation at 2x and 4x the longest training length.
+        ``history_frame()`` is the same as a DataFrame."""
+        return self._history
+
+    def history_frame(self):
+        """The run history as a pandas DataFrame with a sweep's columns (trial_id "run-N",
+        the fields that differ between runs, ``sweep.results.RESULT_FIELDS``, run,
+        restarts, changed, live, gen_{L}_mean / _max, error, config); ``SweepView`` takes it."""
+        return self._history.frame()
+
+    def restore(self, run_id: int) -> RunConfig:
+        """Put run ``run_id``'s starting configuration on the controls. If the current model
+        has trained, it is reset too, so the next Train starts a new run from that
+        configuration (seeded: the same run again). Returns the configuration."""
+        record = self._history.get(run_id)
+        self.stop(wait=True)
+        with self._step_lock:
+            self._close_run()
+        self.set_config(record.config)
+        if self._trainer.step_count > 0:  # only live settings differed: the model was kept
+            self.reset()
+        self._set_note(f"restored run {run_id}'s configuration: Train starts a new run from it", seconds=10.0)
+        self._push(force=True)
+        return self.config
+
+    def save_history(self, folder):
+        """Write the history to ``folder`` (``RunHistory.save``): index.json, results.csv
+        and a run folder per run that ``ntm-widgets eval`` / ``replay`` take (the current
+        run's with its whole training state). Returns the folder's Path."""
+        with self._step_lock:
+            if self._run is not None:
+                self._snapshot_run("")
+            live = (self._run, self._trainer) if self._run is not None else None
+            return self._history.save(folder, live=live)
+
+    def load_history(self, folder) -> RunHistory:
+        """Add the runs saved in ``folder`` (by ``save_history``) to this history, numbered
+        after the runs already here; they can be overlaid and restored like any other."""
+        loaded = RunHistory.load(folder, keep_weights=self._history.keep_weights)
+        offset = self._history.runs[-1].run_id if self._history.runs else 0
+        for r in loaded.runs:
+            r.run_id += offset
+        with self._step_lock:
+            if self._run is not None:  # the current run stays the newest
+                self._history.runs[-1:-1] = loaded.runs
+            else:
+                self._history.runs.extend(loaded.runs)
+        self._refresh_history_view()
+        return self._history
+
+    def _track(self, seconds: float, verdict: Optional[str] = None) -> None:
+        """After each step (the step lock held): the current run, made at its first step."""
+        run = self._run
+        if run is None:
+            run = self._run = self._history.new_run(self._trainer.cfg)
+            self._run_verdict = None
+            self._refresh_history_view()
+        run.seconds += seconds
+        if self._pending_live:
+            run.live.append((self._trainer.step_count, self._pending_live))
+            self._pending_live = {}
+        if verdict is not None:
+            self._run_verdict = verdict
+
+    def _snapshot_run(self, reason: str, measure: bool = True) -> None:
+        """Copy the current run's state into its record (the step lock held)."""
+        run = self._run
+        if run is None:
+            return
+        steps, loss, bits = self._buf.arrays()
+        self._history.snapshot(run, self._trainer, steps, loss, bits, reason=self._run_verdict or reason, measure=measure)
+        self._refresh_history_view()
+
+    def _close_run(self) -> None:
+        """The current model is about to be replaced: its run is final."""
+        self._pending_live = {}
+        if self._run is not None:
+            self._snapshot_run("")
+            self._run = None
+            self._refresh_history_view()
+
+    def _refresh_history_view(self) -> None:
+        table = getattr(self, "history_table", None)
+        if table is None:
+            return
+        current = self._run.run_id if self._run is not None else None
+        table.refresh(self._history.runs, overlay=self.overlay, current=current)
+        if self.overlay or self.curves.label:
+            self._push_overlays()
+
+    @traitlets.validate("overlay")
+    def _check_overlay(self, proposal):
+        ids = {r.run_id for r in self._history.runs}
+        unknown = [i for i in proposal["value"] if i not in ids]
+        if unknown:
+            raise traitlets.TraitError(f"overlay: no run {unknown[0]} in the history (runs: {sorted(ids)})")
+        return list(dict.fromkeys(proposal["value"]))
+
+    @traitlets.observe("overlay")
+    def _on_overlay(self, change):
+        self._refresh_history_view()
+        self._push_overlays()
+
+    def _overlay_clicked(self, run_id: int, on: bool) -> None:
+        ids = [i for i in self.overlay if i != run_id] + ([run_id] if on else [])
+        if ids != list(self.overlay):
+            self.overlay = ids
+
+    def _restore_clicked(self, run_id: int) -> None:
+        try:
+            self.restore(run_id)
+        except (ConfigError, KeyError) as exc:
+            self.error = f"cannot restore run {run_id}: {exc}"
+
+    def _push_overlays(self) -> None:
+        current = self._run.run_id if self._run is not None else None
+        runs = [r for r in self._history.runs if r.run_id in self.overlay and r.run_id != current]
+        series = [
+            {
+                "label": r.label,
+                "color": OVERLAY_COLOURS[(r.run_id - 1) % len(OVERLAY_COLOURS)],
+                "steps": r.steps,
+                "loss": r.loss,
+                "bits": r.bits,
+            }
+            for r in runs
+        ]
+        label = f"{self._run.label} (current)" if self._run is not None else "new run (current)"
+        with self._push_lock:
+            self.curves.set_overlays(series, label=label if series else "")
 
     # ------------------------------------------------------------ replay
     def record_replay(self, length: Optional[int] = None):

@@ -1,6 +1,7 @@
 """SweepView: pick two axes of a sweep and a metric, see the heatmap.
 
     view = SweepView(results)          # a DataFrame from ntm_widgets.sweep.run_sweep
+    view = SweepView(playground)       # or a Playground's run history (history_frame())
     view.x, view.y = "memory_size", "max_len"
 
 State lives in traitlets (``x``, ``y``, ``metric``, ``agg``) checked in ``@validate``;
@@ -30,6 +31,28 @@ def sweep_axes(df) -> List[str]:
     raise ValueError("results must be a sweep table (columns trial_id, the swept fields, converged, ...)")
 
 
+def as_results(results):
+    """A results DataFrame from a DataFrame, a sweep's results file (.csv / .json), a
+    Playground (its ``history_frame()``), a ``RunHistory``, or a folder written by
+    ``Playground.save_history``."""
+    from pathlib import Path
+
+    if hasattr(results, "history_frame"):
+        return results.history_frame()
+    if hasattr(results, "frame") and hasattr(results, "runs"):
+        return results.frame()
+    if isinstance(results, (str, bytes)) or hasattr(results, "__fspath__"):
+        path = Path(results.decode() if isinstance(results, bytes) else results)
+        if path.is_dir():
+            from .run_history import RunHistory
+
+            return RunHistory.load(path).frame()
+        from ..sweep import load_results
+
+        return load_results(path)
+    return results
+
+
 def sweep_metrics(df) -> List[str]:
     present = [m for m in METRIC_ORDER if m in df.columns]
     return present + [c for c in df.columns if c.startswith("gen_") and c.endswith("_mean")]
@@ -53,10 +76,7 @@ class SweepView(widgets.VBox):
         agg: str = "median",
         **kwargs,
     ):
-        if isinstance(results, (str, bytes)) or hasattr(results, "__fspath__"):
-            from ..sweep import load_results
-
-            results = load_results(results)
+        results = as_results(results)
         self.results = results
         self.axes = sweep_axes(results)
         if len(self.axes) < 2:
@@ -131,4 +151,4 @@ class SweepView(widgets.VBox):
         self.message.value = f"<span style='color:#b00'>{self.error}</span>" if self.error else ""
 
 
-__all__ = ["SweepView", "sweep_axes", "sweep_metrics"]
+__all__ = ["SweepView", "as_results", "sweep_axes", "sweep_metrics"]
