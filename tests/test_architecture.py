@@ -27,6 +27,7 @@ RANKS = {
     "bench": 6,
     "paper": 6,
     "shipped": 6,
+    "tensorboard": 6,
     "widgets": 7,
     "cli": 8,
 }

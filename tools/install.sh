@@ -32,4 +32,4 @@ if ! command -v "${CC:-cc}" >/dev/null 2>&1; then
 fi
 
 # constraints.txt pins torch to the CPU build that installs in seconds here.
-python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,ray]'
+python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,ray,tensorboard]'

@@ -239,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"(0: only at the start and the end; default {CHECKPOINT_EVERY:g})",
     )
     p.add_argument("--force", action="store_true", help="train even if the memory estimate exceeds the memory available")
+    p.add_argument(
+        "--tensorboard",
+        default=None,
+        metavar="DIR",
+        help="also write TensorBoard logs here (scalars, the config as hyperparameters, a replay frame); "
+        "needs pip install 'ntm-widgets[tensorboard]'",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
 
@@ -433,6 +440,11 @@ class _StopOnSignal:
 def _train(trainer, args, stop, steps=None, time_limit=None, target_bits=None, checkpoint=None, checkpoint_every=None) -> Dict:
     bar = _progress(args, total=steps)
     fit = {}
+    logger = None
+    if getattr(args, "tensorboard", None):
+        from ..tensorboard import TensorBoardLogger
+
+        logger = TensorBoardLogger(args.tensorboard, trainer)
 
     def on_step(record):
         if "select_bits" in record and "at" not in fit:
@@ -452,7 +464,7 @@ def _train(trainer, args, stop, steps=None, time_limit=None, target_bits=None, c
     try:
         summary = trainer.run(
             steps=steps,
-            callbacks=[on_step],
+            callbacks=[on_step] + ([logger] if logger is not None else []),
             stop_event=stop.event,
             time_limit=time_limit,
             target_bits=target_bits,
@@ -460,10 +472,14 @@ def _train(trainer, args, stop, steps=None, time_limit=None, target_bits=None, c
             checkpoint_every=checkpoint_every,
         )
         summary["fit_at"] = fit.get("at")
+        if logger is not None:
+            summary["tensorboard"] = str(logger.log_dir)
         return summary
     finally:
         if bar is not None:
             bar.close()
+        if logger is not None:
+            logger.close()
 
 
 # Fields ``train --resume`` may change: how long and how fast to train, not what.
@@ -521,6 +537,16 @@ def _resume(args, out: Path, stop):
     return trainer, steps, time_limit
 
 
+def _check_tensorboard(args) -> None:
+    if getattr(args, "tensorboard", None):
+        from ..tensorboard import available
+
+        problem = available()
+        if problem:
+            raise UsageError(f"ntm-widgets train: --tensorboard: {problem}")
+        check_output_dir(Path(args.tensorboard), "--tensorboard")
+
+
 def cmd_train(args) -> Dict:
     from ..files import LockedError, RunLock, remove_stale_temps
     from ..limits import MemoryLimitError, check_fits, train_bytes
@@ -537,6 +563,7 @@ def cmd_train(args) -> Dict:
             "ntm-widgets train: give at least one of --steps, --time-limit, --target-bits (otherwise it would never stop)"
         )
     check_output_dir(out, "--out")
+    _check_tensorboard(args)
     try:
         lock = RunLock(out).acquire()
     except LockedError as exc:
