@@ -4,8 +4,11 @@ In light and dark colour schemes (Playwright ``color_scheme``): the row numbers 
 weighting and memory panels and the colour scales' values are drawn (replay.js also
 writes them to data-* attributes, and the colour bars' pixels are checked against the
 colour tables), the keyboard shortcuts are listed on screen, the canvas background and
-text follow the scheme, and the right arrow advances one step. Screenshots:
-artifacts/browser/replay_readable_{light,dark}.png.
+text follow the scheme, and the right arrow advances one step. A third case stands in
+for JupyterLab's dark theme: light OS scheme, JupyterLab's dark --jp-* variables set on
+the page afterwards and <body data-jp-theme-light="false">, as Lab does when the theme
+changes (the replay redraws on that attribute). Screenshots:
+artifacts/browser/replay_readable_{light,dark,lab-dark}.png.
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ from ntm_widgets.replay_html import write_replay_html
 from ntm_widgets.trace import synthetic_trace
 
 pytestmark = pytest.mark.browser
+
+# JupyterLab 4's dark theme values for the variables replay.css reads.
+LAB_DARK = """:root {
+  --jp-layout-color0: #111111; --jp-layout-color2: #424242; --jp-layout-color3: #616161;
+  --jp-ui-font-color1: rgba(255, 255, 255, 0.87); --jp-ui-font-color2: rgba(255, 255, 255, 0.54);
+  --jp-border-color1: #616161;
+}
+body { background: #111111; color: rgba(255, 255, 255, 0.87); }"""
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +50,11 @@ def pixel(page, x, y):
     )
 
 
-@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("scheme", ["light", "dark", "lab-dark"])
 def test_standalone_replay_is_readable(browser, artifacts_dir, replay_path, scheme):
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, color_scheme=scheme)
+    context = browser.new_context(
+        viewport={"width": 1100, "height": 900}, color_scheme="light" if scheme == "lab-dark" else scheme
+    )
     page = context.new_page()
     try:
         errors = []
@@ -49,6 +62,11 @@ def test_standalone_replay_is_readable(browser, artifacts_dir, replay_path, sche
         page.goto(f"file://{replay_path}")
         page.wait_for_selector(".ntm-replay[data-loaded='1'][data-frames]:not([data-frames='0'])", timeout=10_000)
         root = page.locator(".ntm-replay")
+        if scheme == "lab-dark":
+            frames = int(root.get_attribute("data-frames"))
+            page.add_style_tag(content=LAB_DARK)
+            page.evaluate("() => document.body.setAttribute('data-jp-theme-light', 'false')")
+            page.wait_for_function("(n) => +document.querySelector('.ntm-replay').dataset.frames > n", arg=frames, timeout=5_000)
 
         # Row numbers: 0 first, evenly every k-th row, the last row when it has room.
         for attr in ("data-row-ticks", "data-head-row-ticks"):
