@@ -170,7 +170,7 @@ function rowTicks(n, px, minGap = 14) {
   const ticks = [];
   for (let i = 0; i < n; i += k) ticks.push(i);
   const last = ticks[ticks.length - 1];
-  if (n - 1 > last && (n - 1 - last) * rowPx >= minGap * 0.8) ticks.push(n - 1);
+  if (n - 1 > last && (n - 1 - last) * rowPx >= minGap) ticks.push(n - 1);
   return ticks;
 }
 
