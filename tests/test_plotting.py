@@ -242,3 +242,23 @@ def test_png_to_a_folder_names_it(tmp_path):
     with pytest.raises(IsADirectoryError, match="is a folder"):
         save_trace_png(trace, f"{tmp_path / 'new'}/")  # a name ending in / means a folder too
     assert list(tmp_path.iterdir()) == []
+
+
+def test_trace_figure_numbers_rows_and_labels_its_colour_scales():
+    trace = synthetic_trace(steps=12, memory_size=32, word_size=6, head_kinds=("read", "write"))
+    fig = trace_figure(trace)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()  # tick labels are filled in at draw time
+    by = {ax.get_label(): ax for ax in fig.axes}
+    for name in ("weights:0", "weights:1", "memory"):
+        ax = by[name]
+        assert ax.get_ylabel() == "row"
+        lo, hi = sorted(ax.get_ylim())
+        rows = [int(t.get_text()) for t, y in zip(ax.get_yticklabels(), ax.get_yticks()) if lo <= y <= hi]
+        assert rows[0] == 0 and 3 <= len(rows) <= 8 and all(0 <= r < 32 for r in rows), (name, rows)
+    vlim = float(np.abs(trace.memory).max())
+    mem = [t.get_text() for t in by["colorbar:memory"].get_yticklabels()]
+    assert mem == [f"\u2212{vlim:.3g}", "0", f"+{vlim:.3g}"]
+    wmax = float(trace.weights.max())
+    assert [t.get_text() for t in by["colorbar:weights"].get_yticklabels()][::2] == ["0", f"{wmax:.3g}"]

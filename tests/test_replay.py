@@ -210,6 +210,20 @@ def test_save_html_from_the_widget(trace, tmp_path):
         replay_html(trace, width=100)
 
 
+def test_html_lists_the_keys_and_draws_row_numbers_and_colour_scales(trace, tmp_path):
+    page = open(write_replay_html(trace, tmp_path / "replay.html"), encoding="utf-8").read()
+    # The shortcuts line, row numbers and colour scales come from the inlined replay.js.
+    for text in ("space: play / pause", "← →: one step", "Home / End: first / last step", "ntm-replay-keys"):
+        assert text in page, text
+    for text in ("function rowTicks(", "rowAxis(", 'colourScale(sm, "memory, reads"', 'colourScale(sw, "weighting"'):
+        assert text in page, text
+    assert "(±" not in page  # the bare "+-limit" title is gone: the scale carries the values
+    # Theme: JupyterLab's variables with fallbacks, and the OS scheme on the page.
+    assert "var(--jp-ui-font-color1, #222)" in page
+    assert page.count("@media (prefers-color-scheme: dark)") >= 2  # replay.css and the page's own style
+    assert "The keyboard shortcuts are listed under the replay" in page
+
+
 @pytest.mark.browser
 def test_html_plays_offline_in_chromium(trace, tmp_path, browser):
     path = write_replay_html(trace, tmp_path / "replay.html")

@@ -143,6 +143,12 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
     """
     from matplotlib.figure import Figure
     from matplotlib.gridspec import GridSpec
+    from matplotlib.ticker import MaxNLocator
+
+    def row_axis(ax):
+        # Whole row numbers, a few of them whatever N is (0, 8, 16, ... or 0, 100, ...).
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, steps=[1, 2, 4, 5, 8, 10]))
+        ax.set_ylabel("row")
 
     T = trace.steps
     if T < 1:
@@ -214,7 +220,7 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
                 interpolation="nearest",
             )
             ax.set_title(f"{head_label(trace, h)}: weighting over rows", loc="left")
-            ax.set_ylabel("row")
+            row_axis(ax)
             ax.set_xlim(*ext)
             if h < H - 1:
                 ax.tick_params(labelbottom=False)
@@ -222,7 +228,9 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
         if head_axes:
             head_axes[-1].set_xlabel("time step")
             cax = fig.add_subplot(gs[3:, 1], label="colorbar:weights")
-            fig.colorbar(im_w, cax=cax).set_label("weight", fontsize=8)
+            cb = fig.colorbar(im_w, cax=cax)
+            cb.set_label("weight", fontsize=8)
+            cb.set_ticks([0.0, wmax / 2, wmax], labels=["0", f"{wmax / 2:.3g}", f"{wmax:.3g}"])
         else:
             ax_out.set_xlabel("time step")
 
@@ -235,10 +243,13 @@ def trace_figure(trace, step: Optional[int] = None, width: float = 11.0):
             _clip_inf(trace.memory[t], -vlim, vlim), aspect="auto", cmap=_cmap(MEMORY_CMAP), vmin=-vlim, vmax=vlim, origin="upper"
         )
         ax_mem.set_title(f"memory at step {t} ({N} x {M})", loc="left")
-        ax_mem.set_ylabel("row")
+        row_axis(ax_mem)
         ax_mem.set_xlabel("column")
         cax = fig.add_subplot(gs[:, 3], label="colorbar:memory")
-        fig.colorbar(im_m, cax=cax).set_label("memory value", fontsize=8)
+        cb = fig.colorbar(im_m, cax=cax)
+        cb.set_label("memory value", fontsize=8)
+        # The scale's ends and its centre, labelled with their values (as in the replay).
+        cb.set_ticks([-vlim, 0.0, vlim], labels=[f"\u2212{vlim:.3g}", "0", f"+{vlim:.3g}"])
 
         meta = trace.meta or {}
         bits = meta.get("bits_wrong", n_wrong)

@@ -74,10 +74,16 @@ _PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>
-body {{ margin: 16px; font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222; }}
+:root {{ color-scheme: light dark; }}
+body {{ margin: 16px; font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222; background: #fff; }}
 h1 {{ font-size: 16px; margin: 0 0 4px 0; }}
 .sub {{ color: #666; font-size: 12px; margin-bottom: 10px; }}
 .help {{ color: #777; font-size: 11px; margin-top: 8px; }}
+@media (prefers-color-scheme: dark) {{
+  body {{ color: #e6e6e6; background: #111; }}
+  .sub {{ color: #aaa; }}
+  .help {{ color: #9a9a9a; }}
+}}
 {css}
 </style>
 </head>
@@ -85,9 +91,9 @@ h1 {{ font-size: 16px; margin: 0 0 4px 0; }}
 <h1>{title}</h1>
 <div class="sub">{subtitle}</div>
 <div id="ntm-replay-root"></div>
-<div class="help">Hover a cell for its value. Space plays or pauses; the arrow keys step.
-Memory is drawn after each step's write; the column beside it is each head's weighting at that step.
-Red marks output bits that are wrong (thresholded at 0.5) in the scored part.</div>
+<div class="help">Memory is drawn after each step's write; the columns beside it (w_t) are each head's weighting
+at that step, on memory's row numbers. Red marks output bits that are wrong (thresholded at 0.5) in the scored part.
+The keyboard shortcuts are listed under the replay.</div>
 <script type="application/octet-stream" id="ntm-trace-data">
 {data}
 </script>

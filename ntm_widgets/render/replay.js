@@ -19,6 +19,14 @@
 // and written: step (by the bar and the keys), interval (by the speed menu),
 // frontend_info {decoded, decode_ms, bytes, steps} once decoded.
 //
+// Readability: row numbers beside the weighting panels and memory (rowTicks), a
+// colour scale with its values under memory (memory -lim..0..+lim, weighting 0..max),
+// and the keyboard shortcuts as a line of text under the canvas (.ntm-replay-keys).
+// Text, axes and background follow the theme: replay.css maps JupyterLab's CSS
+// variables (or prefers-color-scheme on the standalone page) to --ntm-replay-*,
+// read here at each frame. What was drawn is also written to data-* attributes
+// (data-row-ticks, data-head-row-ticks, data-scales) for scripts and tests.
+//
 // Everything that does not depend on the step (the N x T weighting heatmaps, the
 // bit panels, layout) is drawn once into offscreen canvases; a frame copies those,
 // fills one N x M ImageData for memory and draws a few strips and labels.
@@ -28,6 +36,7 @@ const FORMAT_VERSION = 2;
 const WRONG = "#e4002b";
 const CURSOR = "#00a0e0";
 const FONT = "11px -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif";
+const SMALL = "10px -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif";
 const BOLD = "bold 11px -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif";
 
 // ---------------------------------------------------------------- decoding
@@ -151,6 +160,38 @@ function cssColour(lut, v, vmin, vmax) {
   return `rgb(${lut[3 * k]},${lut[3 * k + 1]},${lut[3 * k + 2]})`;
 }
 
+// Row numbers for an axis of n rows drawn `px` pixels tall: 0, then every k-th row
+// (k a power of two, so that labels stand at least `minGap` pixels apart), and the
+// last row when it has room.
+function rowTicks(n, px, minGap = 14) {
+  const rowPx = px / Math.max(1, n);
+  let k = 1;
+  while (k * rowPx < minGap && k < n) k *= 2;
+  const ticks = [];
+  for (let i = 0; i < n; i += k) ticks.push(i);
+  const last = ticks[ticks.length - 1];
+  if (n - 1 > last && (n - 1 - last) * rowPx >= minGap) ticks.push(n - 1);
+  return ticks;
+}
+
+// Short number for a colour-scale end: 3 significant digits, no exponent unless needed.
+function short(v) {
+  if (!(v === v)) return "nan";
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  return a < 1e-3 || a >= 1e5 ? v.toExponential(1) : String(Number(v.toPrecision(3)));
+}
+
+// Canvas colours from the theme: --ntm-replay-* (replay.css), fallbacks for a page
+// without the style sheet.
+const THEME_DEFAULTS = { fg: "#222", fg2: "#555", fg3: "#777", bg: "#fff", border: "#999", track: "#e6e6e6" };
+function themeOf(el) {
+  const cs = getComputedStyle(el);
+  const out = {};
+  for (const [k, d] of Object.entries(THEME_DEFAULTS)) out[k] = cs.getPropertyValue("--ntm-replay-" + k).trim() || d;
+  return out;
+}
+
 // A heatmap of `rows x cols` cells rendered into a canvas of exactly pw x ph pixels.
 // When several cells fall on one pixel the largest value wins (max pooling), so a
 // one-row-wide weighting peak in a 512-row memory never disappears from view.
@@ -221,6 +262,13 @@ function layout(tr, width) {
     L.vectors.push({ kind: "add", index: w, x: L.memory.x, y: ry, w: memW, h: vecH }); ry += vecH + 8;
   }
   for (let r = 0; r < R; r++) { L.vectors.push({ kind: "read", index: r, x: L.memory.x, y: ry, w: memW, h: vecH }); ry += vecH + 8; }
+  // Colour scales, side by side: memory (and reads), then weightings.
+  ry += 14; // their titles
+  L.scales = [
+    { kind: "memory", x: rx + 8, y: ry, w: 112, h: 8 },
+    { kind: "weights", x: rx + 150, y: ry, w: 100, h: 8 },
+  ];
+  ry += 8 + 24; // bar and its values
   L.params = { x: rx, y: ry + 6, rowH: 34, w: width - rx - 8 };
   ry = L.params.y + H * L.params.rowH;
   L.width = width;
@@ -256,8 +304,13 @@ function render({ model, el }) {
   el.appendChild(tip);
   const ctx = canvas.getContext("2d");
 
-  let tr = null, L = null, cache = null, frames = 0, drawMs = 0, pending = false, hover = null;
+  const keys = document.createElement("div");
+  keys.className = "ntm-replay-keys";
+  el.appendChild(keys);
+
+  let tr = null, L = null, cache = null, frames = 0, drawMs = 0, pending = false, hover = null, th = THEME_DEFAULTS;
   const luts = {};
+  let memTicks = [], headTicks = [];
   el.dataset.frames = "0";
 
   function showError(msg) {
@@ -287,6 +340,12 @@ function render({ model, el }) {
     canvas.style.height = L.height + "px";
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     buildCache();
+    memTicks = rowTicks(tr.N, L.memory.h);
+    headTicks = L.heads.length ? rowTicks(tr.N, L.heads[0].h) : [];
+    el.dataset.rowTicks = memTicks.join(",");
+    el.dataset.headRowTicks = headTicks.join(",");
+    el.dataset.scaleBoxes = JSON.stringify(L.scales.map((b) => [b.x, b.y, b.w, b.h]));
+    showKeys();
     const ms = performance.now() - t0;
     el.dataset.decodeMs = ms.toFixed(1);
     el.dataset.steps = String(tr.T);
@@ -340,9 +399,40 @@ function render({ model, el }) {
     requestAnimationFrame(() => { pending = false; draw(); });
   }
 
-  function label(text, x, y, align = "right", font = FONT, colour = "#333") {
+  function label(text, x, y, align = "right", font = FONT, colour = th.fg) {
     ctx.font = font; ctx.fillStyle = colour; ctx.textAlign = align; ctx.textBaseline = "middle";
     ctx.fillText(text, x, y);
+  }
+
+  // Row numbers left of a panel whose n rows span y..y+h: a tick mark and the number.
+  function rowAxis(x, y, h, n, ticks) {
+    ctx.strokeStyle = th.fg3; ctx.lineWidth = 1;
+    for (const i of ticks) {
+      const ty = Math.round(y + ((i + 0.5) * h) / n) + 0.5;
+      ctx.beginPath(); ctx.moveTo(x - 3, ty); ctx.lineTo(x, ty); ctx.stroke();
+      label(String(i), x - 5, ty, "right", SMALL, th.fg2);
+    }
+  }
+
+  // A horizontal colour bar for values lo..hi with its values under it.
+  function colourScale(box, title, lut, lo, hi, values) {
+    label(title, box.x, box.y - 7, "left", FONT, th.fg2);
+    for (let x = 0; x < box.w; x++) {
+      ctx.fillStyle = cssColour(lut, lo + ((x + 0.5) / box.w) * (hi - lo), lo, hi);
+      ctx.fillRect(box.x + x, box.y, 1, box.h);
+    }
+    ctx.strokeStyle = th.border; ctx.lineWidth = 1; ctx.strokeRect(box.x - 0.5, box.y - 0.5, box.w + 1, box.h + 1);
+    const labels = [];
+    for (const v of values) {
+      const x = box.x + ((v - lo) / (hi - lo)) * box.w;
+      const text = (v > 0 && lo < 0 ? "+" : "") + short(v);
+      ctx.strokeStyle = th.fg3;
+      ctx.beginPath(); ctx.moveTo(Math.round(x) + 0.5, box.y + box.h); ctx.lineTo(Math.round(x) + 0.5, box.y + box.h + 3); ctx.stroke();
+      const align = v === lo ? "left" : v === hi ? "right" : "center";
+      label(text.replace("-", "−"), align === "left" ? box.x : align === "right" ? box.x + box.w : x, box.y + box.h + 10, align, SMALL, th.fg2);
+      labels.push(text);
+    }
+    return { name: title, min: lo, max: hi, labels };
   }
 
   function vectorStrip(box, values, offset, lut, vmin, vmax) {
@@ -351,7 +441,7 @@ function render({ model, el }) {
       ctx.fillStyle = cssColour(lut, values[offset + j], vmin, vmax);
       ctx.fillRect(box.x + j * cw, box.y, Math.ceil(cw), box.h);
     }
-    ctx.strokeStyle = "#bbb"; ctx.lineWidth = 1; ctx.strokeRect(box.x - 0.5, box.y - 0.5, box.w + 1, box.h + 1);
+    ctx.strokeStyle = th.border; ctx.lineWidth = 1; ctx.strokeRect(box.x - 0.5, box.y - 0.5, box.w + 1, box.h + 1);
   }
 
   function draw() {
@@ -360,8 +450,9 @@ function render({ model, el }) {
     const t = stepNow();
     const { T, N, M, H, W, O, K, arrays } = tr;
     ctx.imageSmoothingEnabled = false;
+    th = themeOf(el);
     ctx.clearRect(0, 0, L.width, L.height);
-    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, L.width, L.height);
+    ctx.fillStyle = th.bg; ctx.fillRect(0, 0, L.width, L.height);
 
     // Title line: where we are and how the answer is going so far.
     const meta = tr.header.meta || {};
@@ -379,17 +470,25 @@ function render({ model, el }) {
       // their dark colour map would turn grey under it.
       const fx = p.x + (t + 1) * cw;
       if (fx < p.x + p.w && !p.key.startsWith("w")) {
-        ctx.fillStyle = "rgba(255,255,255,0.4)";
+        ctx.globalAlpha = 0.4; ctx.fillStyle = th.bg;
         ctx.fillRect(fx, p.y, p.x + p.w - fx, p.h);
+        ctx.globalAlpha = 1;
       }
-      ctx.strokeStyle = "#999"; ctx.lineWidth = 1; ctx.strokeRect(p.x - 0.5, p.y - 0.5, p.w + 1, p.h + 1);
-      label(p.label, p.x - 6, p.y + p.h / 2);
+      ctx.strokeStyle = th.border; ctx.lineWidth = 1; ctx.strokeRect(p.x - 0.5, p.y - 0.5, p.w + 1, p.h + 1);
+      if (p.key.startsWith("w")) {
+        // Head panels: name and "row" at the top left, row numbers beside the panel.
+        label(p.label, 8, p.y + 5, "left");
+        label("row", 8, p.y + 18, "left", SMALL, th.fg3);
+        rowAxis(p.x, p.y, p.h, tr.N, headTicks);
+      } else {
+        label(p.label, p.x - 6, p.y + p.h / 2);
+      }
     }
     const cx = L.inputs.x + (t + 0.5) * cw;
     ctx.strokeStyle = CURSOR; ctx.lineWidth = Math.max(1, Math.min(3, cw * 0.3));
     ctx.beginPath(); ctx.moveTo(cx, L.inputs.y - 4); ctx.lineTo(cx, L.timeAxisY + 2); ctx.stroke();
-    label("time →", L.inputs.x, L.timeAxisY + 6, "left", FONT, "#777");
-    label(String(T - 1), L.inputs.x + L.inputs.w, L.timeAxisY + 6, "right", FONT, "#777");
+    label("time →", L.inputs.x, L.timeAxisY + 6, "left", FONT, th.fg3);
+    label(String(T - 1), L.inputs.x + L.inputs.w, L.timeAxisY + 6, "right", FONT, th.fg3);
 
     // Memory after step t's write: one ImageData fill, then a scaled copy.
     const px = cache.memImg.data, lm = luts.memory, lim = tr.memLimit;
@@ -401,8 +500,12 @@ function render({ model, el }) {
     cache.memCtx.putImageData(cache.memImg, 0, 0);
     const mb = L.memory;
     ctx.drawImage(cache.memCanvas, mb.x, mb.y, mb.w, mb.h);
-    ctx.strokeStyle = "#999"; ctx.lineWidth = 1; ctx.strokeRect(mb.x - 0.5, mb.y - 0.5, mb.w + 1, mb.h + 1);
-    label(`memory ${N}×${M}  (±${fmt(lim)})`, mb.x, mb.y - 8, "left", BOLD);
+    ctx.strokeStyle = th.border; ctx.lineWidth = 1; ctx.strokeRect(mb.x - 0.5, mb.y - 0.5, mb.w + 1, mb.h + 1);
+    label(`memory ${N}×${M}`, mb.x, mb.y - 8, "left", BOLD);
+    // Row numbers for memory and the weighting columns beside it (same row scale).
+    const axisX = L.strips.length ? L.strips[0].x - 2 : mb.x - 2;
+    label("row", axisX, mb.y - 8, "right", SMALL, th.fg3);
+    rowAxis(axisX, mb.y, mb.h, N, memTicks);
 
     // Each head's weighting at t, as a column beside memory, on memory's row scale.
     const wts = arrays.weights.data, lw = luts.weights, sp = cache.stripImg.data;
@@ -414,10 +517,10 @@ function render({ model, el }) {
       cache.stripCtx.putImageData(cache.stripImg, 0, 0);
       ctx.drawImage(cache.stripCanvas, s.x, s.y, s.w, s.h);
       ctx.save(); ctx.translate(s.x + s.w / 2, s.y + s.h + 4); ctx.rotate(-Math.PI / 2);
-      label(headName(tr, h).replace("read ", "r").replace("write ", "w"), 0, 0, "right", FONT, "#555");
+      label(headName(tr, h).replace("read ", "r").replace("write ", "w"), 0, 0, "right", FONT, th.fg2);
       ctx.restore();
     });
-    label("w_t", L.strips.length ? L.strips[0].x - 4 : mb.x - 4, mb.y + 6, "right", FONT, "#555");
+    if (L.strips.length) label("w_t", L.strips[0].x - 4, mb.y + mb.h + 10, "right", FONT, th.fg2);
 
     // Erase and add vectors of each write head, reads of each read head, under memory's columns.
     for (const v of L.vectors) {
@@ -430,6 +533,14 @@ function render({ model, el }) {
       label(name, v.x - 6, v.y + v.h / 2);
     }
 
+    // Colour scales with their values: memory (and reads) -lim..0..+lim, weightings 0..max.
+    const [sm, sw] = L.scales;
+    const scales = [
+      colourScale(sm, "memory, reads", luts.memory, -lim, lim, [-lim, 0, lim]),
+      colourScale(sw, "weighting", luts.weights, 0, tr.wMax, [0, tr.wMax]),
+    ];
+    el.dataset.scales = JSON.stringify(scales);
+
     // Addressing parameters of each head at t: beta, g, the shift distribution, gamma.
     const P = L.params;
     label("head parameters", P.x, P.y - 2, "left", BOLD);
@@ -440,7 +551,7 @@ function render({ model, el }) {
       label(`β ${beta.toFixed(2)}`, P.x + 56, y + 8, "left");
       // g as a bar in [0, 1]
       const gx = P.x + 56, gy = y + 16, gw = 44;
-      ctx.fillStyle = "#e6e6e6"; ctx.fillRect(gx, gy, gw, 7);
+      ctx.fillStyle = th.track; ctx.fillRect(gx, gy, gw, 7);
       ctx.fillStyle = "#4a78b5"; ctx.fillRect(gx, gy, gw * Math.max(0, Math.min(1, g)), 7);
       label(`g ${g.toFixed(2)}`, gx + gw + 4, gy + 4, "left");
       // shift distribution over offsets -k..k
@@ -448,8 +559,8 @@ function render({ model, el }) {
       for (let j = 0; j < K; j++) {
         const v = arrays.s.data[(t * H + h) * K + j];
         const bh = 22 * Math.max(0, Math.min(1, v));
-        ctx.fillStyle = "#e6e6e6"; ctx.fillRect(sx + j * (sw + 2), y, sw, 22);
-        ctx.fillStyle = j - kk === 0 ? "#777" : "#d9822b"; ctx.fillRect(sx + j * (sw + 2), y + 22 - bh, sw, bh);
+        ctx.fillStyle = th.track; ctx.fillRect(sx + j * (sw + 2), y, sw, 22);
+        ctx.fillStyle = j - kk === 0 ? th.fg3 : "#d9822b"; ctx.fillRect(sx + j * (sw + 2), y + 22 - bh, sw, bh);
       }
       label(`s (${-kk}..+${kk})`, sx + K * (sw + 2) + 2, y + 8, "left");
       label(`γ ${gamma.toFixed(2)}`, sx + K * (sw + 2) + 2, y + 21, "left");
@@ -595,6 +706,7 @@ function render({ model, el }) {
     );
     el.insertBefore(bar, canvas);
     bar.loop = loop;
+    showKeys();
     bar.sync = () => {
       const s = stepNow(), last = lastStep();
       range.max = String(last);
@@ -619,6 +731,17 @@ function render({ model, el }) {
     if (mode === "on" || mode === true || (mode === "auto" && !el.closest(".ntm-replay-ui"))) buildBar();
   }
 
+  // The shortcuts onKey handles, as one line under the canvas. Space plays only where
+  // this bar is drawn (inside the widget's .ui box its Play button does that).
+  function showKeys() {
+    const onPage = model.get("keyboard") === "document";
+    const parts = [];
+    if (bar) parts.push("space: play / pause");
+    parts.push("← →: one step", "Home / End: first / last step");
+    keys.textContent = `Keys${onPage ? "" : " (click the replay first)"}: ${parts.join(" · ")} · hover a cell for its value`;
+    canvas.title = keys.textContent;
+  }
+
   function onKey(ev) {
     if (!tr || ev.defaultPrevented || ev.altKey || ev.ctrlKey || ev.metaKey) return;
     const tag = ev.target && ev.target.tagName;
@@ -633,6 +756,14 @@ function render({ model, el }) {
   }
   const keyHost = model.get("keyboard") === "document" ? document : canvas;
   keyHost.addEventListener("keydown", onKey);
+
+  // Redraw when the theme changes: the OS colour scheme, or JupyterLab's theme (it
+  // sets data-jp-theme-light on <body>).
+  const scheme = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  const onTheme = () => schedule();
+  if (scheme && scheme.addEventListener) scheme.addEventListener("change", onTheme);
+  const themeWatch = typeof MutationObserver !== "undefined" ? new MutationObserver(onTheme) : null;
+  if (themeWatch && document.body) themeWatch.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"] });
 
   const onStep = () => { if (bar) bar.sync(); schedule(); };
   const onInterval = () => { if (playing()) play(); else if (bar) bar.sync(); };
@@ -653,6 +784,8 @@ function render({ model, el }) {
     canvas.removeEventListener("mousemove", onMove);
     canvas.removeEventListener("mouseleave", onLeave);
     keyHost.removeEventListener("keydown", onKey);
+    if (scheme && scheme.removeEventListener) scheme.removeEventListener("change", onTheme);
+    if (themeWatch) themeWatch.disconnect();
   };
 }
 
