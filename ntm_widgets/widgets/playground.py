@@ -451,7 +451,7 @@ class Playground(widgets.VBox):
 
     @traitlets.observe("target")
     def _show_target(self, change):
-        self.target_html.value = f"<span class='ntm-target-text'>&#127919; {html.escape(change['new'])}</span>"
+        self.target_html.value = f"<span class='ntm-target-text'><b>target:</b> {html.escape(change['new'])}</span>"
 
     @traitlets.observe("keep_training")
     def _on_keep_training(self, change):
@@ -474,7 +474,7 @@ class Playground(widgets.VBox):
     @traitlets.observe("error")
     def _show_error(self, change):
         msg = change["new"]
-        self.error_html.value = f"<span style='color:#b00020'>&#9888; {html.escape(msg)}</span>" if msg else ""
+        self.error_html.value = f"<span style='color:var(--jp-error-color1, #b00020)'>&#9888; {html.escape(msg)}</span>" if msg else ""
         self.error_html.layout.display = None if msg else "none"
         self._sync_buttons()
         if hasattr(self, "_trainer"):
