@@ -474,7 +474,9 @@ class Playground(widgets.VBox):
     @traitlets.observe("error")
     def _show_error(self, change):
         msg = change["new"]
-        self.error_html.value = f"<span style='color:var(--jp-error-color1, #b00020)'>&#9888; {html.escape(msg)}</span>" if msg else ""
+        self.error_html.value = (
+            f"<span style='color:var(--jp-error-color1, #b00020)'>&#9888; {html.escape(msg)}</span>" if msg else ""
+        )
         self.error_html.layout.display = None if msg else "none"
         self._sync_buttons()
         if hasattr(self, "_trainer"):
