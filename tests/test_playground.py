@@ -497,3 +497,64 @@ def test_each_task_shows_its_own_setting_and_the_setting_reaches_the_task(pg):
     assert pg.trainer.step_count == 1
     pg.set_config(pg.trainer.cfg.replace(task=pg.trainer.cfg.task.replace(name="associative_recall", item_len=2, min_len=2)))
     assert shown() == {"associative_recall"} and pg.item_len_slider.value == 2 and pg.layers_slider.value == 2
+
+
+LEARNS_AT_ONCE = {  # a target every model meets: the rule says "learned" at its first validation (step 20)
+    **TINY,
+    "train": {
+        **TINY["train"],
+        "target_bits": 1e9,
+        "select_lengths": [6],
+        "select_bits": 1e9,
+        "select_samples": 5,
+        "select_confirm": 0,
+    },
+}
+
+
+def test_train_shows_its_target_and_stops_there_saying_so():
+    from ntm_widgets.widgets.playground import target_text
+
+    assert target_text(DEFAULT_CONFIG) == (
+        "Train trains until < 0.1 wrong bits per sequence on lengths 1-8, "
+        "then checks length 20 too (at most 0.5 wrong bits per sequence), then stops"
+    )
+    pg = Playground(config=LEARNS_AT_ONCE)
+    pg.auto_replay = False
+    assert pg.target.startswith("Train trains until < 1e+09 wrong bits per sequence on lengths 1-3")
+    assert "length 6 too" in pg.target and pg.target.endswith("then stops")
+    assert "Train trains until" in pg.target_html.value  # on screen, under the buttons
+    assert pg.start() is True
+    pg.wait(timeout=20)
+    assert pg.trainer.step_count == 20 and not pg.running
+    assert pg.status.startswith("reached the target, stopped"), pg.status
+    assert pg.target == "target reached at step 20: Train trains on until Stop"
+    pg.reset()  # a new model: the target again
+    assert pg.target.endswith("then stops")
+
+
+def test_keep_training_goes_past_the_target_until_stop():
+    pg = Playground(config=LEARNS_AT_ONCE)
+    pg.auto_replay = False
+    pg.keep_checkbox.value = True
+    assert pg.keep_training and "keep training is on: Train runs until Stop" in pg.target
+    pg.train(40)  # past step 20, where the rule says "learned"
+    assert pg.trainer.step_count == 40 and pg.trainer.converged
+    assert "keep training is on" in pg.status and pg.target.startswith("target reached at step 20")
+    pg.reset()
+    assert pg.start() is True  # in the background too: still training well past the target
+    wait_until(lambda: pg.trainer.step_count >= 35)
+    assert pg.running and pg.trainer.converged
+    pg.stop()
+    assert pg.status.startswith("stopped")
+
+
+def test_without_a_target_train_says_it_runs_until_stop(pg):
+    assert pg.config.train.target_bits is None
+    assert pg.target == "no target in the config: Train runs until Stop"
+    assert "runs until Stop" in pg.target_html.value
+    pg.start()
+    wait_until(lambda: pg.trainer.step_count >= 30)  # no rule ends it
+    assert pg.running
+    pg.stop()
+    assert pg.status.startswith("stopped")

@@ -262,3 +262,61 @@ def test_trace_figure_numbers_rows_and_labels_its_colour_scales():
     assert mem == [f"\u2212{vlim:.3g}", "0", f"+{vlim:.3g}"]
     wmax = float(trace.weights.max())
     assert [t.get_text() for t in by["colorbar:weights"].get_yticklabels()][::2] == ["0", f"{wmax:.3g}"]
+
+
+# ---------------------------------------------------------------- training curves: smoothing
+
+
+def test_a_spike_lifts_the_window_mean_for_exactly_the_window_then_it_is_back_at_baseline():
+    from ntm_widgets.plotting.curves import ema, window_mean
+
+    steps = np.arange(1, 301, dtype=np.float64)
+    y = np.full(300, 0.01)
+    y[99] = 100.0  # one bad batch at step 100
+    m = window_mean(steps, y, 20)
+    assert np.allclose(m[:99], 0.01)  # before: untouched (a trailing window)
+    assert np.allclose(m[99:119], 0.01 + (100 - 0.01) / 20)  # steps 100-119: one spike in 20
+    assert np.allclose(m[119:], 0.01)  # from step 120 on: the baseline again
+    # The exponential average the curves used to draw is still 10x above baseline 40 steps on.
+    assert ema(y)[139] > 10 * 0.01
+
+
+def test_window_mean_counts_steps_not_points_and_skips_nan():
+    from ntm_widgets.plotting.curves import window_mean
+
+    steps = np.array([1, 2, 3, 10, 11, 30.0])  # gaps: a down-sampled or restarted history
+    y = np.array([1, np.nan, 3, 5, 7, 9.0])
+    m = window_mean(steps, y, 10)
+    assert np.allclose(m, [1, 1, 2, 3, 5, 9])  # (s-10, s]: step 11 sees 3, 5, 7 (2 is NaN); step 30 only itself
+    assert window_mean(np.zeros(0), np.zeros(0), 5).shape == (0,)
+    with pytest.raises(ValueError):
+        window_mean(steps, y, 0)
+
+
+def test_smoothing_window_is_a_round_number_and_stated():
+    from ntm_widgets.plotting.curves import smooth_window
+    from ntm_widgets.widgets.curves import LiveCurves
+
+    assert [smooth_window(n) for n in (0, 500, 1000, 5000, 23_000)] == [20, 20, 20, 100, 500]
+    c = LiveCurves()
+    steps = np.arange(1, 201, dtype=np.float64)
+    bits = np.full(200, 0.5)
+    bits[50] = 50.0
+    c.set_data(steps, bits * 0.1, bits)
+    assert c.window == 20 and c.caption == "bold: mean of the last 20 steps \u00b7 light: every step"
+    _, _, raw = c.arrays()
+    _, smooth = c.smoothed()
+    assert raw.max() == pytest.approx(50.0)  # the raw points are all there
+    assert np.allclose(smooth[70:], 0.5) and smooth[60] == pytest.approx(0.5 + 49.5 / 20)
+    c.set_data(np.arange(1, 23_001.0), np.ones(23_000), np.ones(23_000))  # binned: the caption says so
+    assert c.window == 500 and "mean of the last 500 steps" in c.caption and "mean of ~23 steps" in c.caption
+
+
+def test_image_fallback_states_the_window_in_its_legend():
+    from ntm_widgets.plotting.curves import curves_figure
+
+    steps = np.arange(1, 101, dtype=np.float64)
+    fig = curves_figure(steps, np.ones(100), np.ones(100), label="run 1")
+    texts = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert "run 1: mean of last 20 steps" in texts and "every point" in texts
+    assert [ax.get_title() for ax in fig.axes] == ["loss (BCE / bit)", "bit errors / sequence"]

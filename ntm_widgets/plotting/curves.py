@@ -13,6 +13,7 @@ Both panels use a log y axis, because loss and bit errors fall by orders of magn
 from __future__ import annotations
 
 import io
+import math
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
@@ -68,8 +69,51 @@ def log_clip(values: np.ndarray, floor: float = LOG_FLOOR) -> np.ndarray:
         return np.where(np.isnan(values), np.nan, np.maximum(values, floor))
 
 
+SMOOTH_STEPS = 20  # the smoothed line: mean of the last 20 steps (longer runs: ~1/50 of the run)
+
+
+def smooth_window(n_steps: float) -> int:
+    """Steps the smoothed line averages over: 20, or for long runs a round number
+    (1, 2 or 5 x 10^k) near a fiftieth of the run, so the line stays readable."""
+    want = max(SMOOTH_STEPS, float(n_steps) / 50.0)
+    if want <= SMOOTH_STEPS:
+        return SMOOTH_STEPS
+    mag = 10 ** math.floor(math.log10(want))
+    return int(next(m * mag for m in (1, 2, 5, 10) if m * mag >= want))
+
+
+def window_mean(steps: np.ndarray, values: np.ndarray, window: float) -> np.ndarray:
+    """Trailing window mean: at each point, the mean of the finite values whose step
+    lies in (step - window, step]. What the smoothed curves draw.
+
+    Unlike an exponential average, a single spike lifts the line for exactly
+    ``window`` steps and then it is back at the baseline (a box, not a long ramp).
+    Works on down-sampled histories too (the window is in steps, not points).
+    NaN where the window holds no finite value."""
+    steps = np.asarray(steps, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if window <= 0:
+        raise ValueError(f"window must be > 0, got {window}")
+    if steps.size == 0:
+        return values.copy()
+    finite = np.isfinite(values)
+    sums = np.concatenate([[0.0], np.cumsum(np.where(finite, values, 0.0))])  # (T+1,)
+    counts = np.concatenate([[0], np.cumsum(finite)])  # (T+1,)
+    lo = np.searchsorted(steps, steps - window, side="right")  # (T,) first index inside the window
+    hi = np.arange(1, steps.size + 1)
+    n = counts[hi] - counts[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, (sums[hi] - sums[lo]) / np.maximum(n, 1), np.nan)
+
+
+def smoothing_label(window: int) -> str:
+    """How the bold line is made, said once in the curves' legend."""
+    return f"bold: mean of the last {window:,} steps; light: every point"
+
+
 def ema(values: np.ndarray, alpha: float = 0.1) -> np.ndarray:
-    """Exponential moving average (what the live curves draw over the raw trace)."""
+    """Exponential moving average (the paper verb's cost curves; the Playground draws
+    ``window_mean``, which does not turn one spike into a long ramp)."""
     values = np.asarray(values, dtype=np.float64)
     out = np.empty_like(values)
     acc = np.nan
@@ -87,34 +131,59 @@ def curves_figure(
     title: Optional[str] = None,
     overlays: Sequence[Dict] = (),
     label: str = "",
+    window: Optional[int] = None,
 ):
     """Two panels, loss and bit errors per sequence against step, log y. A Figure.
 
+    Each panel draws the raw points (light) and their trailing mean over ``window``
+    steps (bold; default ``smooth_window`` of the run), said in the legend (``smoothing_label``).
     ``overlays``: other runs, [{label, color, steps, loss, bits}], drawn dashed
-    (smoothed) under this one, with a legend naming them and ``label`` (this run)."""
+    (smoothed the same way) under this one, with a legend naming them and ``label``."""
     from matplotlib.figure import Figure  # no pyplot: no global state, safe off the main thread
 
-    steps, loss, bits = downsample(np.asarray(steps), np.asarray(loss), np.asarray(bits), max_points=2000)
-    fig = Figure(figsize=(8, 2.6), dpi=80)
-    panels = (("loss (BCE / bit)", loss, "#1f77b4", LOSS_FLOOR), ("bit errors / sequence", bits, "#d62728", BITS_FLOOR))
-    for k, (label, y, colour, floor) in enumerate(panels):
+    steps, loss, bits = (np.asarray(a, dtype=np.float64) for a in (steps, loss, bits))
+    window = smooth_window(steps[-1] - steps[0] + 1 if steps.size else 0) if window is None else window
+    # Smooth at full resolution, then bin for drawing.
+    smooth = (window_mean(steps, loss, window), window_mean(steps, bits, window))
+    steps_d, loss_d, bits_d, sl, sb = downsample(steps, loss, bits, *smooth, max_points=2000)
+    fig = Figure(figsize=(8, 2.8), dpi=80)
+    panels = (
+        ("loss (BCE / bit)", loss_d, sl, "#1f77b4", LOSS_FLOOR, "loss"),
+        ("bit errors / sequence", bits_d, sb, "#d62728", BITS_FLOOR, "bits"),
+    )
+    for k, (panel_title, y, ys, colour, floor, key) in enumerate(panels):
         ax = fig.add_subplot(1, 2, k + 1)
-        key = "loss" if k == 0 else "bits"
         for o in overlays:
-            oy = log_clip(np.asarray([np.nan if v is None else v for v in o[key]], dtype=np.float64), floor)
+            osteps = np.asarray(o["steps"], dtype=np.float64)
+            if "smooth_" + key in o:  # overlay_series smoothed it already
+                oy = np.asarray([np.nan if v is None else v for v in o["smooth_" + key]], dtype=np.float64)
+                ow = o.get("window", window)
+            else:
+                oy = window_mean(osteps, np.asarray([np.nan if v is None else v for v in o[key]], dtype=np.float64), window)
+                ow = window
             if oy.size:
                 ax.plot(
-                    np.asarray(o["steps"], dtype=np.float64), ema(oy), color=o.get("color"), lw=1.4, ls="--", label=o["label"]
+                    osteps,
+                    log_clip(oy, floor),
+                    color=o.get("color"),
+                    lw=1.4,
+                    ls="--",
+                    label=f"{o['label']} (mean of {ow:,} steps)",
                 )
-        y = log_clip(y, floor)
         if y.size:
-            ax.plot(steps, y, color=colour, alpha=0.3, lw=0.8)
-            ax.plot(steps, ema(y), color=colour, lw=1.6, label=label or "current run")
-        if overlays and k == 1:
+            ax.plot(steps_d, log_clip(y, floor), color=colour, alpha=0.3, lw=0.8, marker=".", ms=2, label="every point")
+            ax.plot(
+                steps_d,
+                log_clip(ys, floor),
+                color=colour,
+                lw=1.6,
+                label=f"{label or 'current run'}: mean of last {window:,} steps",
+            )
+        if k == 1 and (y.size or overlays):
             ax.legend(fontsize=7, loc="upper right")
         ax.set_yscale("log")
         ax.set_xlabel("step")
-        ax.set_title(label, fontsize=10)
+        ax.set_title(panel_title, fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
@@ -129,11 +198,12 @@ def curves_png(
     title: Optional[str] = None,
     overlays: Sequence[Dict] = (),
     label: str = "",
+    window: Optional[int] = None,
 ) -> bytes:
     """``curves_figure`` rendered to PNG bytes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    fig = curves_figure(steps, loss, bits, title, overlays=overlays, label=label)
+    fig = curves_figure(steps, loss, bits, title, overlays=overlays, label=label, window=window)
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -1,10 +1,11 @@
 """Live training curves: loss and bit errors per sequence against step, log y.
 
 The kernel sends the (downsampled) history as float32 bytes, at most every few
-hundred milliseconds; the browser draws two SVG polylines (the raw trace and its
-moving average) on a log axis. Sending a thousand points costs the kernel well under
-a millisecond, so the curves can follow training without slowing it (see
-benchmarks/playground_overhead.py).
+hundred milliseconds; the browser draws, on a log axis, the raw points (light)
+and their trailing mean over the last ``window`` steps (bold; ``plotting.curves.
+window_mean``, computed here at full resolution), with a caption that says so.
+Sending a thousand points costs the kernel well under a millisecond, so the curves
+can follow training without slowing it (see benchmarks/playground_overhead.py).
 
 ``ImageCurves`` is the fallback for front ends without custom widgets: the same data
 drawn by ``plotting.curves.curves_png`` into an ``ipywidgets.Image``; matplotlib is
@@ -20,7 +21,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ..plotting.curves import BITS_FLOOR, LOSS_FLOOR, curves_png, downsample
+from ..plotting.curves import BITS_FLOOR, LOSS_FLOOR, curves_png, downsample, smooth_window, window_mean
 
 _ESM = r"""
 const NS = "http://www.w3.org/2000/svg";
@@ -32,9 +33,24 @@ function f32(dv) {
   return new Float32Array(buf);
 }
 
+// Theme colours: JupyterLab's CSS variables (light and dark themes), with fallbacks
+// for front ends without them. SVG presentation attributes cannot hold var(), so
+// node() sets these as style properties.
+const C = {
+  text: "var(--jp-ui-font-color1, #333)",
+  muted: "var(--jp-ui-font-color2, #666)",
+  faint: "var(--jp-ui-font-color3, #999)",
+  frame: "var(--jp-border-color1, #bbb)",
+  grid: "var(--jp-border-color2, #eee)",
+};
+
 function node(tag, attrs, parent) {
   const e = document.createElementNS(NS, tag);
-  for (const k in attrs) e.setAttribute(k, attrs[k]);
+  for (const k in attrs) {
+    const v = attrs[k];
+    if (typeof v === "string" && v.startsWith("var(")) e.style.setProperty(k, v);
+    else e.setAttribute(k, v);
+  }
   if (parent) parent.appendChild(e);
   return e;
 }
@@ -57,22 +73,19 @@ function xTicks(lo, hi) {
   return out;
 }
 
-function ema(ly) {
-  // The moving average the dark line shows, over the finite values (log in, log out).
-  const n = ly.length, out = new Float64Array(n);
-  const alpha = Math.min(1, 30 / Math.max(n, 1));
-  let acc = NaN;
-  for (let i = 0; i < n; i++) {
-    if (!isFinite(ly[i])) { out[i] = NaN; continue; }
-    const v = Math.pow(10, ly[i]);
-    acc = isFinite(acc) ? (1 - alpha) * acc + alpha * v : v;
-    out[i] = Math.log10(acc);
+function logs(ys, floor) {
+  const out = new Float64Array(ys.length);
+  for (let i = 0; i < ys.length; i++) {
+    const v = ys[i];
+    out[i] = v !== null && isFinite(v) ? Math.log10(Math.max(v, floor)) : NaN;
   }
   return out;
 }
 
-function panel(parent, title, colour, xs, ys, floor, overlays) {
-  // overlays: [{color, label, xs, ys}] drawn dashed (smoothed) under the current run.
+function panel(parent, title, colour, xs, ys, smooth, floor, overlays) {
+  // ys: the raw points (light); smooth: their trailing window mean, made in the kernel
+  // (plotting.curves.window_mean), drawn bold. overlays: [{color, label, xs, ys}] with
+  // ys already smoothed, drawn dashed under the current run.
   const W = 340, H = 190, L = 46, R = 10, T = 22, B = 26;
   const svg = node("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "ntm-curve-panel" }, parent);
   svg.style.fontFamily = "sans-serif";
@@ -80,11 +93,12 @@ function panel(parent, title, colour, xs, ys, floor, overlays) {
   const n = xs.length;
   let last = NaN;
   for (let i = n - 1; i >= 0; i--) if (isFinite(ys[i])) { last = ys[i]; break; }
-  const label = node("text", { x: L, y: 14, fill: "#333" }, svg);
+  const label = node("text", { x: L, y: 14, fill: C.text }, svg);
   label.style.fontSize = "11px";
   label.textContent = `${title}: ${fmt(last)}`;
-  node("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "none", stroke: "#bbb" }, svg);
+  node("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "none", stroke: C.frame }, svg);
   const all = [{ xs, ys, color: colour, main: true }, ...(overlays || [])];
+  const ls = logs(smooth, floor);
   // Log y over whole decades that hold the data; values <= 0 sit on the floor.
   let ymin = Infinity, ymax = -Infinity, xmin = Infinity, xmax = -Infinity, total = 0;
   for (const s of all) {
@@ -99,7 +113,7 @@ function panel(parent, title, colour, xs, ys, floor, overlays) {
     }
   }
   if (total === 0) {
-    const t = node("text", { x: (W + L - R) / 2, y: (H + T - B) / 2, "text-anchor": "middle", fill: "#999" }, svg);
+    const t = node("text", { x: (W + L - R) / 2, y: (H + T - B) / 2, "text-anchor": "middle", fill: C.faint }, svg);
     t.textContent = "press Train";
     return;
   }
@@ -111,39 +125,43 @@ function panel(parent, title, colour, xs, ys, floor, overlays) {
   const sy = (l) => T + (1 - (l - d0) / (d1 - d0)) * (H - T - B);
   for (let d = d0; d <= d1; d++) {
     const y = sy(d);
-    node("line", { x1: L, x2: W - R, y1: y, y2: y, stroke: "#eee" }, svg);
-    const t = node("text", { x: L - 4, y: y + 3, "text-anchor": "end", fill: "#666" }, svg);
+    node("line", { x1: L, x2: W - R, y1: y, y2: y, stroke: C.grid }, svg);
+    const t = node("text", { x: L - 4, y: y + 3, "text-anchor": "end", fill: C.muted }, svg);
     t.textContent = d >= -2 && d <= 3 ? String(Math.pow(10, d)) : `1e${d}`;
   }
   for (const v of xTicks(x0, x1)) {
     const x = sx(v);
     const anchor = x > W - R - 14 ? "end" : "middle";  // keep the last label inside
-    const t = node("text", { x: Math.min(x, W - 2), y: H - 8, "text-anchor": anchor, fill: "#666" }, svg);
+    const t = node("text", { x: Math.min(x, W - 2), y: H - 8, "text-anchor": anchor, fill: C.muted }, svg);
     t.textContent = String(Math.round(v));
   }
   // Past runs first (dashed, smoothed), then the current run on top.
   for (const s of all.slice(1)) {
-    const sm = ema(s.ly), pts = [];
+    const sm = s.ly, pts = [];
     for (let i = 0; i < s.xs.length; i++) if (isFinite(sm[i])) pts.push(`${sx(s.xs[i]).toFixed(1)},${sy(sm[i]).toFixed(1)}`);
     const line = node("polyline", { points: pts.join(" "), fill: "none", stroke: s.color, "stroke-width": 1.6, "stroke-dasharray": "5 3", class: "ntm-curve-overlay" }, svg);
     line.dataset.label = s.label || "";
   }
-  // Raw trace (light) and its exponential moving average (dark).
-  const sm = ema(all[0].ly);
-  let raw = [], smooth = [];
+  // Raw points (light dots on a faint line) and the window mean (bold).
+  // The dots are one path of zero-length round-capped segments: one element, not n.
+  let raw = [], line = [], dots = [];
   for (let i = 0; i < n; i++) {
-    if (!isFinite(all[0].ly[i])) continue;
-    raw.push(`${sx(xs[i]).toFixed(1)},${sy(all[0].ly[i]).toFixed(1)}`);
-    smooth.push(`${sx(xs[i]).toFixed(1)},${sy(sm[i]).toFixed(1)}`);
+    if (isFinite(all[0].ly[i])) {
+      const px = sx(xs[i]).toFixed(1), py = sy(all[0].ly[i]).toFixed(1);
+      raw.push(`${px},${py}`);
+      dots.push(`M${px},${py}h0`);
+    }
+    if (isFinite(ls[i])) line.push(`${sx(xs[i]).toFixed(1)},${sy(ls[i]).toFixed(1)}`);
   }
-  node("polyline", { points: raw.join(" "), fill: "none", stroke: colour, "stroke-opacity": 0.3, "stroke-width": 1, class: "ntm-curve-raw" }, svg);
-  node("polyline", { points: smooth.join(" "), fill: "none", stroke: colour, "stroke-width": 1.8, class: "ntm-curve-smooth" }, svg);
+  node("polyline", { points: raw.join(" "), fill: "none", stroke: colour, "stroke-opacity": 0.2, "stroke-width": 1, class: "ntm-curve-raw" }, svg);
+  node("path", { d: dots.join(""), stroke: colour, "stroke-opacity": 0.5, "stroke-width": n > 400 ? 2 : 3, "stroke-linecap": "round", class: "ntm-curve-points" }, svg);
+  node("polyline", { points: line.join(" "), fill: "none", stroke: colour, "stroke-width": 2, class: "ntm-curve-smooth" }, svg);
 }
 
-function legend(parent, label, overlays) {
+function legend(parent, label, overlays, caption) {
   const box = document.createElement("div");
   box.className = "ntm-curve-legend";
-  box.style.cssText = "flex-basis:100%;font:11px sans-serif;color:#333;display:flex;flex-wrap:wrap;gap:4px 14px";
+  box.style.cssText = `flex-basis:100%;font:11px sans-serif;color:${C.text};display:flex;flex-wrap:wrap;gap:4px 14px`;
   const item = (text, css) => {
     const s = document.createElement("span");
     const sw = document.createElement("span");
@@ -152,8 +170,14 @@ function legend(parent, label, overlays) {
     s.appendChild(document.createTextNode(text));
     box.appendChild(s);
   };
-  item(label || "current run", "border-top:2px solid #555");
-  for (const o of overlays) item(o.label, `border-top:2px dashed ${o.color}`);
+  const cap = document.createElement("span");
+  cap.className = "ntm-curve-caption";
+  cap.textContent = caption;
+  box.appendChild(cap);
+  if (overlays.length) {
+    item(label || "current run", `border-top:2px solid ${C.muted}`);
+    for (const o of overlays) item(`${o.label} (mean of ${o.window} steps)`, `border-top:2px dashed ${o.color}`);
+  }
   parent.appendChild(box);
 }
 
@@ -168,10 +192,11 @@ function render({ model, el }) {
     root.replaceChildren();
     const xs = f32(model.get("steps"));
     const overlays = model.get("overlays") || [];
-    const pick = (key) => overlays.map((o) => ({ color: o.color, label: o.label, xs: o.steps, ys: o[key] }));
-    panel(root, "loss", "#1f77b4", xs, f32(model.get("loss")), model.get("loss_floor"), pick("loss"));
-    panel(root, "bit errors / seq", "#d62728", xs, f32(model.get("bits")), model.get("bits_floor"), pick("bits"));
-    if (overlays.length) legend(root, model.get("label"), overlays);
+    const pick = (key) => overlays.map((o) => ({ color: o.color, label: o.label, xs: o.steps, ys: o["smooth_" + key] }));
+    const sl = f32(model.get("smooth_loss")), sb = f32(model.get("smooth_bits"));
+    panel(root, "loss", "#1f77b4", xs, f32(model.get("loss")), sl, model.get("loss_floor"), pick("loss"));
+    panel(root, "bit errors / seq", "#d62728", xs, f32(model.get("bits")), sb, model.get("bits_floor"), pick("bits"));
+    if (xs.length || overlays.length) legend(root, model.get("label"), overlays, model.get("caption"));
     root.dataset.points = String(xs.length);
     root.dataset.overlays = String(overlays.length);
     root.dataset.version = String(model.get("version"));
@@ -203,7 +228,12 @@ def overlay_series(overlays: Sequence[Dict], max_points: int = OVERLAY_POINTS) -
     """[{label, steps, loss, bits[, color]}] -> the same, down-sampled, as JSON lists, each with a colour."""
     out = []
     for k, o in enumerate(overlays):
-        s, lo, b = downsample(np.asarray(o["steps"]), np.asarray(o["loss"]), np.asarray(o["bits"]), max_points=max_points)
+        steps = np.asarray(o["steps"], dtype=np.float64)
+        loss = np.asarray([np.nan if v is None else v for v in o["loss"]], dtype=np.float64)
+        bits = np.asarray([np.nan if v is None else v for v in o["bits"]], dtype=np.float64)
+        window = smooth_window(steps[-1] - steps[0] + 1 if steps.size else 0)
+        sl, sb = window_mean(steps, loss, window), window_mean(steps, bits, window)
+        s, lo, b, sl, sb = downsample(steps, loss, bits, sl, sb, max_points=max_points)
         out.append(
             {
                 "label": str(o.get("label", f"run {k + 1}")),
@@ -211,9 +241,19 @@ def overlay_series(overlays: Sequence[Dict], max_points: int = OVERLAY_POINTS) -
                 "steps": _json_floats(s),
                 "loss": _json_floats(lo),
                 "bits": _json_floats(b),
+                "window": window,
+                "smooth_loss": _json_floats(sl),
+                "smooth_bits": _json_floats(sb),
             }
         )
     return out
+
+
+def smoothing_caption(n_steps: int, n_points: int, window: int) -> str:
+    """What the two lines of each panel are, in words (shown under the curves)."""
+    per = n_steps / max(n_points, 1)
+    light = "light: every step" if per <= 1.5 else f"light: each point the mean of ~{per:,.0f} steps"
+    return f"bold: mean of the last {window:,} steps \u00b7 {light}"
 
 
 class LiveCurves(anywidget.AnyWidget):
@@ -223,6 +263,10 @@ class LiveCurves(anywidget.AnyWidget):
     steps = traitlets.Bytes(b"", help="float32 little-endian step numbers, one per point").tag(sync=True)
     loss = traitlets.Bytes(b"", help="float32 loss per point (NaN: skipped step)").tag(sync=True)
     bits = traitlets.Bytes(b"", help="float32 bit errors per sequence per point").tag(sync=True)
+    smooth_loss = traitlets.Bytes(b"", help="float32 loss, mean over the last `window` steps, per point").tag(sync=True)
+    smooth_bits = traitlets.Bytes(b"", help="float32 bit errors per sequence, mean over the last `window` steps").tag(sync=True)
+    window = traitlets.Int(20, help="steps the bold line averages over (plotting.curves.smooth_window)").tag(sync=True)
+    caption = traitlets.Unicode("", help="what the bold and light lines are, shown under the curves").tag(sync=True)
     version = traitlets.Int(0, help="bumped after each data change; the front end redraws on it").tag(sync=True)
     loss_floor = traitlets.Float(LOSS_FLOOR, help="loss values below this sit on the floor of the log axis").tag(sync=True)
     bits_floor = traitlets.Float(
@@ -247,9 +291,17 @@ class LiveCurves(anywidget.AnyWidget):
 
     def set_data(self, steps: Sequence[float], loss: Sequence[float], bits: Sequence[float]) -> None:
         """Replace the curves with this history (downsampled to ``max_points``)."""
-        s, l, b = downsample(np.asarray(steps), np.asarray(loss), np.asarray(bits), max_points=self.max_points)
-        with self.hold_sync():  # one message for all four traits
+        steps, loss, bits = (np.asarray(a, dtype=np.float64) for a in (steps, loss, bits))
+        span = int(steps[-1] - steps[0] + 1) if steps.size else 0
+        window = smooth_window(span)
+        # Smoothed at full resolution (the window is in steps), then binned with the raw points.
+        sl, sb = window_mean(steps, loss, window), window_mean(steps, bits, window)
+        s, l, b, sl, sb = downsample(steps, loss, bits, sl, sb, max_points=self.max_points)
+        with self.hold_sync():  # one message for all the traits
             self.steps, self.loss, self.bits = _f32(s), _f32(l), _f32(b)
+            self.smooth_loss, self.smooth_bits = _f32(sl), _f32(sb)
+            self.window = window
+            self.caption = smoothing_caption(steps.size, s.size, window) if steps.size else ""
             self.version += 1
 
     def set_overlays(self, overlays: Sequence[Dict], label: str = "") -> None:
@@ -265,6 +317,10 @@ class LiveCurves(anywidget.AnyWidget):
     def arrays(self):
         """What the front end holds now, decoded: (steps, loss, bits) float32 arrays."""
         return tuple(np.frombuffer(v, dtype="<f4") for v in (self.steps, self.loss, self.bits))
+
+    def smoothed(self):
+        """The bold lines the front end draws, decoded: (loss, bits) float32 arrays."""
+        return tuple(np.frombuffer(v, dtype="<f4") for v in (self.smooth_loss, self.smooth_bits))
 
     def __repr__(self) -> str:
         return f"LiveCurves(points={len(self.steps) // 4})"

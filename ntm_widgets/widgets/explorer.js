@@ -7,9 +7,20 @@
 const NS = "http://www.w3.org/2000/svg";
 const ROW = 22, HEAD = 44, BAR = 70, PANEL = 104, CELL = 27;
 
+// Theme colours: JupyterLab's CSS variables (light and dark themes) with fallbacks.
+// SVG presentation attributes cannot hold var(), so svgEl sets these as style.
+const C = {
+  text: "var(--jp-ui-font-color1, #333)",
+  muted: "var(--jp-ui-font-color2, #666)",
+  track: "var(--jp-layout-color2, #f0f0f0)",
+};
+
 function svgEl(name, attrs, text) {
   const e = document.createElementNS(NS, name);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (typeof v === "string" && v.startsWith("var(")) e.style.setProperty(k, v);
+    else e.setAttribute(k, v);
+  }
   if (text !== undefined) e.textContent = text;
   return e;
 }
@@ -35,6 +46,7 @@ function render({ model, el }) {
   const svg = svgEl("svg", { role: "img", "aria-label": "addressing stages as bar charts" });
   svg.style.fontFamily = "-apple-system, 'Segoe UI', Helvetica, Arial, sans-serif";
   svg.style.fontSize = "11px";
+  svg.style.fill = C.text;  // text without its own fill (the titles) follows the theme
   el.appendChild(svg);
   let draws = 0;
 
@@ -57,7 +69,7 @@ function render({ model, el }) {
     svg.appendChild(svgEl("text", { x: x0, y: 14, "font-weight": "bold" }, "memory M(i)"));
     svg.appendChild(svgEl("text", { x: x0 + M * CELL + 4, y: 14, "font-weight": "bold" }, "cos"));
     const key = st.key || [];
-    svg.appendChild(svgEl("text", { x: x0, y: 30, fill: "#555" }, "k = [" + key.map((v) => v.toFixed(2)).join(", ") + "]"));
+    svg.appendChild(svgEl("text", { x: x0, y: 30, fill: C.text }, "k = [" + key.map((v) => v.toFixed(2)).join(", ") + "]"));
     for (let i = 0; i < N; i++) {
       const y = HEAD + i * ROW;
       for (let j = 0; j < M; j++) {
@@ -65,8 +77,8 @@ function render({ model, el }) {
         svg.appendChild(svgEl("text", { x: x0 + j * CELL + CELL / 2, y: y + ROW / 2 + 3, "text-anchor": "middle", fill: "#222", "font-size": "9px" }, mem[i][j].toFixed(1)));
       }
       const c = (st.cosine || [])[i];
-      if (c !== undefined) svg.appendChild(svgEl("text", { x: x0 + M * CELL + 4, y: y + ROW / 2 + 3, fill: "#333" }, c.toFixed(2)));
-      svg.appendChild(svgEl("text", { x: 8, y: y + ROW / 2 + 3, "text-anchor": "end", fill: "#777", "font-size": "9px" }, String(i)));
+      if (c !== undefined) svg.appendChild(svgEl("text", { x: x0 + M * CELL + 4, y: y + ROW / 2 + 3, fill: C.text }, c.toFixed(2)));
+      svg.appendChild(svgEl("text", { x: 8, y: y + ROW / 2 + 3, "text-anchor": "end", fill: C.muted, "font-size": "9px" }, String(i)));
     }
     x0 += memW;
 
@@ -83,22 +95,22 @@ function render({ model, el }) {
       const w = st[panel.key] || [];
       const g = svgEl("g", { class: "ntm-explorer-stage", "data-stage": panel.key });
       g.appendChild(svgEl("text", { x: px, y: 14, "font-weight": "bold" }, panel.title));
-      g.appendChild(svgEl("text", { x: px, y: 27, fill: "#666", "font-size": "10px" }, panel.sub));
+      g.appendChild(svgEl("text", { x: px, y: 27, fill: C.muted, "font-size": "10px" }, panel.sub));
       if (arrowText[panel.key]) g.appendChild(svgEl("text", { x: px, y: 39, fill: panel.colour, "font-size": "10px" }, arrowText[panel.key]));
       let best = 0;
       for (let i = 1; i < w.length; i++) if (w[i] > w[best]) best = i;
       for (let i = 0; i < N; i++) {
         const y = HEAD + i * ROW;
         const v = w[i] ?? 0;
-        g.appendChild(svgEl("rect", { x: px, y: y + 2, width: BAR, height: ROW - 6, fill: "#f0f0f0" }));
+        g.appendChild(svgEl("rect", { x: px, y: y + 2, width: BAR, height: ROW - 6, fill: C.track }));
         const bar = svgEl("rect", { x: px, y: y + 2, width: Math.max(0, Math.min(1, v)) * BAR, height: ROW - 6, fill: panel.colour, opacity: i === best ? 1 : 0.6, class: "ntm-explorer-bar", "data-row": i, "data-value": v.toFixed(6) });
         bar.appendChild(svgEl("title", {}, `${panel.title}, row ${i}: ${v.toFixed(4)}`));
         g.appendChild(bar);
-        g.appendChild(svgEl("text", { x: px + BAR + 3, y: y + ROW / 2 + 3, fill: "#333", "font-size": "9px" }, v.toFixed(2)));
+        g.appendChild(svgEl("text", { x: px + BAR + 3, y: y + ROW / 2 + 3, fill: C.text, "font-size": "9px" }, v.toFixed(2)));
       }
       svg.appendChild(g);
     });
-    svg.appendChild(svgEl("text", { x: 12, y: height - 12, fill: "#777", "font-size": "10px" },
+    svg.appendChild(svgEl("text", { x: 12, y: height - 12, fill: C.muted, "font-size": "10px" },
       "Bars show each row's weight (0 to 1). Numbers come from ntm_widgets.core.addressing, the functions the model runs."));
     draws += 1;
     el.dataset.draws = String(draws);

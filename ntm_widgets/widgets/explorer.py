@@ -338,7 +338,7 @@ class AddressingExplorer(widgets.VBox):
         if not self._ready:
             return
         if sum(self.shift) <= 0:
-            self.message.value = "<span style='color:#a00'>shift: at least one of s(-1), s(0), s(+1) must be above 0; keeping the last result</span>"
+            self.message.value = "<span style='color:var(--jp-error-color1, #a00)'>shift: at least one of s(-1), s(0), s(+1) must be above 0; keeping the last result</span>"
             return
         self.message.value = ""
         stages = address_stages(self.memory, self.key, self.beta, self.g, self.shift, self.gamma, self.previous_weighting())

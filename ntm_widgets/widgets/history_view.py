@@ -31,7 +31,8 @@ COLUMNS = (
     ("2x / 4x len", 92, ()),
     ("", 64, ()),
 )
-HIGHLIGHT = "background:#fff1a8;font-weight:bold;"
+# Dark text on the yellow: readable in JupyterLab's dark theme too (light text would not be).
+HIGHLIGHT = "background:#fff1a8;color:#222;font-weight:bold;"
 
 
 def _bits(v: Optional[float]) -> str:
@@ -71,7 +72,7 @@ def _row_html(texts: Sequence[str], changed: Sequence[str] = (), header: bool = 
     for (name, width, fields), text in zip(COLUMNS, texts):
         style = f"display:inline-block;width:{width}px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;padding:0 3px;"
         if header:
-            style += "font-weight:bold;color:#444;"
+            style += "font-weight:bold;color:var(--jp-ui-font-color1, #444);"
         elif any(f in changed for f in fields) or (name == "changed" and changed):
             style += HIGHLIGHT
         spans.append(f"<span style='{style}' title='{text}'>{text}</span>")

@@ -6,6 +6,12 @@ section 3), the training settings, Train / Pause / Step / Stop / Reset, a status
 line, live loss and bit-error curves on a log axis, and a replay of the current model
 on a fresh sequence (possibly longer than any it was trained on).
 
+Where Train stops. A line under the buttons says what Train trains towards, from the
+config's stopping rule (``target_text``: below ``target_bits`` wrong bits per sequence
+on the training lengths, then ``select_lengths``); Train stops there and the status
+says it reached the target. "keep training past the target" (``keep_training``) trains
+on until Stop; with no ``target_bits`` the line says Train runs until Stop.
+
 Threads. Training runs in a daemon thread so the kernel stays free for the sliders.
 One lock (``_step_lock``) makes every training step, model rebuild and replay
 recording exclusive; the thread checks the pause and stop flags *after* taking it, so
@@ -147,6 +153,27 @@ def readable(bits: float) -> str:
     return f"{bits:.2f}" if abs(bits) < 10 else f"{bits:,.0f}"
 
 
+def _lengths(lengths) -> str:
+    lengths = sorted(lengths)
+    return f"length {lengths[0]}" if len(lengths) == 1 else "lengths " + ", ".join(str(n) for n in lengths)
+
+
+def target_text(cfg: RunConfig) -> str:
+    """What Train trains towards, from the config's stopping rule, in one sentence.
+
+    ``target_bits`` None: no rule, Train runs until Stop. Otherwise it trains until
+    validation on the training lengths is below ``target_bits`` and, with
+    ``select_lengths``, until the model also copies those longer lengths."""
+    t, task = cfg.train, cfg.task
+    if t.target_bits is None:
+        return "no target in the config: Train runs until Stop"
+    span = f"length {task.min_len}" if task.min_len == task.max_len else f"lengths {task.min_len}-{task.max_len}"
+    text = f"Train trains until < {t.target_bits:g} wrong bits per sequence on {span}"
+    if t.select_lengths:
+        text += f", then checks {_lengths(t.select_lengths)} too (at most {t.select_bits:g} wrong bits per sequence)"
+    return text + ", then stops"
+
+
 class Playground(widgets.VBox):
     """Inline NTM training: controls, buttons, status, live curves, replay, config.
 
@@ -170,6 +197,10 @@ class Playground(widgets.VBox):
     replay_length = traitlets.Int(8, help="length of the fresh sequence the replay runs the model on (1 to 1024)")
     auto_replay = traitlets.Bool(True, help="record a new replay whenever training pauses or stops")
     overlay = traitlets.List(traitlets.Int(), help="ids of past runs whose curves are drawn under the current run's")
+    keep_training = traitlets.Bool(
+        False, help="train past the config's target (the stopping rule still reports when it is reached) until Stop"
+    )
+    target = traitlets.Unicode("", help="what Train trains towards, shown under the buttons")
 
     def __init__(self, config: ConfigLike = None, renderer: str = "canvas", keep_weights: int = KEEP_WEIGHTS, **kwargs):
         if renderer not in ("canvas", "image"):
@@ -189,6 +220,7 @@ class Playground(widgets.VBox):
         self._stop_event = threading.Event()  # the newest thread's (set: it ends or has ended)
         self._thread: Optional[threading.Thread] = None
         self._rule_done_for: Optional[Trainer] = None  # the trainer whose stopping rule has ended a run
+        self._reached: Optional[str] = None  # what the rule said, shown in the target line ("reached at step 20")
         self._syncing = False  # True while code (not the user) sets the controls
         self._base = cfg  # the full config; controls overwrite the fields they show
         self._active = cfg  # what the trainer runs (pending updates included)
@@ -211,6 +243,7 @@ class Playground(widgets.VBox):
         self._set_replay_default(cfg)
         self._sync_buttons()
         self._refresh_config_text(cfg)
+        self._refresh_target()
         self._push(force=True)
 
     # ------------------------------------------------------------------ layout
@@ -263,7 +296,7 @@ class Playground(widgets.VBox):
         self.item_len_slider = slider("item length", t.item_len, 1, 6, "ntm-item-len")
         self.ngram_order_slider = slider("n-gram order", t.ngram_order, 1, 8, "ntm-ngram-order")
         self.sort_outputs_slider = slider("sorted outputs", t.sort_outputs or 0, 0, 64, "ntm-sort-outputs")
-        self.sort_outputs_slider.description_tooltip = "how many of the highest-priority vectors to output (0: all)"
+        self.sort_outputs_slider.tooltip = "how many of the highest-priority vectors to output (0: all)"
         self._task_controls = {
             "repeat_copy": self.repeats_slider,
             "associative_recall": self.item_len_slider,
@@ -324,6 +357,17 @@ class Playground(widgets.VBox):
 
         self.status_html = widgets.HTML()
         self.status_html.add_class("ntm-status")
+        self.target_html = widgets.HTML(layout=widgets.Layout(margin="0 16px 0 0"))
+        self.target_html.add_class("ntm-target")
+        self.keep_checkbox = widgets.Checkbox(
+            value=False,
+            description="keep training past the target",
+            indent=False,
+            tooltip="Train does not stop at the target: it runs until Stop",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.keep_checkbox.add_class("ntm-keep-training")
+        widgets.link((self, "keep_training"), (self.keep_checkbox, "value"))
         self.error_html = widgets.HTML(layout=widgets.Layout(display="none"))
         self.error_html.add_class("ntm-playground-error")
         self.curves = ImageCurves() if self.renderer == "image" else LiveCurves()
@@ -366,6 +410,7 @@ class Playground(widgets.VBox):
         self.children = [
             widgets.HBox([model_col, train_col], layout=widgets.Layout(flex_flow="row wrap")),
             buttons,
+            widgets.HBox([self.target_html, self.keep_checkbox], layout=widgets.Layout(align_items="center")),
             self.status_html,
             self.error_html,
             self.history_table,
@@ -404,10 +449,34 @@ class Playground(widgets.VBox):
     def _show_status(self, change):
         self.status_html.value = f"<span>{html.escape(change['new'])}</span>"
 
+    @traitlets.observe("target")
+    def _show_target(self, change):
+        self.target_html.value = f"<span class='ntm-target-text'><b>target:</b> {html.escape(change['new'])}</span>"
+
+    @traitlets.observe("keep_training")
+    def _on_keep_training(self, change):
+        if hasattr(self, "_trainer"):
+            self._refresh_target()
+
+    def _refresh_target(self) -> None:
+        """The target line: what Train trains towards now (config, keep training, reached)."""
+        cfg = self._active
+        if self._reached is not None:
+            text = f"{self._reached}: Train trains on until Stop"
+        elif cfg.train.target_bits is None:
+            text = target_text(cfg)
+        elif self.keep_training:
+            text = target_text(cfg).replace(", then stops", "; keep training is on: Train runs until Stop")
+        else:
+            text = target_text(cfg)
+        self.target = text
+
     @traitlets.observe("error")
     def _show_error(self, change):
         msg = change["new"]
-        self.error_html.value = f"<span style='color:#b00020'>&#9888; {html.escape(msg)}</span>" if msg else ""
+        self.error_html.value = (
+            f"<span style='color:var(--jp-error-color1, #b00020)'>&#9888; {html.escape(msg)}</span>" if msg else ""
+        )
         self.error_html.layout.display = None if msg else "none"
         self._sync_buttons()
         if hasattr(self, "_trainer"):
@@ -579,6 +648,7 @@ class Playground(widgets.VBox):
         self._active = cfg
         self.error = ""
         self._refresh_config_text(cfg)
+        self._refresh_target()
         self._refresh_status()
 
     def _rebuild(self, cfg: RunConfig, changes: Dict[str, Any]) -> None:
@@ -619,11 +689,17 @@ class Playground(widgets.VBox):
         self._buf = _Buffer()
         self._bits_ema = None
         self._rule_done_for = None
+        self._reached = None
+        if hasattr(self, "target_html"):
+            self._refresh_target()
         self._rate_mark = (time.perf_counter(), 0)
         self.seq_per_s = 0.0
 
     def _step(self) -> bool:
-        """One training step and the config's stopping rule; True when it says done."""
+        """One training step and the config's stopping rule; True when it ends the run.
+
+        With ``keep_training`` the rule is still asked (the status and the target line
+        say when the target is reached) but the run goes on until Stop."""
         tr = self._trainer
         t0 = time.perf_counter()
         record = tr.train_step()
@@ -636,19 +712,24 @@ class Playground(widgets.VBox):
             self._rule_done_for = tr
         self._track(time.perf_counter() - t0, verdict)
         self._record(record)
+        on = "; keep training is on, so it trains on until Stop" if self.keep_training else ""
         if verdict == "converged":
+            self._reached = f"target reached at step {tr.step_count:,}"
             if tr.last_select is not None:
                 at = ", ".join(f"{n}: {readable(b)}" for n, b in tr.last_select["lengths"].items())
                 self._set_note(
-                    f"learned: it copies longer sequences too (wrong bits per sequence at length {at}); Train trains on",
-                    seconds=3600.0,
+                    f"learned: it copies longer sequences too (wrong bits per sequence at length {at}){on}", seconds=3600.0
                 )
             else:
-                self._set_note("learned: validation below the target; Train trains on", seconds=3600.0)
+                self._set_note(f"learned: validation below the target{on}", seconds=3600.0)
         elif verdict == "select_steps":
-            self._set_note("selection gave up (no restarts set): kept its best candidate", seconds=3600.0)
-            tr.use_best()
-        return verdict is not None
+            self._reached = f"selection gave up at step {tr.step_count:,} (kept its best candidate)"
+            self._set_note(f"selection gave up (no restarts set): kept its best candidate{on}", seconds=3600.0)
+            if not self.keep_training:
+                tr.use_best()
+        if verdict is not None:
+            self._refresh_target()
+        return verdict is not None and not self.keep_training
 
     def _record(self, record: Dict) -> None:
         """Called after every step (in whatever thread trains): cheap, then throttled."""
@@ -746,9 +827,16 @@ class Playground(widgets.VBox):
     def _is_current(self) -> bool:
         return self._thread is threading.current_thread()
 
+    def _end_activity(self, stop_event_was_rule: bool) -> str:
+        """The status's first words once a run ends: why it ended."""
+        if not stop_event_was_rule:
+            return "stopped"
+        return "reached the target, stopped" if self._trainer.converged else "stopped by the stopping rule"
+
     def _loop(self, stop_event: threading.Event, previous: Optional[threading.Thread] = None) -> None:
         if previous is not None:
             previous.join()  # it is stopping: at most its last step, so one thread steps at a time
+        rule_ended = False
         try:
             while True:
                 with self._step_lock:
@@ -756,6 +844,7 @@ class Playground(widgets.VBox):
                         break
                     if not self._pause_requested:
                         if self._step():
+                            rule_ended = True
                             break
                         continue
                 self._wait_paused(stop_event)
@@ -767,7 +856,7 @@ class Playground(widgets.VBox):
                 stop_event.set()
                 current = self._is_current()
                 if current:
-                    self._activity = "stopped"
+                    self._activity = self._end_activity(stop_event_was_rule=rule_ended)
                     self.running, self.paused = False, False
             if current:
                 self._push(force=True)
@@ -862,15 +951,17 @@ class Playground(widgets.VBox):
         self._activity = "training"
         self._rate_mark = (t0, self._trainer.sequences)
         self.running, self.paused = True, False
+        rule_ended = False
         try:
             for _ in range(steps):
                 with self._step_lock:
                     if self._step():
+                        rule_ended = True
                         break
         finally:
             self._refresh_status()  # rate over the whole call
             self.running = False
-            self._activity = "trained"
+            self._activity = self._end_activity(True) if rule_ended else "trained"
             with self._step_lock:
                 self._snapshot_run("steps")
             self._push(force=True)

@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator, Optional
 
 import pytest
 
@@ -64,10 +65,10 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def lab_server(chromium_path, tmp_path_factory):
-    """Base URL of a JupyterLab serving a temporary copy of notebooks/."""
-    base = tmp_path_factory.mktemp("lab")
+def _serve_lab(base: Path, extra_overrides: Optional[dict] = None) -> Iterator[str]:
+    """Run a JupyterLab over a copy of notebooks/ in ``base``; yield its base URL.
+
+    ``extra_overrides``: more settings for overrides.json (e.g. the theme)."""
     root = base / "notebooks"
     root.mkdir()
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
@@ -76,12 +77,12 @@ def lab_server(chromium_path, tmp_path_factory):
     app_settings = base / "app-settings"
     for d in (home, app_settings, base / "config", base / "data", base / "runtime", base / "user-settings", base / "workspaces"):
         d.mkdir()
-    # The news pop-up would cover screenshots.
     # The news pop-up would cover screenshots; render every cell (no virtual scrolling)
     # so widgets far down a notebook exist in the page.
     overrides = {
         "@jupyterlab/apputils-extension:notification": {"fetchNews": "false"},
         "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+        **(extra_overrides or {}),
     }
     (app_settings / "overrides.json").write_text(json.dumps(overrides))
     env = dict(os.environ)
@@ -121,6 +122,19 @@ def lab_server(chromium_path, tmp_path_factory):
         yield url
     finally:
         _kill_group(proc)
+
+
+@pytest.fixture(scope="session")
+def lab_server(chromium_path, tmp_path_factory):
+    """Base URL of a JupyterLab serving a temporary copy of notebooks/."""
+    yield from _serve_lab(tmp_path_factory.mktemp("lab"))
+
+
+@pytest.fixture(scope="session")
+def dark_lab_server(chromium_path, tmp_path_factory):
+    """The same, with the "JupyterLab Dark" theme set in overrides.json."""
+    dark = {"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}
+    yield from _serve_lab(tmp_path_factory.mktemp("lab-dark"), dark)
 
 
 @pytest.fixture
