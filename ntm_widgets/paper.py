@@ -433,7 +433,7 @@ def write_report(out: Path, results: List[Dict]) -> Path:
     for r in results:
         met = "-" if r["met"] is None else ("yes" if r["met"] else "no")
         rows.append(
-            f"| {r['task']} | {r['paper']} | {r['target']} | {_cell(r['ntm']['settings'])} | {_cell(r['lstm']['settings'])} "
+            f"| {r['task']} (seed {r['seed']}) | {r['paper']} | {r['target']} | {_cell(r['ntm']['settings'])} | {_cell(r['lstm']['settings'])} "
             f"| {r['ntm']['steps']} / {r['lstm']['steps']} | {r['seconds']:.0f} | {met}: {r['measured']} |"
         )
     seeds = sorted({r["seed"] for r in results})

@@ -34,7 +34,7 @@ def test_paper_quick_writes_a_task_folder_and_one_json_line_per_task(capsys, tmp
         assert (folder / name).stat().st_size > 0, name
     assert json.loads((tmp_path / "ngrams" / "lstm" / "config.json").read_text())["task"]["name"] == "ngrams"
     report = (tmp_path / "report.md").read_text()
-    assert "| ngrams |" in report and "Bayes" in report
+    assert "| ngrams (seed 0) |" in report and "Bayes" in report
     # The run folders are ordinary ones: eval reads the baseline's too.
     code, out, err = run_cli(capsys, "eval", str(folder / "lstm"), "--lengths", "20", "--samples", "5", "--json")
     assert code == 0 and "optimal" in json.loads(out)["lengths"]["20"]
