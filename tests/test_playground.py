@@ -337,20 +337,23 @@ def test_a_restart_is_said_in_the_status():
     assert DEFAULT_CONFIG.train.restart_after == 1200
 
 
+LEARNS_AT_ONCE = {  # a target every model meets: the rule says "learned" at its first validation (step 20)
+    **TINY,
+    "train": {
+        **TINY["train"],
+        "target_bits": 1e9,
+        "select_lengths": [6],
+        "select_bits": 1e9,
+        "select_samples": 5,
+        "select_confirm": 0,
+    },
+}
+
+
 def test_training_stops_when_the_stopping_rule_says_learned():
     # A target every model meets: the rule says "learned" at its first validation
     # (after VAL_WINDOW steps), Playground.train returns then, and the status says so.
-    cfg = {
-        **TINY,
-        "train": {
-            **TINY["train"],
-            "target_bits": 1e9,
-            "select_lengths": [6],
-            "select_bits": 1e9,
-            "select_samples": 5,
-            "select_confirm": 0,
-        },
-    }
+    cfg = LEARNS_AT_ONCE
     pg = Playground(config=cfg)
     pg.train(200)
     tr = pg.trainer
@@ -395,17 +398,7 @@ def test_stop_while_paused_then_train_trains_on(pg):
 
 
 def test_train_after_learned_in_the_background_trains_on():
-    cfg = {
-        **TINY,
-        "train": {
-            **TINY["train"],
-            "target_bits": 1e9,
-            "select_lengths": [6],
-            "select_bits": 1e9,
-            "select_samples": 5,
-            "select_confirm": 0,
-        },
-    }
+    cfg = LEARNS_AT_ONCE
     pg = Playground(config=cfg)
     pg.auto_replay = False
     assert pg.start() is True
@@ -497,19 +490,6 @@ def test_each_task_shows_its_own_setting_and_the_setting_reaches_the_task(pg):
     assert pg.trainer.step_count == 1
     pg.set_config(pg.trainer.cfg.replace(task=pg.trainer.cfg.task.replace(name="associative_recall", item_len=2, min_len=2)))
     assert shown() == {"associative_recall"} and pg.item_len_slider.value == 2 and pg.layers_slider.value == 2
-
-
-LEARNS_AT_ONCE = {  # a target every model meets: the rule says "learned" at its first validation (step 20)
-    **TINY,
-    "train": {
-        **TINY["train"],
-        "target_bits": 1e9,
-        "select_lengths": [6],
-        "select_bits": 1e9,
-        "select_samples": 5,
-        "select_confirm": 0,
-    },
-}
 
 
 def test_train_shows_its_target_and_stops_there_saying_so():
