@@ -39,7 +39,7 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"the Jupyter server exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
@@ -47,7 +47,7 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> N
         except OSError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"jupyter lab did not answer {url} within {timeout} s:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"the Jupyter server did not answer {url} within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -65,10 +65,13 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def _serve_lab(base: Path, extra_overrides: Optional[dict] = None) -> Iterator[str]:
+def _serve_lab(base: Path, extra_overrides: Optional[dict] = None, app: str = "lab") -> Iterator[str]:
     """Run a JupyterLab over a copy of notebooks/ in ``base``; yield its base URL.
 
-    ``extra_overrides``: more settings for overrides.json (e.g. the theme)."""
+    ``extra_overrides``: more settings for overrides.json (e.g. the theme).
+    ``app="notebook"``: the Jupyter Notebook 7 front end (``jupyter notebook``, the
+    notebook package's JupyterNotebookApp) instead, serving ``/tree`` and
+    ``/notebooks/<name>``, with the same settings and ``window.jupyterapp`` exposed."""
     root = base / "notebooks"
     root.mkdir()
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
@@ -97,12 +100,13 @@ def _serve_lab(base: Path, extra_overrides: Optional[dict] = None) -> Iterator[s
     )
     env.pop("MPLBACKEND", None)  # kernels use their inline backend
     port = _free_port()
-    log = base / "lab.log"
+    app_class = {"lab": "LabApp", "notebook": "JupyterNotebookApp"}[app]
+    log = base / f"{app}.log"
     cmd = [
         sys.executable,
         "-m",
         "jupyter",
-        "lab",
+        app,
         "--no-browser",
         "--allow-root",
         "--ip=127.0.0.1",
@@ -110,8 +114,8 @@ def _serve_lab(base: Path, extra_overrides: Optional[dict] = None) -> Iterator[s
         f"--ServerApp.root_dir={root}",
         "--IdentityProvider.token=",
         "--ServerApp.password=",
-        "--LabApp.expose_app_in_browser=True",
-        f"--LabApp.app_settings_dir={app_settings}",
+        f"--{app_class}.expose_app_in_browser=True",
+        f"--{app_class}.app_settings_dir={app_settings}",
         "--ServerApp.port_retries=0",
     ]
     with open(log, "wb") as out:
@@ -135,6 +139,17 @@ def dark_lab_server(chromium_path, tmp_path_factory):
     """The same, with the "JupyterLab Dark" theme set in overrides.json."""
     dark = {"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}
     yield from _serve_lab(tmp_path_factory.mktemp("lab-dark"), dark)
+
+
+@pytest.fixture(scope="session")
+def notebook7_server(chromium_path, tmp_path_factory):
+    """Base URL of a Jupyter Notebook 7 (``jupyter notebook``) over a copy of notebooks/.
+
+    Skips when the notebook package (7.x) is not installed."""
+    nb = pytest.importorskip("notebook", reason="the notebook package (Notebook 7) is not installed")
+    if not nb.__version__.startswith("7."):
+        pytest.skip(f"notebook {nb.__version__} is installed; these tests need Notebook 7")
+    yield from _serve_lab(tmp_path_factory.mktemp("nb7"), app="notebook")
 
 
 @pytest.fixture

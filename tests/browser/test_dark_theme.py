@@ -5,8 +5,10 @@ addressing notebook and runs them. Text the widgets draw (the Playground's statu
 target lines, the curves' labels, the explorer's titles and numbers) must stand out
 from the background it sits on: its computed colour against the first opaque
 background behind it, by the WCAG contrast ratio (4.5 for text, 3 for the muted axis
-labels). Hard-coded dark text (the SVG default fill is black) fails this. Screenshots
-go to artifacts/browser/dark_*.png.
+labels). Hard-coded dark text (the SVG default fill is black) fails this. The
+ReplayPlayer draws on a canvas: its background is sampled at the canvas's corners and
+must be dark, and its label colour (--ntm-replay-fg, and the brightest pixel of the drawn
+title "step t / T") must stand out from it. Screenshots go to artifacts/browser/dark_*.png.
 """
 
 from __future__ import annotations
@@ -104,3 +106,69 @@ def test_explorer_reads_in_the_dark_theme(page, dark_lab_server, artifacts_dir):
     check(stage.locator("text").first, "explorer stage title", 4.5, svg=True)
     check(stage.locator("text").nth(1), "explorer stage subtitle", 3.0, svg=True)
     check(bars.locator("svg > text").first, "explorer memory title", 4.5, svg=True)
+
+
+# The replay canvas in pixels: its four corners (inset by 2 px), the theme colours it
+# draws with (--ntm-replay-fg / -bg resolved to rgb), and the pixel of the title line
+# "step t / T" (drawn at x 8, y 12 in CSS px) that differs most from the top-left corner.
+REPLAY_PIXELS = """(el) => {
+  const c = el.querySelector('canvas.ntm-replay-canvas');
+  const ctx = c.getContext('2d');
+  const W = c.width, H = c.height, sx = W / c.clientWidth, sy = H / c.clientHeight;
+  const px = (x, y) => { const d = ctx.getImageData(x, y, 1, 1).data; return [d[0], d[1], d[2], d[3] / 255]; };
+  const corners = [px(2, 2), px(W - 3, 2), px(2, H - 3), px(W - 3, H - 3)];
+  const probe = document.createElement('span');
+  el.appendChild(probe);
+  const cs = getComputedStyle(el);
+  const rgb = (name) => {
+    probe.style.color = cs.getPropertyValue(name).trim();
+    const p = getComputedStyle(probe).color.match(/[\\d.]+/g).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const fg = rgb('--ntm-replay-fg'), bg = rgb('--ntm-replay-bg');
+  probe.remove();
+  const x0 = Math.round(4 * sx), y0 = Math.round(1 * sy), w = Math.round(90 * sx), h = Math.round(16 * sy);
+  const d = ctx.getImageData(x0, y0, w, h).data, ref = corners[0];
+  let best = null, far = -1;
+  for (let i = 0; i < d.length; i += 4) {
+    const dist = Math.abs(d[i] - ref[0]) + Math.abs(d[i + 1] - ref[1]) + Math.abs(d[i + 2] - ref[2]);
+    if (dist > far) { far = dist; best = [d[i], d[i + 1], d[i + 2], d[i + 3] / 255]; }
+  }
+  return {width: W, height: H, corners, fg, bg, title_ink: best};
+}"""
+
+
+def test_replay_reads_in_the_dark_theme(page, dark_lab_server, artifacts_dir):
+    open_and_run(page, dark_lab_server, "01_quickstart.ipynb", artifacts_dir)
+    assert_no_errors(page, "01_quickstart (dark)")
+    assert page.evaluate("() => document.body.dataset.jpThemeLight") == "false", "JupyterLab is not in a dark theme"
+
+    # The standalone ReplayPlayer, the notebook's last widget.
+    ui = page.locator(".ntm-replay-ui").last
+    replay = ui.locator(".ntm-replay").first
+    replay.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "(el) => el.dataset.loaded === '1' && parseInt(el.dataset.frames || '0') >= 1",
+        arg=replay.element_handle(),
+        timeout=15_000,
+    )
+    page.wait_for_timeout(200)
+    shot(ui, artifacts_dir, "dark_01_replay.png")
+
+    p = replay.evaluate(REPLAY_PIXELS)
+    print(f"replay canvas in the dark theme: {p}")
+    for corner in p["corners"]:
+        assert corner[3] == 1, f"the replay canvas is transparent at a corner ({p['corners']}): was its background painted?"
+        assert luminance(corner) < 0.1, f"the replay canvas's background {corner} is not dark in the dark theme ({p})"
+    bg = p["corners"][0]
+    assert luminance(p["bg"]) < 0.1, f"--ntm-replay-bg {p['bg']} is not dark"
+    fg_ratio = contrast(p["fg"], bg)
+    assert fg_ratio >= 4.5, f"the replay's label colour {p['fg']} on its background {bg} has contrast {fg_ratio:.2f} < 4.5"
+    ink_ratio = contrast(p["title_ink"], bg)
+    assert ink_ratio >= 4.5, (
+        f"the replay's drawn title (brightest pixel {p['title_ink']}) on {bg} has contrast {ink_ratio:.2f} < 4.5"
+    )
+    # The canvas element's own CSS background and the key hint under it.
+    check(replay.locator("canvas.ntm-replay-canvas").first, "replay canvas (CSS)", 4.5)
+    check(replay.locator(".ntm-replay-keys").first, "replay key hint", 3.0)
+    assert_no_errors(page, "01_quickstart (dark) replay")
