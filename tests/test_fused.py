@@ -569,3 +569,20 @@ def test_sharpening_a_flat_weighting_with_a_large_gamma_stays_finite():
         _state_loss(logits, state).backward()
         assert torch.isfinite(logits).all() and torch.isfinite(state.weights).all(), use_fused
         assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None), use_fused
+
+
+def test_a_layout_first_seen_under_inference_mode_still_trains():
+    # The kernels' row order is cached per head layout; evaluating a model first (under
+    # torch.inference_mode) must not leave a cached tensor that training cannot use.
+    from ntm_widgets.core import NTM
+    from ntm_widgets.core import fused as fused_mod
+
+    if not fused_mod.available():
+        pytest.skip(fused_mod.unavailable_reason())
+    model = NTM(5, 4, memory_size=11, word_size=7, controller_size=9, num_read_heads=3, shift_range=2)
+    x = torch.randn(2, 6, 5)
+    with torch.inference_mode():
+        model(x)
+    y, _ = model(x)
+    y.sum().backward()
+    assert model.head_proj.weight.grad is not None and model.head_proj.weight.grad.abs().sum() > 0

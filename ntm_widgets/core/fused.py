@@ -308,8 +308,11 @@ def head_rows(heads: Tuple[Tuple[Tuple[str, int], ...], ...]) -> HeadRows:
         for h in range(len(heads)):
             rows = where.get((name, h), range(0))
             perm.extend(reversed(rows) if name == "s" else rows)
-    perm_t = torch.tensor(perm, dtype=torch.long)
-    return HeadRows(perm_t, torch.argsort(perm_t), _Rows(**starts))
+    # Cached and shared by every later call: a tensor made under torch.inference_mode
+    # (a first call from evaluation) could not be saved for a training step's backward.
+    with torch.inference_mode(False):
+        perm_t = torch.tensor(perm, dtype=torch.long)
+        return HeadRows(perm_t, torch.argsort(perm_t), _Rows(**starts))
 
 
 class _Kernels:
