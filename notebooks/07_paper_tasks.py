@@ -104,12 +104,18 @@ fig, axes = plt.subplots(1, max(1, len(rows)), figsize=(4.2 * max(1, len(rows)),
 for ax, (task, ntm, lstm, _met, trained) in zip(axes[0], rows):
     labels = list(ntm)
     x = np.arange(len(labels))
-    ax.bar(x - 0.2, [ntm[k]["mean"] for k in labels], 0.4, label="NTM (here)")
-    ax.bar(x + 0.2, [lstm[k]["mean"] for k in labels], 0.4, label="LSTM (shipping run)")
+    # n-grams: the cost above the Bayes-optimal estimator's (what the comparison is about)
+    excess = "optimal" in ntm[labels[0]]
+
+    def cost(cell, excess=excess):
+        return cell["mean"] - cell["optimal"] if excess else cell["mean"]
+
+    ax.bar(x - 0.2, [cost(ntm[k]) for k in labels], 0.4, label="NTM (here)")
+    ax.bar(x + 0.2, [cost(lstm[k]) for k in labels], 0.4, label="LSTM (shipping run)")
     ax.set_xticks(x, labels, rotation=0)
     ax.set_title(task, fontsize=10)
     ax.set_xlabel(f"test setting (trained on {trained})")
-    ax.set_ylabel("mean cost per sequence")
+    ax.set_ylabel("bits above Bayes-optimal" if excess else "mean wrong bits per sequence")
     ax.set_yscale("symlog", linthresh=1)
     ax.legend(fontsize=7)
 fig.tight_layout()
@@ -121,7 +127,9 @@ plt.show()
 # and one with hundreds fit on one axis. The NTM's bars near zero at lengths far
 # beyond its training range are the point of the paper: it learned a procedure that
 # does not depend on the length. The LSTM keeps the sequence in its own state, which
-# runs out soon after the longest length it was trained on.
+# runs out soon after the longest length it was trained on. For n-grams the bars are the
+# cost above the Bayes-optimal estimator (cross-entropy bits per 200-bit sequence): the
+# paper's NTM came close to it, slightly better than its LSTM.
 
 # %% [markdown] id="07-08"
 # ## What the heads do
