@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
@@ -170,19 +171,26 @@ def run_config(task: str, seed: int, quick: bool) -> Tuple[RunConfig, Tuple[Test
     return cfg, PAPER[task].tests, PAPER[task].samples
 
 
+@contextmanager
+def _setting(task, test: TestSetting):
+    """The task drawing ``test``'s sequences: its repeat count fixed while inside."""
+    if test.repeats is None:
+        yield task
+        return
+    before = task.fixed_repeats
+    task.fixed_repeats = test.repeats
+    try:
+        yield task
+    finally:
+        task.fixed_repeats = before
+
+
 def evaluate(trainer, tests, samples: int, seed: int) -> Dict[str, Dict[str, float]]:
     """The task's cost at each test setting, keyed by its label (eval's JSON per length)."""
-    task = trainer.task
     out = {}
     for test in tests:
-        before = getattr(task, "fixed_repeats", None)
-        if test.repeats is not None:
-            task.fixed_repeats = test.repeats
-        try:
+        with _setting(trainer.task, test):
             out[test.label] = trainer.evaluate([test.length], samples=samples, seed=seed)[test.length]
-        finally:
-            if test.repeats is not None:
-                task.fixed_repeats = before
     return out
 
 
@@ -408,14 +416,8 @@ def _figures(folder: Path, task: str, ntm, lstm, ntm_lengths, lstm_lengths, test
     fig.savefig(folder / "generalisation.png")
 
     test = tests[0]
-    before = getattr(ntm.task, "fixed_repeats", None)
-    if test.repeats is not None:
-        ntm.task.fixed_repeats = test.repeats
-    try:
-        trace = record_trace(ntm.model, ntm.task, length=test.length, seed=seed)
-    finally:
-        if test.repeats is not None:
-            ntm.task.fixed_repeats = before
+    with _setting(ntm.task, test) as t:
+        trace = record_trace(ntm.model, t, length=test.length, seed=seed)
     save_trace_png(trace, folder / "replay.png")
     write_replay_html(trace, folder / "replay.html", title=f"NTM, {task}, test setting {test.label}")
 
