@@ -116,7 +116,8 @@ def test_presets_are_the_paper_and_quick_recipes():
     paper, quick = preset("paper"), preset("quick")
     assert (paper.model.memory_size, paper.model.word_size, paper.model.controller_size, paper.task.max_len) == (128, 20, 100, 20)
     assert (quick.model.memory_size, quick.model.word_size, quick.task.max_len) == (64, 8, 8)
-    assert quick.train.select_lengths == (20,) and quick.train.time_limit == 60
+    assert quick.train.select_lengths == (24,) and quick.train.time_limit == 60
+    assert quick.train.length_power == 2.0 and quick.train.select_early_bits == 5.0
     for cfg in (paper, quick):
         assert cfg.train.target_bits is not None and cfg.train.select_lengths
         assert all(n > cfg.task.max_len for n in cfg.train.select_lengths)
@@ -135,7 +136,7 @@ def test_cli_preset_with_overrides():
     cfg = config_from_args(parse(["train", "--preset", "paper", "--lr", "0.01", "--seed", "7"]))
     assert cfg.train.lr == 0.01 and cfg.train.seed == 7 and cfg.train.select_lengths == (50, 112)
     cfg = config_from_args(parse(["train", "--preset", "quick", "--max-len", "4", "--memory-size", "32"]))
-    assert cfg.task.max_len == 4 and cfg.train.select_lengths == (10,)
+    assert cfg.task.max_len == 4 and cfg.train.select_lengths == (12,)  # 3x the longest
     cfg = config_from_args(parse(["train", "--preset", "quick", "--select-lengths", "none"]))
     assert cfg.train.select_lengths is None
     plain = config_from_args(parse(["train", "--steps", "3"]))

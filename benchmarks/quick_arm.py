@@ -1,0 +1,84 @@
+"""One arm of a quick-preset experiment: the preset with overrides, over seeds, one JSON line each.
+
+Trains ``config.preset("quick")`` (64 x 8, lengths 1-8) with ``--set section.field=JSON``
+overrides, in this process with one fused thread, by its own stopping rule (selection
+included) under a step cap, keeps the best candidate when the cap ends it, and tests at
+8 / 16 / 24 / 32 on 100 fresh sequences (seed 1000 + the training seed). ``met``: mean
+<= 1 wrong bit at 32, 4x the longest training length (issue 10's demo target).
+
+    python benchmarks/quick_arm.py e5 --seeds 0-19 --steps 5000 > e5.jsonl
+    # the preset as it was before length weighting (the "s_base" arm in NOTES.md):
+    python benchmarks/quick_arm.py base --seeds 0-19 --steps 5000 --set train.length_power=0 \\
+        --set train.select_lengths=[20] --set train.select_early_bits=20 --set train.select_min_steps=0
+
+A step cap rather than a time limit compares arms fairly when several run side by side
+on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from ntm_widgets.config import RunConfig, preset
+from ntm_widgets.training import Trainer
+
+TEST_LENGTHS = (8, 16, 24, 32)
+
+
+def seeds_from(text: str):
+    if "-" in text:
+        lo, hi = text.split("-")
+        return list(range(int(lo), int(hi) + 1))
+    return [int(s) for s in text.split(",")]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("name")
+    p.add_argument("--seeds", default="0-9")
+    p.add_argument("--set", action="append", default=[], help="section.field=JSON, e.g. train.length_power=2")
+    p.add_argument("--steps", type=int, default=None, help="step cap (replaces the preset's time limit)")
+    p.add_argument("--time", type=float, default=None, help="time limit in seconds instead")
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    for seed in seeds_from(a.seeds):
+        d = preset("quick").to_dict()
+        for item in a.set:
+            key, value = item.split("=", 1)
+            section, field = key.split(".")
+            d[section][field] = json.loads(value)
+        d["train"].update(seed=seed, fused_threads=a.threads)
+        if a.steps is not None:
+            d["train"].update(steps=a.steps, time_limit=None)
+        if a.time is not None:
+            d["train"]["time_limit"] = a.time
+        start = time.perf_counter()
+        trainer = Trainer(RunConfig.from_dict(d))
+        summary = trainer.run()
+        if not trainer.converged:
+            trainer.use_best()
+        wall = time.perf_counter() - start
+        ev = trainer.evaluate(TEST_LENGTHS, samples=100, seed=1000 + seed)
+        row = dict(
+            arm=a.name,
+            seed=seed,
+            wall=round(wall, 1),
+            steps=summary["steps"],
+            restarts=summary["restarts"],
+            converged=summary["converged"],
+            reason=summary["reason"],
+            mean={n: round(v["mean"], 2) for n, v in ev.items()},
+            max={n: v["max"] for n, v in ev.items()},
+            met=ev[32]["mean"] <= 1.0,
+            set=a.set,
+        )
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
