@@ -63,17 +63,22 @@ def ray_session():
         ray.shutdown()
 
 
-def test_ray_backend_gives_the_same_numbers(serial_df, ray_session):
-    df = run_sweep(GRID, BASE, backend="ray", **KW)
+def test_ray_backend_gives_the_same_numbers(serial_df, ray_session, tmp_path):
+    df = run_sweep(GRID, BASE, backend="ray", runs_dir=tmp_path / "runs", **KW)
     pd.testing.assert_frame_equal(df[NUMBERS], serial_df[NUMBERS])
     assert ray_session.is_initialized()  # a Ray the caller started stays up
+    # Each row's run folder is on this machine, copied from Tune's storage (runs/tune).
+    for key, run_dir in zip(df["trial_id"], df["run_dir"]):
+        assert run_dir == str((tmp_path / "runs" / key).resolve())
+        assert sorted(p.name for p in (tmp_path / "runs" / key).iterdir()) == ["checkpoint.pt", "config.json", "history.json"]
+    assert list((tmp_path / "runs" / "tune").glob("sweep-*/*/checkpoint_*/checkpoint.pt"))
 
 
 def test_ray_missing_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
-    with pytest.raises(ImportError, match=r"pip install ntm-widgets\[ray\]"):
+    with pytest.raises(ImportError, match=r"pip install 'ntm-widgets\[ray\]'"):
         run_sweep(GRID, BASE, backend="ray", **KW)
-    with pytest.raises(ConfigError, match=r"^--backend ray: .*pip install ntm-widgets\[ray\]"):
+    with pytest.raises(ConfigError, match=r"^--backend ray: .*pip install 'ntm-widgets\[ray\]'"):
         run_sweep_command(_cli(["--grid", "memory_size=20", "--steps", "1", "--backend", "ray"]))
 
 
