@@ -250,6 +250,10 @@ class Sweep:
         axes = list(self.columns.values())
         self.ran = 0  # trials trained in this call (a resume skips the rest)
 
+        started = False
+        if backend == "ray" and todo:
+            # Connect before anything is shown: a wrong address or token fails within seconds.
+            started = backends.start_ray(ray_address, num_cpus=workers, token_file=ray_token_file)
         bar = None
         callback = progress if callable(progress) else None
         if progress is True:
@@ -282,22 +286,14 @@ class Sweep:
                 elif backend == "local":
                     backends.run_local(jobs, min(nworkers, len(todo)), threads, finished)
                 else:
-                    self._run_tune(
-                        ray,
-                        jobs,
-                        finished,
-                        workers,
-                        ray_address,
-                        ray_token_file,
-                        results_path,
-                        runs_dir,
-                        storage,
-                        scheduler,
-                        grace_steps,
-                    )
+                    self._run_tune(ray, jobs, finished, workers, results_path, runs_dir, storage, scheduler, grace_steps)
         finally:
             if bar is not None:
                 bar.close()
+            if started:
+                # Also what stops Tune's trials when the sweep is interrupted: their
+                # last checkpoints stay in the storage for the next run to resume.
+                ray.shutdown()
         if results_path is not None and rows and not self.ran:
             # Nothing new, but reused rows may have gained this sweep's axis columns.
             save_results(order_columns(_clean_frame(pd.DataFrame(rows)), axes), results_path)
@@ -307,10 +303,8 @@ class Sweep:
             df = df.sort_values("trial_id", key=lambda s: s.map(order)).reset_index(drop=True)
         return df
 
-    def _run_tune(
-        self, ray, jobs, finished, workers, ray_address, token_file, results_path, runs_dir, storage, scheduler, grace_steps
-    ) -> None:
-        """The jobs as Ray Tune trials, in a Ray started for the sweep (or the caller's)."""
+    def _run_tune(self, ray, jobs, finished, workers, results_path, runs_dir, storage, scheduler, grace_steps) -> None:
+        """The jobs as Ray Tune trials, on the Ray this process is connected to."""
         from . import tune as tune_backend
 
         if storage is None:
@@ -320,27 +314,19 @@ class Sweep:
         # interrupted sweep finds it again, whatever was finished before.
         name = tune_backend.experiment_name(stem, [t["trial_id"] for t in self._trials])
         budgets = [t["config"].train.steps for t, _p in jobs]
-        max_steps = None if any(b is None for b in budgets) else max(budgets)
-        started = backends.start_ray(ray_address, num_cpus=workers, token_file=token_file)
-        try:
-            tune_backend.run_tune(
-                ray,
-                jobs,
-                finished,
-                workers=workers,
-                storage=tune_backend.storage_uri(storage),
-                name=name,
-                scheduler=scheduler,
-                max_steps=max_steps,
-                grace_steps=grace_steps,
-                runs_dir=runs_dir,
-                manifest=None if runs_dir is None else runs_dir / tune_backend.MANIFEST,
-            )
-        finally:
-            if started:
-                # Also what stops Tune's trials when the sweep is interrupted: their
-                # last checkpoints stay in the storage for the next run to resume.
-                ray.shutdown()
+        tune_backend.run_tune(
+            ray,
+            jobs,
+            finished,
+            workers=workers,
+            storage=tune_backend.storage_uri(storage),
+            name=name,
+            scheduler=scheduler,
+            max_steps=None if any(b is None for b in budgets) else max(budgets),
+            grace_steps=grace_steps,
+            runs_dir=runs_dir,
+            manifest=None if runs_dir is None else runs_dir / tune_backend.MANIFEST,
+        )
 
     def _plan(self, previous, retry_errors: bool, rerun_early_stopped: bool = True):
         """(trials still to run, rows to keep): a resume skips finished trials, retries

@@ -114,7 +114,7 @@ def _trainable(config: Dict, payloads: Dict[str, Dict]) -> None:
             folder = os.path.join(tmp, f"report-{count[0]}")
             saved = trainer.checkpoint(folder)  # False for a non-finite model: no checkpoint
             tune.report(
-                {**fields, "trial_id": key, "final": False},
+                {**fields, "final": False},
                 checkpoint=tune.Checkpoint.from_directory(folder) if saved else None,
             )
             shutil.rmtree(folder, ignore_errors=True)  # Tune copied it to its storage
@@ -123,7 +123,7 @@ def _trainable(config: Dict, payloads: Dict[str, Dict]) -> None:
         result = run_trial(payload, report=report)
         run_dir = result.pop("run_dir", None)
         tune.report(
-            {**result, "trial_id": key, "final": True},
+            {**result, "final": True},
             checkpoint=tune.Checkpoint.from_directory(run_dir) if run_dir else None,
         )
 
@@ -332,7 +332,7 @@ def run_tune(
         raise outcome["error"]
     grid = outcome["grid"]
     # Trials that ended under an earlier process (before it died) reach us only here.
-    missing = [r for r in grid if (r.metrics or {}).get("trial_id") in by_id and r.metrics["trial_id"] not in done]
+    missing = [r for r in grid if (r.config or {}).get("trial_id") in by_id and r.config["trial_id"] not in done]
     if missing:
         pack = ray.remote(num_cpus=0)(_pack)
         for r in missing:
@@ -340,8 +340,8 @@ def run_tune(
             error = None if r.error is None else f"ray tune: {str(r.error).strip().splitlines()[-1]}"
             deliver(
                 {
-                    "trial_id": r.metrics["trial_id"],
-                    "metrics": r.metrics,
+                    "trial_id": r.config["trial_id"],
+                    "metrics": r.metrics or {},
                     "error": error,
                     "files": files,
                     "location": _checkpoint_location(r.checkpoint),
