@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -352,3 +353,87 @@ def test_cli_command_runs_and_reports(tmp_path):
 def test_cli_bad_arguments_name_the_flag(argv, pattern):
     with pytest.raises(ConfigError, match=pattern):
         run_sweep_command(_cli(argv))
+
+
+def test_every_row_has_a_run_folder_that_eval_and_replay_read(tmp_path, capsys):
+    from ntm_widgets.cli import main
+    from ntm_widgets.training import Trainer
+
+    path = tmp_path / "results.csv"
+    df = run_sweep(GRID, BASE, backend="local", workers=2, results_path=path, **KW)
+    runs = tmp_path / "results_runs"
+    assert [Path(p) for p in df["run_dir"]] == [(runs / key).resolve() for key in df["trial_id"]]
+    for row in df.to_dict("records"):
+        trainer = Trainer.load_run(row["run_dir"])
+        assert trainer.step_count == row["steps"] == 6 and trainer.cfg.model.memory_size == row["memory_size"]
+    assert load_results(path)["run_dir"].tolist() == df["run_dir"].tolist()
+    assert main(["eval", df["run_dir"][0], "--lengths", "5", "--samples", "8", "--json"]) == 0
+    # The trial's own evaluation (same seed, same samples) is what eval measures again.
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["lengths"]["5"]["mean"] == df["gen_5_mean"][0]
+    assert main(["replay", df["run_dir"][1], "--length", "4", "--out", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").stat().st_size > 1000
+
+
+def test_asha_stops_the_lagging_trial_and_a_plain_rerun_trains_it_in_full(tmp_path, ray_session):
+    # One trial at a time, so ASHA's decisions do not depend on timing: lr 1e-2 sets the
+    # rung at step 20 (2.86 bits), lr 1e-6 is still at 4.0 bits there and is stopped.
+    base = RunConfig(model=BASE.model, task=BASE.task, train=BASE.train.replace(batch_size=8, val_samples=64, val_every=20))
+    grid = {"lr": [1e-2, 1e-6]}
+    path = tmp_path / "asha.csv"
+    df = run_sweep(
+        grid, base, steps=60, backend="ray", workers=1, scheduler="asha", grace_steps=20, results_path=path, progress=False
+    )
+    good, slow = df.to_dict("records")
+    assert (good["steps"], good["reason"]) == (60, "steps")
+    assert (slow["steps"], slow["reason"], slow["bits_per_seq"]) == (20, "early_stopped", 4.0)
+    assert slow["error"] is None
+    from ntm_widgets.training import Trainer
+
+    assert Trainer.load_run(slow["run_dir"]).step_count == 20  # its run folder: the model ASHA judged
+    seen = []
+    again = run_sweep(grid, base, steps=60, backend="serial", results_path=path, progress=lambda info: seen.append(info["row"]))
+    assert [r["trial_id"] for r in seen] == [slow["trial_id"]]  # only the stopped trial, in full
+    assert again["steps"].tolist() == [60, 60] and again["reason"].tolist() == ["steps", "steps"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        (dict(backend="ray", scheduler="hyperband"), r"scheduler must be one of none, asha"),
+        (dict(backend="local", scheduler="asha"), r"scheduler 'asha' needs backend='ray'"),
+        (dict(backend="ray", scheduler="asha", grace_steps=0), r"grace_steps must be an integer >= 1"),
+    ],
+)
+def test_bad_scheduler_settings_name_the_field(kwargs, pattern):
+    pytest.importorskip("ray.tune")
+    with pytest.raises(ConfigError, match=pattern):
+        run_sweep(GRID, BASE, **KW, **kwargs)
+
+
+def test_cli_scheduler_flags_are_checked_before_training(capsys):
+    from ntm_widgets.cli import main
+
+    base = ["sweep", "--grid", "memory_size=20", "--steps", "1"]
+    assert main([*base, "--backend", "ray", "--scheduler", "pbt"]) == 2
+    assert capsys.readouterr().err.strip() == "ntm-widgets: --scheduler must be one of none, asha, got 'pbt'"
+    assert main([*base, "--scheduler", "asha"]) == 2
+    assert "--scheduler asha needs --backend ray" in capsys.readouterr().err
+
+
+def test_an_address_where_nothing_listens_exits_2_within_seconds(capsys):
+    import socket
+    import time
+
+    pytest.importorskip("ray.tune")
+    from ntm_widgets.cli import main
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    argv = ["sweep", "--grid", "memory_size=20", "--steps", "1", "--backend", "ray", "--ray-address", f"ray://127.0.0.1:{port}"]
+    assert main(argv) == 2
+    assert time.monotonic() - start < 10  # Ray's own client would retry for ~30 s
+    err = capsys.readouterr().err
+    assert f"--ray-address: cannot connect to the Ray client server at 127.0.0.1:{port}" in err and "ray start --head" in err
+    assert "Traceback" not in err

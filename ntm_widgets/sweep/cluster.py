@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -26,6 +27,7 @@ RAY_INSTALL_HINT = "the Ray backend needs Ray Tune and Ray's client: pip install
 # Seconds to wait for the client server's answer before saying it did not answer.
 ANSWER_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 3.0
+CLIENT_SERVER_TRIES = 3
 TOKEN_PLACES = "--ray-token-file / token_file, $RAY_AUTH_TOKEN, the file $RAY_AUTH_TOKEN_PATH names, ~/.ray/auth_token"
 
 
@@ -193,7 +195,23 @@ def start_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, tok
         elif token_file is not None:
             token, source = find_token(token_file)
             _use_token(token, source)
-        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        for attempt in range(CLIENT_SERVER_TRIES):
+            try:
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+                break
+            except ConnectionAbortedError as exc:
+                # The head starts a server process per client; on a loaded head that
+                # start now and then fails at once ("Starting Ray client server failed")
+                # and the next one works.
+                if "client server failed" not in str(exc):
+                    raise
+                if attempt == CLIENT_SERVER_TRIES - 1:
+                    raise ClusterError(
+                        "connect",
+                        f"the head at {address} failed {CLIENT_SERVER_TRIES} times to start a Ray client server for this "
+                        f"sweep; its logs (ray_client_server_*.err in the head's session logs) say why",
+                    ) from None
+                time.sleep(1.0)
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     return True
