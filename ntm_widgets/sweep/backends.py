@@ -44,19 +44,24 @@ def _result_fields(values: Dict) -> Dict:
     return {name: None if values.get(name) is None else RESULT_TYPES[name](values[name]) for name in RESULT_FIELDS}
 
 
-def _reporter(trainer, report: Report, start: float, prior_seconds: float) -> Callable[[Dict], None]:
+def _reporter(trainer, report: Report, start: float, prior_seconds: float, end_step: Optional[int]) -> Callable[[Dict], None]:
     """A training callback that calls ``report`` at each validation on the training lengths.
 
     With a target the trainer validates by itself (``val_bits_per_seq`` in its record;
     in selection the last such value stands); without one nothing else measures the
     model while it trains, so this validates every ``val_every`` steps. Those
     validations use their own seeds, not the training generator, so the trial's
-    numbers stay those of a trial run without reports.
+    numbers stay those of a trial run without reports. Nothing is reported at the
+    last step (``end_step``): the trial's whole result follows at once, and a
+    scheduler judging that step must see the whole result, not stop the trial
+    before it is written.
     """
     every = trainer.cfg.train.val_every
     target = trainer.cfg.train.target_bits
 
     def on_step(record: Dict) -> None:
+        if end_step is not None and record["step"] >= end_step:
+            return
         if "val_bits_per_seq" in record or "select_bits" in record:
             bits = trainer.last_val
         elif target is None and record["step"] % every == 0:
@@ -106,8 +111,9 @@ def run_trial(payload: Dict, report: Optional[Report] = None) -> Dict:
                 )
             trainer = Trainer(cfg)
         t = trainer.cfg.train
-        callbacks = [] if report is None else [_reporter(trainer, report, start, prior)]
         steps = None if t.steps is None else max(0, t.steps - trainer.step_count)
+        end_step = None if steps is None else trainer.step_count + steps
+        callbacks = [] if report is None else [_reporter(trainer, report, start, prior, end_step)]
         time_limit = None if t.time_limit is None else max(0.0, t.time_limit - prior)
         if trainer.converged:  # resumed from the checkpoint of a finished trial
             summary = trainer.summary(wall=0.0, reason="converged")

@@ -77,6 +77,7 @@ def make_scheduler(scheduler, max_steps: Optional[int], grace_steps: Optional[in
         max_t=max(max_t, grace),
         grace_period=min(grace, max(max_t, 1)),
         reduction_factor=ASHA_REDUCTION,
+        stop_last_trials=False,  # a trial ends at its own budget, after its last report
     )
 
 
