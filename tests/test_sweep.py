@@ -366,7 +366,8 @@ def test_every_row_has_a_run_folder_that_eval_and_replay_read(tmp_path, capsys):
     for row in df.to_dict("records"):
         trainer = Trainer.load_run(row["run_dir"])
         assert trainer.step_count == row["steps"] == 6 and trainer.cfg.model.memory_size == row["memory_size"]
-    assert load_results(path)["run_dir"].tolist() == df["run_dir"].tolist()
+    saved = load_results(path)  # in the order the trials finished
+    assert dict(zip(saved["trial_id"], saved["run_dir"])) == dict(zip(df["trial_id"], df["run_dir"]))
     assert main(["eval", df["run_dir"][0], "--lengths", "5", "--samples", "8", "--json"]) == 0
     # The trial's own evaluation (same seed, same samples) is what eval measures again.
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["lengths"]["5"]["mean"] == df["gen_5_mean"][0]

@@ -246,7 +246,7 @@ def test_sweep_on_a_two_node_cluster_survives_a_node_and_a_driver_dying(tmp_path
         driver = subprocess.Popen(
             [*sweep, "--ray-token-file", str(token)], env=driver_env, cwd=tmp_path, stdout=driver_log, stderr=subprocess.STDOUT
         )
-        wait_for("a trial on the worker node", lambda: trial_running_on(worker), 120, step=0.1)
+        wait_for("a trial on the worker node", lambda: trial_running_on(worker), 240, step=0.1)
         storage = tmp_path / "sweep_runs" / "tune"
         # Let it report (and checkpoint) at least once, then the node dies.
         wait_for("a checkpoint", lambda: list(storage.glob("*/_trainable_*/checkpoint_*")), 60)
@@ -281,6 +281,8 @@ def test_sweep_on_a_two_node_cluster_survives_a_node_and_a_driver_dying(tmp_path
         after = trial_dirs(storage)
         assert set(before) <= set(after) and len({name.split("_")[2] for name in after}) == 1
     except BaseException:
+        for node in nodes:
+            print(node.name, "processes:", [cmdline(pid)[:60] for pid in node.pids()])
         if (tmp_path / "driver.log").exists():
             print("driver log:", (tmp_path / "driver.log").read_text()[-4000:])
         import shutil

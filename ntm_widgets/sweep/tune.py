@@ -263,6 +263,7 @@ def run_tune(
     every trial has ended.
     """
     from ray import tune
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the results table is ours
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -270,7 +271,10 @@ def run_tune(
     ids = list(by_id)
     path = storage.rstrip("/") + "/" + name
     inbox_name = f"ntm-widgets-inbox-{name}"
-    inbox = ray.remote(num_cpus=0)(_Inbox).options(name=inbox_name, get_if_exists=True).remote()
+    # On this process's node (the head, through ray://), where Tune's driver runs too:
+    # a node that dies takes its actors with it, and worker nodes may die mid-sweep.
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+    inbox = ray.remote(num_cpus=0)(_Inbox).options(name=inbox_name, get_if_exists=True, scheduling_strategy=here).remote()
     trainable = tune.with_resources(tune.with_parameters(_trainable, payloads={k: p for k, (_t, p) in by_id.items()}), {"cpu": 1})
     state = _read_manifest(manifest)
     restorable = (
@@ -335,7 +339,7 @@ def run_tune(
     # Trials that ended under an earlier process (before it died) reach us only here.
     missing = [r for r in grid if (r.config or {}).get("trial_id") in by_id and r.config["trial_id"] not in done]
     if missing:
-        pack = ray.remote(num_cpus=0)(_pack)
+        pack = ray.remote(num_cpus=0, scheduling_strategy=here)(_pack)
         for r in missing:
             files = ray.get(pack.remote(r.checkpoint)) if r.checkpoint is not None else None
             error = None if r.error is None else f"ray tune: {str(r.error).strip().splitlines()[-1]}"
