@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,17 +64,22 @@ def ray_session():
         ray.shutdown()
 
 
-def test_ray_backend_gives_the_same_numbers(serial_df, ray_session):
-    df = run_sweep(GRID, BASE, backend="ray", **KW)
+def test_ray_backend_gives_the_same_numbers(serial_df, ray_session, tmp_path):
+    df = run_sweep(GRID, BASE, backend="ray", runs_dir=tmp_path / "runs", **KW)
     pd.testing.assert_frame_equal(df[NUMBERS], serial_df[NUMBERS])
     assert ray_session.is_initialized()  # a Ray the caller started stays up
+    # Each row's run folder is on this machine, copied from Tune's storage (runs/tune).
+    for key, run_dir in zip(df["trial_id"], df["run_dir"]):
+        assert run_dir == str((tmp_path / "runs" / key).resolve())
+        assert sorted(p.name for p in (tmp_path / "runs" / key).iterdir()) == ["checkpoint.pt", "config.json", "history.json"]
+    assert list((tmp_path / "runs" / "tune").glob("sweep-*/*/checkpoint_*/checkpoint.pt"))
 
 
 def test_ray_missing_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
-    with pytest.raises(ImportError, match=r"pip install ntm-widgets\[ray\]"):
+    with pytest.raises(ImportError, match=r"pip install 'ntm-widgets\[ray\]'"):
         run_sweep(GRID, BASE, backend="ray", **KW)
-    with pytest.raises(ConfigError, match=r"^--backend ray: .*pip install ntm-widgets\[ray\]"):
+    with pytest.raises(ConfigError, match=r"^--backend ray: .*pip install 'ntm-widgets\[ray\]'"):
         run_sweep_command(_cli(["--grid", "memory_size=20", "--steps", "1", "--backend", "ray"]))
 
 
@@ -347,3 +353,92 @@ def test_cli_command_runs_and_reports(tmp_path):
 def test_cli_bad_arguments_name_the_flag(argv, pattern):
     with pytest.raises(ConfigError, match=pattern):
         run_sweep_command(_cli(argv))
+
+
+def test_every_row_has_a_run_folder_that_eval_and_replay_read(tmp_path, capsys):
+    from ntm_widgets.cli import main
+    from ntm_widgets.training import Trainer
+
+    path = tmp_path / "results.csv"
+    df = run_sweep(GRID, BASE, backend="local", workers=2, results_path=path, **KW)
+    runs = tmp_path / "results_runs"
+    assert [Path(p) for p in df["run_dir"]] == [(runs / key).resolve() for key in df["trial_id"]]
+    for row in df.to_dict("records"):
+        trainer = Trainer.load_run(row["run_dir"])
+        assert trainer.step_count == row["steps"] == 6 and trainer.cfg.model.memory_size == row["memory_size"]
+    saved = load_results(path)  # in the order the trials finished
+    assert dict(zip(saved["trial_id"], saved["run_dir"])) == dict(zip(df["trial_id"], df["run_dir"]))
+    assert main(["eval", df["run_dir"][0], "--lengths", "5", "--samples", "8", "--json"]) == 0
+    # The trial's own evaluation (same seed, same samples) is what eval measures again.
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["lengths"]["5"]["mean"] == df["gen_5_mean"][0]
+    assert main(["replay", df["run_dir"][1], "--length", "4", "--out", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").stat().st_size > 1000
+
+
+def test_asha_stops_the_lagging_trial_and_a_plain_rerun_trains_it_in_full(tmp_path, ray_session):
+    # One trial at a time, so ASHA's decisions do not depend on timing: lr 1e-2 sets the
+    # rung at step 20 (2.86 bits), lr 1e-6 is still at 4.0 bits there and is stopped.
+    base = RunConfig(model=BASE.model, task=BASE.task, train=BASE.train.replace(batch_size=8, val_samples=64, val_every=20))
+    grid = {"lr": [1e-2, 1e-6]}
+    path = tmp_path / "asha.csv"
+    df = run_sweep(
+        grid, base, steps=60, backend="ray", workers=1, scheduler="asha", grace_steps=20, results_path=path, progress=False
+    )
+    good, slow = df.to_dict("records")
+    assert (good["steps"], good["reason"]) == (60, "steps")
+    assert (slow["steps"], slow["reason"], slow["bits_per_seq"]) == (20, "early_stopped", 4.0)
+    assert slow["error"] is None
+    from ntm_widgets.training import Trainer
+
+    assert Trainer.load_run(slow["run_dir"]).step_count == 20  # its run folder: the model ASHA judged
+    seen = []
+    again = run_sweep(grid, base, steps=60, backend="serial", results_path=path, progress=lambda info: seen.append(info["row"]))
+    assert [r["trial_id"] for r in seen] == [slow["trial_id"]]  # only the stopped trial, in full
+    assert again["steps"].tolist() == [60, 60] and again["reason"].tolist() == ["steps", "steps"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        (dict(backend="ray", scheduler="hyperband"), r"scheduler must be one of none, asha"),
+        (dict(backend="local", scheduler="asha"), r"scheduler 'asha' needs backend='ray'"),
+        (dict(backend="ray", scheduler="asha", grace_steps=0), r"grace_steps must be an integer >= 1"),
+    ],
+)
+def test_bad_scheduler_settings_name_the_field(kwargs, pattern):
+    pytest.importorskip("ray.tune")
+    with pytest.raises(ConfigError, match=pattern):
+        run_sweep(GRID, BASE, **KW, **kwargs)
+
+
+def test_cli_scheduler_flags_are_checked_before_training(capsys):
+    from ntm_widgets.cli import main
+
+    base = ["sweep", "--grid", "memory_size=20", "--steps", "1"]
+    assert main([*base, "--backend", "ray", "--scheduler", "pbt"]) == 2
+    assert capsys.readouterr().err.strip() == "ntm-widgets: --scheduler must be one of none, asha, got 'pbt'"
+    assert main([*base, "--scheduler", "asha"]) == 2
+    assert "--scheduler asha needs --backend ray" in capsys.readouterr().err
+
+
+def test_an_address_where_nothing_listens_exits_2_within_seconds(tmp_path):
+    import socket
+    import subprocess
+    import time
+
+    pytest.importorskip("ray.tune")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = ["sweep", "--grid", "memory_size=20", "--steps", "1", "--backend", "ray", "--ray-address", f"ray://127.0.0.1:{port}"]
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "ntm_widgets.cli", *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    # Ray's own client retries for ~30 s; this is the import of torch and Ray, then one try.
+    assert done.returncode == 2 and time.monotonic() - start < 25
+    assert done.stderr.strip().splitlines() == [
+        f"ntm-widgets: --ray-address: cannot connect to the Ray client server at 127.0.0.1:{port} (Connection refused): "
+        "is the head running (`ray start --head` serves clients on port 10001), is the address right, and is the port "
+        "reachable from here (firewall, or `kubectl port-forward service/CLUSTER-head-svc 10001:10001` for KubeRay)?"
+    ]

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from ..config import ConfigError, RunConfig
-from ..sweep import BACKENDS, Sweep
-from ..sweep.backends import import_ray
+from ..sweep import BACKENDS, SCHEDULERS, Sweep
+from ..sweep.cluster import ClusterError, import_ray
 from ..sweep.fields import known_fields, parse_value, resolve_field
 from ..sweep.results import _describe_best, _json_value, best_row, output_problem
 
@@ -50,7 +50,43 @@ def add_sweep_arguments(parser) -> None:
     parser.add_argument("--random-seed", type=int, default=0, help="seed of the random search")
     parser.add_argument("--backend", default="local", help="local (process pool), ray, or serial (default local)")
     parser.add_argument("--workers", type=int, default=None, help="parallel trials (default: one per core)")
-    parser.add_argument("--ray-address", default=None, help="address of a running Ray cluster (default: start a local one)")
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="a Ray cluster's client address, ray://HOST:10001 (default: start a local Ray); checked within seconds",
+    )
+    parser.add_argument(
+        "--ray-token-file",
+        default=None,
+        metavar="FILE",
+        help="the cluster's authentication token (what `ray get-auth-token` prints on the head), when Ray would not find "
+        "it in $RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token",
+    )
+    parser.add_argument(
+        "--storage",
+        default=None,
+        metavar="PATH_OR_URI",
+        help="--backend ray: where Ray Tune keeps every trial's checkpoints (a folder, a shared mount, s3://..., gs://...); "
+        "default RUNS_DIR/tune",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default="none",
+        help="--backend ray: none (every trial runs its budget) or asha (stop poor trials early, judged on validation bits)",
+    )
+    parser.add_argument(
+        "--grace-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="--scheduler asha: steps before a trial can be stopped (default 1000: a copy model needs ~1000 to find its pointer)",
+    )
+    parser.add_argument(
+        "--runs-dir",
+        default=None,
+        metavar="DIR",
+        help="every trial's run folder goes to DIR/TRIAL_ID (default: RESULTS_runs beside --out); the table's run_dir column",
+    )
     parser.add_argument(
         "--out", default=None, metavar="RESULTS", help="results file (.csv or .json); re-running skips trials already in it"
     )
@@ -116,6 +152,14 @@ def sweep_from_args(args) -> Sweep:
         raise ConfigError("backend", f"--backend must be one of {', '.join(BACKENDS)}, got {args.backend!r}")
     if args.workers is not None and args.workers < 1:
         raise ConfigError("workers", f"--workers must be an integer >= 1, got {args.workers}")
+    if args.scheduler not in SCHEDULERS:
+        raise ConfigError("scheduler", f"--scheduler must be one of {', '.join(SCHEDULERS)}, got {args.scheduler!r}")
+    if args.scheduler != "none" and args.backend != "ray":
+        raise ConfigError("scheduler", f"--scheduler {args.scheduler} needs --backend ray (Ray Tune stops the trials)")
+    if args.grace_steps is not None and args.grace_steps < 1:
+        raise ConfigError("grace_steps", f"--grace-steps must be an integer >= 1, got {args.grace_steps}")
+    if args.ray_address is not None and args.backend != "ray":
+        raise ConfigError("ray_address", f"--ray-address needs --backend ray, got --backend {args.backend}")
     if args.out is not None and Path(args.out).suffix.lower() not in (".csv", ".json"):
         raise ConfigError("out", f"--out must end in .csv or .json, got {args.out!r}")
     if args.plot is not None and len(grid) < 2:
@@ -165,7 +209,13 @@ def _raise_terminated(signum, frame) -> None:
 
 
 # Library names of the things a sweep checks before training -> the flags that set them.
-_CLI_NAMES = {"results_path": "--out", "eval_lengths": "--eval-lengths"}
+_CLI_NAMES = {
+    "results_path": "--out",
+    "eval_lengths": "--eval-lengths",
+    "runs_dir": "--runs-dir",
+    "scheduler": "--scheduler",
+    "grace_steps": "--grace-steps",
+}
 
 
 def _check_plot_path(path) -> None:
@@ -207,8 +257,21 @@ def run_sweep_command(args) -> Dict:
         signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         df = sweep.run(
-            backend=args.backend, workers=args.workers, ray_address=args.ray_address, results_path=args.out, progress=not quiet
+            backend=args.backend,
+            workers=args.workers,
+            ray_address=args.ray_address,
+            results_path=args.out,
+            progress=not quiet,
+            runs_dir=args.runs_dir,
+            storage=args.storage,
+            scheduler=args.scheduler,
+            grace_steps=args.grace_steps,
+            ray_token_file=args.ray_token_file,
         )
+    except ClusterError as exc:
+        # Which it was (connect / authenticate) and what to do: exit 2, no traceback.
+        flag = "--ray-token-file" if exc.kind == "auth" and args.ray_token_file else "--ray-address"
+        raise ConfigError("ray_address", f"{flag}: {exc}") from None
     except ConfigError as exc:
         # The checks before training use the library's names; say the flags instead.
         text = str(exc)
@@ -236,12 +299,13 @@ def run_sweep_command(args) -> Dict:
         "backend": args.backend,
         "axes": columns,
         "out": str(args.out) if args.out else None,
+        "scheduler": args.scheduler,
     }
     best = best_row(df.to_dict("records"))
     summary["best"] = (
         None
         if best is None
-        else {k: _json_value(best.get(k)) for k in ["trial_id", *columns, "converged", "seconds", "bits_per_seq"]}
+        else {k: _json_value(best.get(k)) for k in ["trial_id", *columns, "converged", "seconds", "bits_per_seq", "run_dir"]}
     )
     keep = [
         "trial_id",
@@ -252,7 +316,9 @@ def run_sweep_command(args) -> Dict:
         "steps",
         "bits_per_seq",
         *[c for c in df.columns if c.startswith("gen_")],
+        "reason",
         "error",
+        "run_dir",
     ]
     summary["results"] = [{k: _json_value(r.get(k)) for k in keep if k in r} for r in df.to_dict("records")]
     if args.plot is not None:

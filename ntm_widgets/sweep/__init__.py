@@ -15,10 +15,18 @@ runs with one torch thread):
   core, started from a "forkserver" ("spawn" where there is none; never a plain fork
   of a parent whose torch thread pools already ran, which can hang), each worker one
   torch thread so that workers do not fight for cores;
-- ``"ray"``: each trial a ``ray.remote(num_cpus=1)`` task, on the cluster at
-  ``ray_address`` or on a local Ray started for the sweep (Ray is the scheduler; we do
-  not write one). Needs ``pip install ntm-widgets[ray]``;
+- ``"ray"``: each trial a Ray Tune trial (one CPU), on the cluster at ``ray_address``
+  (``ray://HOST:10001``, checked within seconds; ``ray_token_file`` for a cluster
+  that wants a token Ray would not find) or on a local Ray started for the sweep.
+  Trials report their validation bits to Tune, so ``scheduler="asha"`` can stop poor
+  ones early; their checkpoints live in Tune's ``storage``; a trial whose node died
+  continues from its last checkpoint elsewhere; an interrupted sweep resumes its Tune
+  experiment (``Tuner.restore``). Needs ``pip install 'ntm-widgets[ray]'``;
 - ``"serial"``: in this process, one trial after another (tests, tiny grids).
+
+Every row's ``run_dir`` is the trial's run folder on this machine (config,
+checkpoint, history: ``ntm-widgets eval`` / ``replay`` read it), under ``runs_dir``
+(default: ``STEM_runs`` beside ``results_path``).
 
 Results are keyed by a stable hash of each trial's full configuration (plus the
 evaluation settings); with ``results_path`` the file is rewritten (atomically) after every
@@ -38,10 +46,12 @@ from __future__ import annotations
 from typing import Callable, Dict, Iterable, Mapping, Optional, Sequence, Union
 
 from ..config import RunConfig
-from .backends import BACKENDS, pool_start_method, run_trial, start_ray
+from .backends import BACKENDS, pool_start_method, run_trial
+from .cluster import ClusterError, start_ray
 from .fields import known_fields, parse_value, resolve_field, trial_key
 from .grid import Sweep
 from .results import RESULT_COLUMNS, RESULT_FIELDS, best_row, load_results, order_columns, save_results
+from .tune import SCHEDULERS
 
 
 def run_sweep(
@@ -61,6 +71,11 @@ def run_sweep(
     random_seed: int = 0,
     eval_seed: int = 0,
     threads: int = 1,
+    runs_dir=None,
+    storage=None,
+    scheduler=None,
+    grace_steps: Optional[int] = None,
+    ray_token_file=None,
 ):
     """Build a ``Sweep`` and run it; returns a pandas DataFrame, one row per trial."""
     sweep = Sweep(
@@ -76,7 +91,17 @@ def run_sweep(
         random_seed=random_seed,
     )
     return sweep.run(
-        backend=backend, workers=workers, ray_address=ray_address, results_path=results_path, progress=progress, threads=threads
+        backend=backend,
+        workers=workers,
+        ray_address=ray_address,
+        results_path=results_path,
+        progress=progress,
+        threads=threads,
+        runs_dir=runs_dir,
+        storage=storage,
+        scheduler=scheduler,
+        grace_steps=grace_steps,
+        ray_token_file=ray_token_file,
     )
 
 
@@ -93,6 +118,8 @@ __all__ = [
     "parse_value",
     "best_row",
     "start_ray",
+    "ClusterError",
+    "SCHEDULERS",
     "pool_start_method",
     "BACKENDS",
     "RESULT_COLUMNS",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..config import RunConfig
+from .cluster import import_ray, start_ray  # noqa: F401  (the sweep package's names)
 from .results import RESULT_FIELDS
 
 # Plain Python types for the results table (the summary may hold numpy or torch scalars).
@@ -29,17 +30,62 @@ RESULT_TYPES = {
 }
 
 BACKENDS = ("local", "ray", "serial")
-RAY_INSTALL_HINT = "the Ray backend needs Ray: pip install ntm-widgets[ray]"
 # (trial, payload) pairs to run, and the callback that takes each trial's result.
 Jobs = List[Tuple[Dict, Dict]]
 Finished = Callable[[Dict, Dict], None]
 
 
-def run_trial(payload: Dict) -> Dict:
+# What a trial reports at each validation (the Ray backend hands it to Tune): the
+# trainer, and the result fields as they stand then.
+Report = Callable[[Any, Dict], None]
+
+
+def _result_fields(values: Dict) -> Dict:
+    return {name: None if values.get(name) is None else RESULT_TYPES[name](values[name]) for name in RESULT_FIELDS}
+
+
+def _reporter(trainer, report: Report, start: float, prior_seconds: float, end_step: Optional[int]) -> Callable[[Dict], None]:
+    """A training callback that calls ``report`` at each validation on the training lengths.
+
+    With a target the trainer validates by itself (``val_bits_per_seq`` in its record;
+    in selection the last such value stands); without one nothing else measures the
+    model while it trains, so this validates every ``val_every`` steps. Those
+    validations use their own seeds, not the training generator, so the trial's
+    numbers stay those of a trial run without reports. Nothing is reported at the
+    last step (``end_step``): the trial's whole result follows at once, and a
+    scheduler judging that step must see the whole result, not stop the trial
+    before it is written.
+    """
+    every = trainer.cfg.train.val_every
+    target = trainer.cfg.train.target_bits
+
+    def on_step(record: Dict) -> None:
+        if end_step is not None and record["step"] >= end_step:
+            return
+        if "val_bits_per_seq" in record or "select_bits" in record:
+            bits = trainer.last_val
+        elif target is None and record["step"] % every == 0:
+            bits = trainer.validate()
+        else:
+            return
+        if bits is None:  # a restart just dropped the old attempt's validation
+            return
+        summary = trainer.summary(wall=prior_seconds + time.perf_counter() - start, reason="running")
+        values = {**summary, "bits_per_seq": bits}
+        report(trainer, {**_result_fields(values), "loss": record.get("loss")})
+
+    return on_step
+
+
+def run_trial(payload: Dict, report: Optional[Report] = None) -> Dict:
     """Train and evaluate one trial; returns its result fields. Runs in any backend.
 
     ``payload``: ``config`` (RunConfig dict), ``eval_lengths``, ``samples``,
-    ``eval_seed``, ``threads``. Exceptions become an ``error`` entry, so one bad trial
+    ``eval_seed``, ``threads``; optionally ``run_dir`` (the trial's run folder is saved
+    there at the end, as ``ntm-widgets train --out`` saves one) and ``resume_from`` (a
+    run folder to continue, e.g. the last checkpoint of a trial whose node died:
+    training resumes exactly where it was saved). ``report(trainer, fields)`` is
+    called at each validation. Exceptions become an ``error`` entry, so one bad trial
     does not end the sweep (KeyboardInterrupt still propagates).
     """
     import torch
@@ -53,18 +99,32 @@ def run_trial(payload: Dict) -> Dict:
         # One thread: parallelism comes from running trials side by side, and one
         # thread makes a trial's numbers the same in every backend.
         torch.set_num_threads(int(payload.get("threads") or 1))
-        cfg = RunConfig.from_dict(payload["config"])
-        if cfg.train.fused_threads is None:  # trials run side by side: one thread each
-            cfg = RunConfig(
-                model=cfg.model, task=cfg.task, train=cfg.train.replace(fused_threads=int(payload.get("threads") or 1))
-            )
-        trainer = Trainer(cfg)
-        summary = trainer.run()
+        prior = 0.0
+        if payload.get("resume_from"):
+            trainer = Trainer.load_run(payload["resume_from"])
+            prior = trainer.seconds
+        else:
+            cfg = RunConfig.from_dict(payload["config"])
+            if cfg.train.fused_threads is None:  # trials run side by side: one thread each
+                cfg = RunConfig(
+                    model=cfg.model, task=cfg.task, train=cfg.train.replace(fused_threads=int(payload.get("threads") or 1))
+                )
+            trainer = Trainer(cfg)
+        t = trainer.cfg.train
+        steps = None if t.steps is None else max(0, t.steps - trainer.step_count)
+        end_step = None if steps is None else trainer.step_count + steps
+        callbacks = [] if report is None else [_reporter(trainer, report, start, prior, end_step)]
+        time_limit = None if t.time_limit is None else max(0.0, t.time_limit - prior)
+        if trainer.converged:  # resumed from the checkpoint of a finished trial
+            summary = trainer.summary(wall=0.0, reason="converged")
+        else:
+            summary = trainer.run(steps=steps, time_limit=time_limit, callbacks=callbacks)
+        summary["seconds"] += prior
         bits = summary["bits_per_seq"]
         if bits is None:  # no target: validate once at the end for the final error
             bits = trainer.validate()
         values = {**summary, "bits_per_seq": bits}
-        result.update({name: RESULT_TYPES[name](values[name]) for name in RESULT_FIELDS})
+        result.update(_result_fields(values))
         failure = trainer.failure()
         if failure is not None:
             # A model with NaN or inf weights (or one whose last steps were all skipped)
@@ -77,6 +137,9 @@ def run_trial(payload: Dict) -> Dict:
             for length in lengths:
                 result[f"gen_{int(length)}_mean"] = gen[int(length)]["mean"]
                 result[f"gen_{int(length)}_max"] = gen[int(length)]["max"]
+        if payload.get("run_dir"):
+            # The folder ``ntm-widgets eval`` / ``replay`` read, as ``train --out`` writes it.
+            result["run_dir"] = str(trainer.save_run(payload["run_dir"]))
         result["error"] = None
     except Exception as exc:  # a failed trial is a result, not the end of the sweep
         last = traceback.extract_tb(exc.__traceback__)[-1:] or None
@@ -207,60 +270,3 @@ def run_local(jobs: Jobs, nworkers: int, threads: int, finished: Finished) -> No
     # Every result is in; the workers exit by themselves (joining them costs
     # about a second of torch teardown for nothing).
     pool.shutdown(wait=False)
-
-
-def run_ray(ray, jobs: Jobs, workers: Optional[int], ray_address: Optional[str], finished: Finished) -> None:
-    """Run the jobs as Ray tasks (one CPU each) on ``ray_address`` or a local Ray."""
-    started = start_ray(ray_address, num_cpus=workers) if not ray.is_initialized() else False
-    try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(run_trial)
-        refs = {remote.remote(payload): trial for trial, payload in jobs}
-        pending = list(refs)
-        try:
-            while pending:
-                ready, pending = ray.wait(pending, num_returns=1)
-                for ref in ready:
-                    try:
-                        result = ray.get(ref)
-                    except Exception as exc:  # the task or its worker died
-                        result = {"error": f"{type(exc).__name__}: {exc}"}
-                    finished(refs[ref], result)
-        except BaseException:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            raise
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def import_ray():
-    try:
-        import ray
-    except ImportError as exc:
-        raise ImportError(RAY_INSTALL_HINT) from exc
-    return ray
-
-
-def start_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) -> bool:
-    """Connect to ``address`` or start a quiet local Ray; True if this call started it.
-
-    On a cluster every node's Python needs ntm-widgets (and torch) installed, since
-    trials run ``ntm_widgets.sweep.run_trial``; or call ``ray.init`` yourself with a
-    ``runtime_env`` that provides it, before the sweep.
-
-    A local Ray gets no dashboard, no usage reporting (there may be no network) and
-    no worker logs forwarded to the notebook, which keeps start-up shorter and output
-    clean. Call it (or ``ray.init``) yourself to keep one Ray across several sweeps.
-    """
-    import logging
-
-    ray = import_ray()
-    if ray.is_initialized():
-        return False
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if address is not None:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
-    else:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    return True

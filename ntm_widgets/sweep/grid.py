@@ -158,13 +158,14 @@ class Sweep:
         """[{"trial_id", "point" (dotted -> value), "config" (RunConfig)}] in run order."""
         return list(self._trials)
 
-    def _payload(self, trial: Dict, threads: int) -> Dict:
+    def _payload(self, trial: Dict, threads: int, runs_dir: Optional[Path] = None) -> Dict:
         return {
             "config": trial["config"].to_dict(),
             "eval_lengths": self.eval_lengths,
             "samples": self.samples,
             "eval_seed": self.eval_seed,
             "threads": threads,
+            "run_dir": None if runs_dir is None else str(runs_dir / trial["trial_id"]),
         }
 
     def _row(self, trial: Dict, result: Dict) -> Dict:
@@ -178,6 +179,7 @@ class Sweep:
             row[f"gen_{length}_max"] = result.get(f"gen_{length}_max")
         row["error"] = result.get("error")
         row["wall_seconds"] = result.get("wall_seconds")
+        row["run_dir"] = result.get("run_dir")
         row["config"] = json.dumps(trial["config"].to_dict(), sort_keys=True)
         return row
 
@@ -191,20 +193,54 @@ class Sweep:
         progress: Union[bool, Callable[[Dict], None]] = True,
         threads: int = 1,
         retry_errors: bool = True,
+        runs_dir=None,
+        storage=None,
+        scheduler=None,
+        grace_steps: Optional[int] = None,
+        ray_token_file=None,
     ):
         """Run the trials not yet in ``results_path``; returns the DataFrame of this sweep.
 
         ``progress``: True for a tqdm bar on stderr, False for none, or a callable
         that gets ``{"done", "total", "row", "best"}`` after each trial (an exception
         it raises stops the sweep; finished trials stay saved).
+
+        Run folders: each trial's (config, checkpoint, history, as ``ntm-widgets train
+        --out`` writes them) goes to ``runs_dir/TRIAL_ID``, by default the folder
+        ``STEM_runs`` beside ``results_path`` (none without either); its path is the
+        row's ``run_dir``. The Ray backend (Ray Tune) keeps every trial's checkpoints
+        in ``storage`` (a folder or a URI Tune accepts; default ``runs_dir/tune``, or
+        Tune's ``~/ray_results`` without a ``runs_dir``) and copies the last one to
+        ``runs_dir`` on this machine as each trial ends, wherever it ran.
+        ``scheduler``: "asha" stops poor trials early on the Ray backend (their
+        ``reason`` is "early_stopped"; a later sweep without a scheduler runs them
+        again in full); ``grace_steps`` its first rung (default 1,000 steps).
+        ``ray_token_file``: the cluster's authentication token, when ``ray_address``
+        needs one that Ray would not find by itself.
         """
         import pandas as pd
 
         _check_run_arguments(backend, threads, progress, workers)
         if backend == "ray":
             ray = backends.import_ray()  # fail before any file is touched
+        from . import tune as tune_backend
+
+        tune_backend.check_scheduler(scheduler)
+        if scheduler not in (None, "none") and backend != "ray":
+            raise ConfigError(
+                "scheduler", f"scheduler {scheduler!r} needs backend='ray' (Ray Tune stops the trials), got {backend!r}"
+            )
+        if grace_steps is not None and (isinstance(grace_steps, bool) or not isinstance(grace_steps, int) or grace_steps < 1):
+            raise ConfigError("grace_steps", f"grace_steps must be an integer >= 1, got {grace_steps!r}")
+        if runs_dir is None and results_path is not None:
+            runs_dir = Path(results_path).with_name(Path(results_path).stem + "_runs")
+        runs_dir = None if runs_dir is None else Path(runs_dir).expanduser().resolve()
         previous = _previous_results(results_path)
-        todo, rows = self._plan(previous, retry_errors)
+        if runs_dir is not None:
+            problem = _folder_problem(runs_dir)
+            if problem is not None:
+                raise ConfigError("runs_dir", f"runs_dir {runs_dir} cannot be written: {problem}")
+        todo, rows = self._plan(previous, retry_errors, rerun_early_stopped=scheduler in (None, "none"))
         ids = {t["trial_id"] for t in self._trials}
         if todo and not (backend == "ray" and ray_address is not None):  # a cluster's nodes have their own memory
             problem = self.eval_memory_problem([t["config"] for t in todo])
@@ -214,6 +250,10 @@ class Sweep:
         axes = list(self.columns.values())
         self.ran = 0  # trials trained in this call (a resume skips the rest)
 
+        started = False
+        if backend == "ray" and todo:
+            # Connect before anything is shown: a wrong address or token fails within seconds.
+            started = backends.start_ray(ray_address, num_cpus=workers, token_file=ray_token_file)
         bar = None
         callback = progress if callable(progress) else None
         if progress is True:
@@ -238,7 +278,7 @@ class Sweep:
 
         try:
             if todo:
-                jobs = [(trial, self._payload(trial, threads)) for trial in todo]
+                jobs = [(trial, self._payload(trial, threads, runs_dir)) for trial in todo]
                 nworkers = workers or os.cpu_count() or 1
                 if backend == "serial":
                     for trial, payload in jobs:
@@ -246,10 +286,14 @@ class Sweep:
                 elif backend == "local":
                     backends.run_local(jobs, min(nworkers, len(todo)), threads, finished)
                 else:
-                    backends.run_ray(ray, jobs, workers, ray_address, finished)
+                    self._run_tune(ray, jobs, finished, workers, results_path, runs_dir, storage, scheduler, grace_steps)
         finally:
             if bar is not None:
                 bar.close()
+            if started:
+                # Also what stops Tune's trials when the sweep is interrupted: their
+                # last checkpoints stay in the storage for the next run to resume.
+                ray.shutdown()
         if results_path is not None and rows and not self.ran:
             # Nothing new, but reused rows may have gained this sweep's axis columns.
             save_results(order_columns(_clean_frame(pd.DataFrame(rows)), axes), results_path)
@@ -259,11 +303,43 @@ class Sweep:
             df = df.sort_values("trial_id", key=lambda s: s.map(order)).reset_index(drop=True)
         return df
 
-    def _plan(self, previous, retry_errors: bool):
+    def _run_tune(self, ray, jobs, finished, workers, results_path, runs_dir, storage, scheduler, grace_steps) -> None:
+        """The jobs as Ray Tune trials, on the Ray this process is connected to."""
+        from . import tune as tune_backend
+
+        if storage is None:
+            storage = runs_dir / "tune" if runs_dir is not None else Path("~/ray_results").expanduser()
+        stem = Path(results_path).stem if results_path is not None else "sweep"
+        # One experiment per sweep: its name follows every trial of the sweep, so an
+        # interrupted sweep finds it again, whatever was finished before.
+        name = tune_backend.experiment_name(stem, [t["trial_id"] for t in self._trials])
+        budgets = [t["config"].train.steps for t, _p in jobs]
+        tune_backend.run_tune(
+            ray,
+            jobs,
+            finished,
+            workers=workers,
+            storage=tune_backend.storage_uri(storage),
+            name=name,
+            scheduler=scheduler,
+            max_steps=None if any(b is None for b in budgets) else max(budgets),
+            grace_steps=grace_steps,
+            runs_dir=runs_dir,
+            manifest=None if runs_dir is None else runs_dir / tune_backend.MANIFEST,
+        )
+
+    def _plan(self, previous, retry_errors: bool, rerun_early_stopped: bool = True):
         """(trials still to run, rows to keep): a resume skips finished trials, retries
-        failed ones (``retry_errors``) and keeps rows of other sweeps sharing the file."""
+        failed ones (``retry_errors``), runs trials a scheduler stopped early again in
+        full when no scheduler is asked for, and keeps rows of other sweeps sharing the file."""
         records = previous.to_dict("records") if len(previous) and "trial_id" in previous.columns else []
-        done = {str(r["trial_id"]) for r in records if not (retry_errors and isinstance(r.get("error"), str))}
+
+        def redo(r) -> bool:
+            return (retry_errors and isinstance(r.get("error"), str)) or (
+                rerun_early_stopped and r.get("reason") == "early_stopped"
+            )
+
+        done = {str(r["trial_id"]) for r in records if not redo(r)}
         todo = [t for t in self._trials if t["trial_id"] not in done]
         todo_ids = {t["trial_id"] for t in todo}
         by_id = {t["trial_id"]: t for t in self._trials}
@@ -322,6 +398,19 @@ def _check_run_arguments(backend, threads, progress, workers) -> None:
         raise TypeError(f"progress must be True, False or a callable, got {type(progress).__name__}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError("workers", f"workers must be an integer >= 1 (or None for one per core), got {workers!r}")
+
+
+def _folder_problem(folder: Path) -> Optional[str]:
+    """Why run folders could not be made in ``folder``, or None; creates nothing (a
+    sweep refused for another reason leaves no empty folder behind)."""
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
 
 
 def _previous_results(results_path):

@@ -14,7 +14,7 @@ from ..files import atomic_write, writable_dir_problem
 RESULT_FIELDS = ("converged", "seconds", "train_seconds", "sequences", "steps", "bits_per_seq", "nonfinite_steps", "reason")
 # Columns every trial row has; a swept field whose short name clashes with one of these
 # (train.steps vs the steps a run took) keeps its dotted name as its column.
-RESULT_COLUMNS = ("trial_id", *RESULT_FIELDS, "error", "config")
+RESULT_COLUMNS = ("trial_id", *RESULT_FIELDS, "error", "run_dir", "config")
 
 
 def _results_format(path) -> str:
@@ -25,11 +25,12 @@ def _results_format(path) -> str:
 
 
 def _clean_frame(df):
-    """Dtypes that survive CSV/JSON: error None when absent, converged a bool where known."""
+    """Dtypes that survive CSV/JSON: error and run_dir None when absent, converged a bool where known."""
     import pandas as pd
 
-    if "error" in df.columns:
-        df["error"] = df["error"].astype(object).where(df["error"].notna(), None)
+    for column in ("error", "run_dir"):  # text or None (an all-empty CSV column reads back as floats)
+        if column in df.columns:
+            df[column] = df[column].astype(object).where(df[column].notna(), None)
     if "converged" in df.columns and df["converged"].notna().all() and len(df):
         df["converged"] = df["converged"].astype(bool)
     return df if isinstance(df, pd.DataFrame) else pd.DataFrame(df)
@@ -41,7 +42,7 @@ def order_columns(df, axes: Sequence[str] = ()):
     lead = ["trial_id", *[c for c in axes if c in cols]]
     results = ["converged", "seconds", "train_seconds", "sequences", "steps", "bits_per_seq", "nonfinite_steps", "reason"]
     gen = [c for c in cols if c.startswith("gen_")]
-    tail = ["error", "wall_seconds", "config"]
+    tail = ["error", "wall_seconds", "run_dir", "config"]
     known = set(lead) | set(results) | set(gen) | set(tail)
     other_axes = [c for c in cols if c not in known]  # axes of other sweeps sharing the file
     order = [c for c in [*lead, *other_axes, *results, *gen, *tail] if c in cols]
