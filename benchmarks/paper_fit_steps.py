@@ -1,0 +1,58 @@
+"""When does one attempt of the paper copy preset fit lengths 1-20? One JSON line per seed.
+
+Each seed is one attempt of ``config.preset("paper")`` with restarts and selection off,
+one fused thread, trained until < 0.1 bits per sequence on the training lengths or the
+step cap. ``val_1200`` is the validation error at the restart rule's step (1,200):
+comparing it with ``steps`` shows which fits the rule would have cut off.
+
+    python benchmarks/paper_fit_steps.py c3k --seeds 100-119 --steps 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from ntm_widgets.config import RESTART_AFTER, RunConfig, preset
+from ntm_widgets.training import Trainer
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("name")
+    p.add_argument("--seeds", default="100-119", help="LO-HI")
+    p.add_argument("--set", action="append", default=[], help="section.field=JSON")
+    p.add_argument("--steps", type=int, default=3000)
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    lo, hi = a.seeds.split("-")
+    for seed in range(int(lo), int(hi) + 1):
+        d = preset("paper").to_dict()
+        for item in a.set:
+            key, value = item.split("=", 1)
+            section, field = key.split(".")
+            d[section][field] = json.loads(value)
+        d["train"].update(seed=seed, fused_threads=1, restart_after=None, select_lengths=None, time_limit=None, steps=a.steps)
+        start = time.perf_counter()
+        trainer = Trainer(RunConfig.from_dict(d))
+        summary = trainer.run()
+        vals = [(h["step"], round(h["val_bits_per_seq"], 2)) for h in trainer.history if h.get("val_bits_per_seq") is not None]
+        early = [v for step, v in vals if step <= RESTART_AFTER]
+        row = dict(
+            arm=a.name,
+            seed=seed,
+            wall=round(time.perf_counter() - start, 1),
+            steps=summary["steps"],
+            fit=summary["converged"],
+            val_1200=early[-1] if early else None,
+            last_val=vals[-1][1] if vals else None,
+            set=a.set,
+        )
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
