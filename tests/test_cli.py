@@ -286,6 +286,8 @@ def test_paper_presets_follow_the_paper_sections():
     assert (preset("paper", "associative_recall").task.item_len, preset("paper", "associative_recall").task.max_len) == (3, 6)
     assert preset("paper", "ngrams").task.ngram_order == 6 and preset("paper", "ngrams").task.max_len == 200
     sort = preset("paper", "priority_sort")
-    assert (sort.task.max_len, sort.task.sort_outputs, sort.model.controller_layers) == (20, 16, 2)
+    assert (sort.task.max_len, sort.task.sort_outputs) == (20, 16)
+    # Several heads, as the paper's; one layer, so that the fused step runs it.
+    assert (sort.model.controller_layers, sort.model.num_read_heads, sort.model.num_write_heads) == (1, 3, 2)
     with pytest.raises(ConfigError, match="quick"):
         preset("quick", "ngrams")
