@@ -15,6 +15,7 @@ import json
 import time
 
 import torch
+from generalise import _seeds  # benchmarks/ is the script's folder, so on sys.path
 
 from ntm_widgets.config import RESTART_AFTER, RunConfig, preset
 from ntm_widgets.training import Trainer
@@ -23,13 +24,12 @@ from ntm_widgets.training import Trainer
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("name")
-    p.add_argument("--seeds", default="100-119", help="LO-HI")
+    p.add_argument("--seeds", default="100-119", help="e.g. 100-119 or 3,5,8")
     p.add_argument("--set", action="append", default=[], help="section.field=JSON")
     p.add_argument("--steps", type=int, default=3000)
     a = p.parse_args()
     torch.set_num_threads(1)
-    lo, hi = a.seeds.split("-")
-    for seed in range(int(lo), int(hi) + 1):
+    for seed in _seeds(a.seeds):
         d = preset("paper").to_dict()
         for item in a.set:
             key, value = item.split("=", 1)

@@ -22,18 +22,12 @@ import json
 import time
 
 import torch
+from generalise import _seeds  # benchmarks/ is the script's folder, so on sys.path
 
 from ntm_widgets.config import RunConfig, preset
 from ntm_widgets.training import Trainer
 
 TEST_LENGTHS = (8, 16, 24, 32)
-
-
-def seeds_from(text: str):
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(s) for s in text.split(",")]
 
 
 def main() -> None:
@@ -46,7 +40,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(1)
-    for seed in seeds_from(a.seeds):
+    for seed in _seeds(a.seeds):
         d = preset("quick").to_dict()
         for item in a.set:
             key, value = item.split("=", 1)
