@@ -319,10 +319,10 @@ display(Markdown(" ".join(lines)))
 # How far a model generalises still varies from seed to seed and from machine to
 # machine: floating-point rounding (another BLAS, another CPU) is enough to send a
 # seed down another path, so your numbers will differ from ours, and the cell above
-# prints yours. This small model is the hard case: over seeds 0-19 on our 2-core
-# machine, 15 of 20 `quick` models made under one wrong bit per sequence at 32, and
-# the other five between 1.4 and 33 (`python benchmarks/generalise.py --only demo`
-# measures it on yours; `benchmarks/NOTES.md` has ours). Graves et al.'s
+# prints yours. This small model is the hard case: on our 2-core machine most
+# `quick` seeds made under one wrong bit per sequence at 32 and a few made several
+# (`python benchmarks/generalise.py --only demo` measures it on yours over ten seeds;
+# `benchmarks/NOTES.md` has our counts). Graves et al.'s
 # larger configuration (`preset("paper")`, `ntm-widgets train --preset paper`) learns
 # the clean program far more often: most of its seeds copy 120 vectors with under one
 # wrong bit per sequence. When a model here does slip, it is typically by one row:
