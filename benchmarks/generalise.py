@@ -50,6 +50,30 @@ def cli(*argv, timeout=None) -> tuple:
     return json.loads(proc.stdout.strip().splitlines()[-1]), wall
 
 
+def apply_sets(d: dict, items) -> dict:
+    """``--set section.field=JSON`` overrides (e.g. ``train.length_power=2``) applied to a
+    RunConfig dict, in place; returns it."""
+    for item in items:
+        key, value = item.split("=", 1)
+        section, field = key.split(".")
+        d[section][field] = json.loads(value)
+    return d
+
+
+def train_capped(d: dict):
+    """Train a RunConfig dict by its stopping rule (in this process) and keep the best
+    selection candidate when the rule was not met; (trainer, summary, wall seconds)."""
+    from ntm_widgets.config import RunConfig
+    from ntm_widgets.training import Trainer
+
+    start = time.perf_counter()
+    trainer = Trainer(RunConfig.from_dict(d))
+    summary = trainer.run()
+    if not trainer.converged:
+        trainer.use_best()
+    return trainer, summary, time.perf_counter() - start
+
+
 def _seeds(text: str):
     if "-" in text:
         lo, hi = text.split("-")

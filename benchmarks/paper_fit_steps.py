@@ -15,7 +15,7 @@ import json
 import time
 
 import torch
-from generalise import _seeds  # benchmarks/ is the script's folder, so on sys.path
+from generalise import _seeds, apply_sets  # benchmarks/ is the script's folder, so on sys.path
 
 from ntm_widgets.config import RESTART_AFTER, RunConfig, preset
 from ntm_widgets.training import Trainer
@@ -31,10 +31,7 @@ def main() -> None:
     torch.set_num_threads(1)
     for seed in _seeds(a.seeds):
         d = preset("paper").to_dict()
-        for item in a.set:
-            key, value = item.split("=", 1)
-            section, field = key.split(".")
-            d[section][field] = json.loads(value)
+        apply_sets(d, a.set)
         d["train"].update(seed=seed, fused_threads=1, restart_after=None, select_lengths=None, time_limit=None, steps=a.steps)
         start = time.perf_counter()
         trainer = Trainer(RunConfig.from_dict(d))

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
-from generalise import _seeds  # benchmarks/ is the script's folder, so on sys.path
+from generalise import _seeds, apply_sets, train_capped  # benchmarks/ is the script's folder, so on sys.path
 
-from ntm_widgets.config import RunConfig, preset
-from ntm_widgets.training import Trainer
+from ntm_widgets.config import preset
 
 TEST_LENGTHS = (8, 16, 24, 32)
 
@@ -42,21 +40,13 @@ def main() -> None:
     torch.set_num_threads(1)
     for seed in _seeds(a.seeds):
         d = preset("quick").to_dict()
-        for item in a.set:
-            key, value = item.split("=", 1)
-            section, field = key.split(".")
-            d[section][field] = json.loads(value)
+        apply_sets(d, a.set)
         d["train"].update(seed=seed, fused_threads=a.threads)
         if a.steps is not None:
             d["train"].update(steps=a.steps, time_limit=None)
         if a.time is not None:
             d["train"]["time_limit"] = a.time
-        start = time.perf_counter()
-        trainer = Trainer(RunConfig.from_dict(d))
-        summary = trainer.run()
-        if not trainer.converged:
-            trainer.use_best()
-        wall = time.perf_counter() - start
+        trainer, summary, wall = train_capped(d)
         ev = trainer.evaluate(TEST_LENGTHS, samples=100, seed=1000 + seed)
         row = dict(
             arm=a.name,

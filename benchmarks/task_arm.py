@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
-from generalise import _seeds  # benchmarks/ is the script's folder, so on sys.path
+from generalise import _seeds, apply_sets, train_capped  # benchmarks/ is the script's folder, so on sys.path
 
 from ntm_widgets import paper
-from ntm_widgets.config import RunConfig, preset
-from ntm_widgets.training import Trainer
+from ntm_widgets.config import preset
 
 
 def main() -> None:
@@ -42,17 +40,9 @@ def main() -> None:
     spec = paper.PAPER[a.task]
     for seed in _seeds(a.seeds):
         d = preset("paper", a.task).to_dict()
-        for item in a.set:
-            key, value = item.split("=", 1)
-            section, field = key.split(".")
-            d[section][field] = json.loads(value)
+        apply_sets(d, a.set)
         d["train"].update(seed=seed, fused_threads=1, steps=a.steps, time_limit=None)
-        start = time.perf_counter()
-        trainer = Trainer(RunConfig.from_dict(d))
-        summary = trainer.run()
-        if not trainer.converged:
-            trainer.use_best()
-        wall = time.perf_counter() - start
+        trainer, summary, wall = train_capped(d)
         if a.save:
             trainer.save_run(f"{a.save}/seed{seed}")
         table = paper.evaluate(trainer, spec.tests, a.samples or spec.samples, seed=1000 + seed)
