@@ -74,6 +74,12 @@ def train_capped(d: dict):
     return trainer, summary, time.perf_counter() - start
 
 
+def measured(trainer, key: str = "val_bits_per_seq"):
+    """(step, value) for every step whose history record holds ``key`` (validation bits
+    by default, ``select_bits`` for selection), rounded to 2 places."""
+    return [(h["step"], round(h[key], 2)) for h in trainer.history if h.get(key) is not None]
+
+
 def _seeds(text: str):
     if "-" in text:
         lo, hi = text.split("-")

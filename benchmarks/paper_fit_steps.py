@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
-from generalise import _seeds, apply_sets  # benchmarks/ is the script's folder, so on sys.path
+from generalise import _seeds, apply_sets, measured, train_capped  # benchmarks/ is the script's folder, so on sys.path
 
-from ntm_widgets.config import RESTART_AFTER, RunConfig, preset
-from ntm_widgets.training import Trainer
+from ntm_widgets.config import RESTART_AFTER, preset
 
 
 def main() -> None:
@@ -33,15 +31,13 @@ def main() -> None:
         d = preset("paper").to_dict()
         apply_sets(d, a.set)
         d["train"].update(seed=seed, fused_threads=1, restart_after=None, select_lengths=None, time_limit=None, steps=a.steps)
-        start = time.perf_counter()
-        trainer = Trainer(RunConfig.from_dict(d))
-        summary = trainer.run()
-        vals = [(h["step"], round(h["val_bits_per_seq"], 2)) for h in trainer.history if h.get("val_bits_per_seq") is not None]
+        trainer, summary, wall = train_capped(d)
+        vals = measured(trainer)
         early = [v for step, v in vals if step <= RESTART_AFTER]
         row = dict(
             arm=a.name,
             seed=seed,
-            wall=round(time.perf_counter() - start, 1),
+            wall=round(wall, 1),
             steps=summary["steps"],
             fit=summary["converged"],
             val_1200=early[-1] if early else None,

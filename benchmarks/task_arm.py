@@ -20,7 +20,7 @@ import argparse
 import json
 
 import torch
-from generalise import _seeds, apply_sets, train_capped  # benchmarks/ is the script's folder, so on sys.path
+from generalise import _seeds, apply_sets, measured, train_capped  # benchmarks/ is the script's folder, so on sys.path
 
 from ntm_widgets import paper
 from ntm_widgets.config import preset
@@ -46,8 +46,6 @@ def main() -> None:
         if a.save:
             trainer.save_run(f"{a.save}/seed{seed}")
         table = paper.evaluate(trainer, spec.tests, a.samples or spec.samples, seed=1000 + seed)
-        curve = [(h["step"], round(h["val_bits_per_seq"], 2)) for h in trainer.history if h.get("val_bits_per_seq") is not None]
-        select = [(h["step"], round(h["select_bits"], 2)) for h in trainer.history if h.get("select_bits") is not None]
         row = dict(
             task=a.task,
             arm=a.name,
@@ -61,8 +59,8 @@ def main() -> None:
             mean={k: round(v["mean"], 2) for k, v in table.items()},
             max={k: v["max"] for k, v in table.items()},
             optimal={k: round(v["optimal"], 2) for k, v in table.items() if "optimal" in v},
-            curve=curve[-40:],
-            select=select[-20:],
+            curve=measured(trainer)[-40:],
+            select=measured(trainer, "select_bits")[-20:],
             set=a.set,
         )
         print(json.dumps(row), flush=True)
