@@ -476,10 +476,25 @@ def _paper_task(task: str) -> RunConfig:
     never = dict(restart_after=None, time_limit=300.0)
     if task == "repeat_copy":
         # A curriculum over lengths (from 2 up, as the running error falls): the only arm
-        # of three that learned the training range in 300-600 s (1 seed of 3; lr 3e-3 and
-        # 1e-2 without it: 0 of 3, all near 55-85 bits; benchmarks/NOTES.md).
+        # of three that learned the training range in 300-600 s (lr 3e-3 and 1e-2 without
+        # it: 0 of 3, all near 55-85 bits). Batch 8: a step ~2.2x cheaper than batch 32 for
+        # about as many updates to leave the plateau: seeds 0-7 learned the training range
+        # within 30,000 steps of batch 8 (~300 s) for 4 of 8, within 14,000 steps of batch
+        # 32 (its 300 s) for 0 of 6. Below 0.5 bits (1 stopped too early for 10 x 10), then polished at 1e-3 and
+        # selected on length 20, keeping the best candidate (benchmarks/NOTES.md).
         taskcfg = TaskConfig(name=task, width=8, min_len=1, max_len=10, min_repeats=1, max_repeats=10)
-        train = TrainConfig(curriculum=True, target_bits=1.0, **never)
+        train = TrainConfig(
+            curriculum=True,
+            batch_size=8,
+            target_bits=0.5,
+            polish_lr=1e-3,
+            select_lengths=(20,),
+            select_bits=4.0,
+            select_steps=100_000,
+            select_every=500,
+            select_samples=50,
+            **never,
+        )
     elif task == "associative_recall":
         # Below 0.1 bits on 2-6 items, then polished at 1e-3 until 12 items (twice the
         # longest trained) are answered within 0.5 bits, keeping the best candidate: the
