@@ -480,8 +480,9 @@ def _paper_task(task: str) -> RunConfig:
         # it: 0 of 3, all near 55-85 bits). Batch 8: a step ~2.2x cheaper than batch 32 for
         # about as many updates to leave the plateau: seeds 0-7 learned the training range
         # within 30,000 steps of batch 8 (~300 s) for 4 of 8, within 14,000 steps of batch
-        # 32 (its 300 s) for 0 of 6. Below 0.5 bits (1 stopped too early for 10 x 10), then polished at 1e-3 and
-        # selected on length 20, keeping the best candidate (benchmarks/NOTES.md).
+        # 32 (its 300 s) for 0 of 6. Below 0.5 bits (1 stopped too early for 10 x 10),
+        # then polished at 1e-3 and selected on length 20, keeping the best candidate
+        # (benchmarks/NOTES.md).
         taskcfg = TaskConfig(name=task, width=8, min_len=1, max_len=10, min_repeats=1, max_repeats=10)
         train = TrainConfig(
             curriculum=True,
