@@ -91,7 +91,7 @@ torch.set_num_threads(1)  # the model is small: one thread is as fast and leaves
 #   100 steps copies fresh sequences of 24 vectors, three times the longest it trained
 #   on (`select_lengths`). It stops when those are copied almost perfectly (and still
 #   are 500 steps later); an attempt far off at its first look starts again at once,
-#   the best candidate so far is kept, and after a minute the run stops with it. The
+#   the best candidate so far is kept, and after 8,000 steps the run stops with it. The
 #   lengths we test on below are other ones (16, 20, 32, 48, ...), never the
 #   selection's.
 

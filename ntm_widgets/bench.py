@@ -231,7 +231,7 @@ def bench_rebuild(
 
 def playground_config() -> RunConfig:
     """The Playground's default run, as widgets/playground.py builds it: the "quick"
-    preset (config.preset) with no time limit. Built here, not imported: bench sits
+    preset (config.preset) with no step or time budget. Built here, not imported: bench sits
     below the widgets."""
     quick = preset("quick")
-    return RunConfig(model=quick.model, task=quick.task, train=quick.train.replace(time_limit=None))
+    return RunConfig(model=quick.model, task=quick.task, train=quick.train.replace(time_limit=None, steps=None))

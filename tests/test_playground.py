@@ -51,8 +51,8 @@ def test_default_config_is_small_and_copy():
     assert (c.model.memory_size, c.model.word_size, c.model.controller, c.model.controller_size) == (64, 8, "lstm", 64)
     from ntm_widgets.config import preset
 
-    quick = preset("quick")  # one source: the demo's recipe, without its time limit
-    assert (c.model, c.task) == (quick.model, quick.task) and c.train == quick.train.replace(time_limit=None)
+    quick = preset("quick")  # one source: the demo's recipe, without its step budget
+    assert (c.model, c.task) == (quick.model, quick.task) and c.train == quick.train.replace(time_limit=None, steps=None)
     assert (c.task.name, c.task.min_len, c.task.max_len) == ("copy", 1, 8)
     assert (c.train.batch_size, c.train.optimizer, c.train.lr) == (32, "adam", 1e-2)
     p = Playground()

@@ -293,7 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-limit",
         type=_float_type(0.0, open_lo=True),
         default=None,
-        help="seconds of training at most (default: the preset's, 60 s quick, 300 s paper)",
+        help="seconds of training at most (default: none, the preset's --steps ends it)",
+    )
+    p.add_argument(
+        "--steps",
+        type=_int_type(1),
+        default=None,
+        help="training steps at most, keeping the best candidate (default: the preset's, 8,000 quick, 18,000 paper)",
     )
     p.add_argument("--target-bits", type=_float_type(0.0), default=0.1)
     p.add_argument("--seed", type=_int_type(0), default=0)
@@ -847,18 +853,22 @@ def cmd_demo(args) -> Dict:
         fused_threads=args.fused_threads,
     )
     lengths = args.lengths or DEMO_LENGTHS[args.preset]
+    steps = args.steps or cfg.train.steps
+    time_limit = args.time_limit or cfg.train.time_limit
+    parts = ([] if steps is None else [f"{steps:,} steps"]) + ([] if time_limit is None else [f"{time_limit:.0f} s"])
+    budget = " or ".join(parts) or "until stopped"
     if not args.json:
         print(
             f"Training an NTM on the copy task (memory {cfg.model.memory_size} x {cfg.model.word_size}, "
             f"lengths {cfg.task.min_len}-{cfg.task.max_len}) until < {args.target_bits} bit errors per sequence, "
             f"then until it copies lengths {', '.join(map(str, cfg.train.select_lengths or ()))} too, "
-            f"or {args.time_limit or cfg.train.time_limit:.0f} s ...",
+            f"or {budget} ...",
             file=sys.stderr,
         )
     check_output_dir(out, "--out")
     trainer = Trainer(cfg)
     with _StopOnSignal() as stop:
-        summary = _train(trainer, args, stop, time_limit=args.time_limit or cfg.train.time_limit, target_bits=args.target_bits)
+        summary = _train(trainer, args, stop, steps=steps, time_limit=time_limit, target_bits=args.target_bits)
         if summary["failure"] is not None:
             raise CommandExit(EXIT_FAILED, f"ntm-widgets demo: training failed: {summary['failure']}", summary)
         if not trainer.converged:
@@ -897,13 +907,13 @@ def cmd_demo(args) -> Dict:
         "restarts": trainer.restarts,
     }
     if not args.json:
-        state = "converged" if trainer.converged else "did not converge in the time limit"
+        state = "converged" if trainer.converged else f"did not converge within {budget}"
         print(
             f"\n{state}: {trainer.step_count} steps, {trainer.sequences} sequences, {result['seconds']:.1f} s, "
             f"validation {trainer.last_val:.3f} bit errors per sequence" + _restart_text(trainer.restarts)
         )
         if not trainer.converged:
-            print("  (some seeds take several attempts: try a longer --time-limit or another --seed)")
+            print("  (some seeds take several attempts: try more --steps or another --seed)")
         print(f"\ngeneralisation (trained on lengths {cfg.task.min_len}-{cfg.task.max_len}):")
         print(format_table(table))
         print(f"\nrun folder: {out}\npicture:    {png}" + (f"\nreplay:     {html} (open in a browser)" if html else ""))

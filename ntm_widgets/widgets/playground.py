@@ -55,10 +55,10 @@ from .run_history import KEEP_WEIGHTS, RunHistory, RunRecord
 def _default_config() -> RunConfig:
     """The "quick" preset (config.preset: the demo's recipe, 64 x 8 memory, lengths 1-8,
     Adam 1e-2), trained until its stopping rule says the copy is learned: below 0.1
-    wrong bits on the training lengths, then selected on longer lengths. No time limit:
-    Stop ends it sooner."""
+    wrong bits on the training lengths, then selected on longer lengths. No step or time
+    budget: Stop ends it sooner."""
     quick = preset("quick")
-    return RunConfig(model=quick.model, task=quick.task, train=quick.train.replace(time_limit=None))
+    return RunConfig(model=quick.model, task=quick.task, train=quick.train.replace(time_limit=None, steps=None))
 
 
 DEFAULT_CONFIG = _default_config()
