@@ -35,8 +35,8 @@
 # is to see it learn exactly that, and to measure the difference.
 #
 # *Run time:* quick mode a few seconds (the numbers then mean nothing); full mode
-# one to three minutes on a laptop CPU (the NTM's training prints its own time, the
-# LSTM baseline takes under a minute, then the evaluation).
+# two to five minutes on a 2-core laptop CPU (the NTM's training and the LSTM
+# baseline's each print their own time, then the evaluation).
 
 # %% id="04-01"
 # %matplotlib inline

@@ -346,7 +346,7 @@ def _describe(cfg: RunConfig) -> str:
     m, t = cfg.model, cfg.task
     layers = f"{m.controller_layers} x " if m.controller_layers > 1 else ""
     heads = f", {m.num_read_heads} read + {m.num_write_heads} write heads" if m.num_read_heads + m.num_write_heads > 2 else ""
-    limit = f", up to {cfg.train.time_limit:.0f} s" if cfg.train.time_limit else f", {cfg.train.steps} steps"
+    limit = f", up to {cfg.train.time_limit:.0f} s" if cfg.train.time_limit else f", {cfg.train.steps:,} steps"
     return f"{m.controller} {layers}{m.controller_size}, memory {m.memory_size} x {m.word_size}{heads}, lengths {t.min_len}-{t.max_len}{limit}"
 
 
