@@ -462,7 +462,8 @@ def _recipe(**changes) -> TrainConfig:
         polish_blank_prob=0.1,
         # A budget in steps, not seconds: the same recipe on a slower CPU. 18,000 steps
         # are what the 300 s this recipe was measured with held on the machine that
-        # measured it (~56 steps/s on two threads); on a 2-core AMD EPYC, 35 steps/s.
+        # measured it (~56 steps/s on two threads); a 2-core AMD EPYC runs ~30 steps/s
+        # and met the target for 8 of seeds 0-9 with this budget (benchmarks/NOTES.md).
         steps=18_000,
     )
     base.update(changes)
@@ -548,13 +549,14 @@ def preset(name: str = "paper", task: str = "copy") -> RunConfig:
         # The small model rarely copies 48 vectors (N - 16) at all, so it selects on 24
         # (3x) alone, a little less strictly, and stops after 8,000 steps with its best
         # candidate: what a minute held on the machine it was measured on (~140 steps/s);
-        # a limit in seconds ended runs on a slower CPU that passed there.
-        # Training lengths are drawn with P(L) ~ L^2: on lengths 1-8 a uniform draw lets the LSTM hold most sequences in its own state, and the
-        # programs it then finds fail beyond 8. An attempt more than 5 wrong bits off at
-        # its first look at 24 is given up at once (the ones that went on to pass were
-        # under 5 there). Seeds 0-19 at 5,000 steps: 15 of 20 models within 1 wrong bit
-        # at 32 (4x the training range), against 1 of 19 for uniform lengths, selection
-        # on 20 and no early give-up (benchmarks/NOTES.md).
+        # a limit in seconds ended runs on a slower CPU that passed there. Training
+        # lengths are drawn with P(L) ~ L^2: on lengths 1-8 a uniform draw lets the LSTM
+        # hold most sequences in its own state, and the programs it then finds fail
+        # beyond 8. An attempt more than 5 wrong bits off at its first look at 24 is
+        # given up at once (the ones that went on to pass were under 5 there). Seeds
+        # 0-19 at 5,000 steps: 15 of 20 models within 1 wrong bit at 32 (4x the training
+        # range), against 1 of 19 for uniform lengths, selection on 20 and no early
+        # give-up; at 8,000 steps on an AMD EPYC, 19 of 20 (benchmarks/NOTES.md).
         train = _recipe(
             lr=1e-2,
             length_power=2.0,
