@@ -260,6 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="repeat copy: every sequence repeats this many times (default: each draws from the training range)",
     )
+    p.add_argument(
+        "--memory-size",
+        type=_int_type(1),
+        default=None,
+        help="evaluate with this many memory rows instead of the trained N (models with a constant initial memory: "
+        "no parameter depends on N)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--force", action="store_true", help="evaluate even if the memory estimate exceeds the memory available")
     p.add_argument("--json", action="store_true")
@@ -730,6 +737,9 @@ def cmd_eval(args) -> Dict:
                 f"ntm-widgets eval: --repeats is for repeat_copy runs; {args.run_dir} trained {trainer.cfg.task.name}"
             )
         trainer.task.fixed_repeats = args.repeats
+    trained_rows = trainer.cfg.model.memory_size
+    if args.memory_size is not None:
+        trainer.resize_memory(args.memory_size)
     _check_lengths_fit(
         f"evaluating {args.samples} sequences",
         "--lengths",
@@ -744,11 +754,18 @@ def cmd_eval(args) -> Dict:
             if trainer.task.optimal is not None
             else "bit errors per sequence"
         )
-        print(f"{what}, {args.samples} sequences per length (trained on {trainer.cfg.task.min_len}-{trainer.cfg.task.max_len}):")
+        rows = f", {args.memory_size} memory rows (trained with {trained_rows})" if args.memory_size is not None else ""
+        print(
+            f"{what}, {args.samples} sequences per length "
+            f"(trained on {trainer.cfg.task.min_len}-{trainer.cfg.task.max_len}{rows}):"
+        )
         print(format_table(result))
     out = {"lengths": {str(k): v for k, v in result.items()}, "samples": args.samples, "seed": args.seed, "run_dir": args.run_dir}
     if args.repeats is not None:
         out["repeats"] = args.repeats
+    if args.memory_size is not None:
+        out["memory_size"] = args.memory_size
+        out["trained_memory_size"] = trained_rows
     return out
 
 

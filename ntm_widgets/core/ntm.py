@@ -153,6 +153,24 @@ class NTM(nn.Module):
                 b[at["gamma"]] = HEAD_INIT_GAMMA_BIAS
                 pos += head.param_size
 
+    def resize_memory(self, rows: int) -> None:
+        """Run with ``rows`` memory rows from now on (for evaluation: the optimiser's
+        state is not touched).
+
+        With a constant initial memory no parameter depends on N: the heads emit keys,
+        strengths, gates, shifts and sharpenings, and content addressing normalises over
+        whatever rows there are, so a model trained with N rows runs with more. A head that
+        keeps walking while the model answers then reaches unused rows instead of wrapping
+        round onto what it stored (repeat copy, benchmarks/NOTES.md)."""
+        if self.memory_init != "constant":
+            raise ValueError(
+                f"memory_size can change only when memory_init is 'constant' (no per-row parameters); "
+                f"this model's initial memory is {self.memory_init!r}, {self.memory_size} rows"
+            )
+        if not isinstance(rows, int) or isinstance(rows, bool) or rows < 2 * self.shift_range + 1:
+            raise ValueError(f"memory_size must be an integer >= {2 * self.shift_range + 1} (2 x shift_range + 1), got {rows!r}")
+        self.memory_size = rows
+
     # ---------------------------------------------------------------- backend
     def set_backend(self, kind: str = "fused", threads: int = 1) -> None:
         """Choose how ``forward`` runs (see ``Backend``): "fused", "eager" or "compiled"."""

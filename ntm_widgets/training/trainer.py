@@ -408,6 +408,21 @@ class Trainer:
             self.model.load_state_dict(self.best["model"])
         return True
 
+    def resize_memory(self, rows: int) -> None:
+        """Evaluate with ``rows`` memory rows (NTM.resize_memory); the config follows, so
+        memory estimates and saved settings see the new size. Raises ConfigError naming
+        ``memory_size``."""
+        if not isinstance(self.model, NTM):
+            raise ConfigError("memory_size", "memory_size cannot change for the LSTM baseline, which has no memory")
+        before = self.model.memory_size
+        try:
+            self.model.resize_memory(rows)
+            # The config's checks too: the range, and room for the task's longest input.
+            self.cfg = RunConfig(model=self.cfg.model.replace(memory_size=rows), task=self.cfg.task, train=self.cfg.train)
+        except ValueError as exc:  # ConfigError is one
+            self.model.memory_size = before
+            raise ConfigError("memory_size", str(exc)) from None
+
     # ---------------------------------------------------------------- loops
     def validate(self, samples: Optional[int] = None) -> float:
         """Mean bit errors per sequence on fresh sequences of the full training range."""
