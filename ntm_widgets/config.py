@@ -164,6 +164,14 @@ class ModelConfig(_Config):
     shift_range: int = knob(1, lo=0, hi=64, help="shift offsets -k..k (the paper: -1, 0, +1)")
     # Collier & Beel 2018 (arXiv:1807.08518): constant init converges ~2x faster.
     memory_init: str = knob("constant", kind="choice", choices=MEMORY_INITS)
+    init_gate_bias: float = knob(
+        -3.0,
+        kind="float",
+        lo=-20.0,
+        hi=20.0,
+        help="initial bias of each head's interpolation gate g: -3 starts on the previous weighting (g ~ 0.05), "
+        "0 half on content look-up (g = 0.5)",
+    )
 
     def _check(self):
         if 2 * self.shift_range + 1 > self.memory_size:

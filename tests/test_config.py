@@ -18,6 +18,8 @@ BAD = [
     (ModelConfig, "shift_range", -1),
     (ModelConfig, "shift_range", 100),
     (ModelConfig, "memory_init", "zeros"),
+    (ModelConfig, "init_gate_bias", 21.0),
+    (ModelConfig, "init_gate_bias", float("nan")),
     (TaskConfig, "name", "sorting"),
     (TaskConfig, "width", 0),
     (TaskConfig, "min_len", 0),

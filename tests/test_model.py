@@ -140,3 +140,16 @@ def test_a_two_layer_controller_feeds_its_top_layer_to_the_heads(controller):
         for p in model.controller.upper.parameters():
             p.add_(0.5)
     assert not torch.allclose(model(x)[0], y_eager)  # the second layer is on the path to the output
+
+
+@pytest.mark.parametrize("bias", [-3.0, 0.0])
+def test_init_gate_bias_sets_every_heads_first_interpolation_gate(bias):
+    # With the head projection's weights zeroed, each head's gate is sigmoid(its bias).
+    model = small(num_read_heads=2, num_write_heads=1, init_gate_bias=bias)
+    with torch.no_grad():
+        model.head_proj.weight.zero_()
+    record = {}
+    model(torch.rand(1, 2, 5), record=record)
+    g = record["g"]
+    assert g.numel() == 2 * 3  # two steps, three heads
+    torch.testing.assert_close(g, torch.full_like(g, 1 / (1 + torch.exp(torch.tensor(-bias)).item())))

@@ -40,9 +40,8 @@ from .heads import Head, HeadParams
 
 # Collier & Beel 2018 use a small constant for memory; exactly 0 leaves cosine undefined.
 MEMORY_INIT_CONSTANT = 1e-6
-# Initial head biases (see NTM._init_head_bias): interpolation gate, stay-in-place
-# shift logit, sharpening.
-HEAD_INIT_G_BIAS = -3.0
+# Initial head biases (see NTM._init_head_bias): stay-in-place shift logit, sharpening
+# (the interpolation gate's is ModelConfig.init_gate_bias).
 HEAD_INIT_STAY_BIAS = 2.0
 HEAD_INIT_GAMMA_BIAS = 1.0
 RECORD_KEYS = ("memory", "weights", "erase", "add", "beta", "g", "s", "gamma", "reads")
@@ -100,6 +99,7 @@ class NTM(nn.Module):
         num_write_heads: int = 1,
         shift_range: int = 1,
         memory_init: str = "constant",
+        init_gate_bias: float = -3.0,
     ):
         super().__init__()
         self.input_size, self.output_size = input_size, output_size
@@ -107,6 +107,7 @@ class NTM(nn.Module):
         self.num_read_heads, self.num_write_heads = num_read_heads, num_write_heads
         self.shift_range = shift_range
         self.memory_init = memory_init
+        self.init_gate_bias = init_gate_bias
         self.controller_kind = controller
         self.heads: List[Head] = [Head("read", word_size, shift_range) for _ in range(num_read_heads)]
         self.heads += [Head("write", word_size, shift_range) for _ in range(num_write_heads)]
@@ -141,14 +142,14 @@ class NTM(nn.Module):
         over a constant memory), a uniform shift over -k..k and gamma ~ 1.7, so its
         weighting blurs across many rows within a few steps and the gradients that would
         teach it to move one row at a time are weak. These biases make the untrained head
-        keep its previous focus (g ~ 0.05), mostly stay in place (s(0) ~ 0.8 for k = 1)
+        keep its previous focus (g ~ 0.05 with the default ``init_gate_bias`` of -3), mostly stay in place (s(0) ~ 0.8 for k = 1)
         and sharpen (gamma ~ 2.3); training moves them where the task needs.
         """
         with torch.no_grad():
             pos, k = 0, self.shift_range
             for head in self.heads:
                 b, at = self.head_proj.bias[pos : pos + head.param_size], head.offsets()
-                b[at["g"]] = HEAD_INIT_G_BIAS
+                b[at["g"]] = self.init_gate_bias
                 b[at["s"] + k] = HEAD_INIT_STAY_BIAS if k > 0 else 0.0  # s[k]: offset 0
                 b[at["gamma"]] = HEAD_INIT_GAMMA_BIAS
                 pos += head.param_size

@@ -82,6 +82,7 @@ _LABELS = {
     "sort_outputs": "sorted outputs",
     "shift_range": "shift range",
     "memory_init": "memory init",
+    "init_gate_bias": "initial gate bias",
     "name": "task",
     "width": "width",
     "seed": "seed",
