@@ -8,9 +8,10 @@ stored after N steps; with more rows the same walk lands on unused memory instea
 
     python benchmarks/memory_size.py RUN_DIR --sizes 128,256,512 --settings 10x10,20x10,10x20
 
-The same as ``ntm-widgets eval RUN --memory-size N`` per size. Evaluates a saved run (``task_arm.py ... --save DIR``) on the fused path at each memory
-size and setting (LENGTHxREPEATS for repeat copy, LENGTH otherwise), 100 fresh sequences
-per setting (seed 1000 + the run's seed unless ``--seed``). One JSON line each.
+The same as ``ntm-widgets eval RUN --memory-size N`` per size. Evaluates a saved run
+(``task_arm.py ... --save DIR``) on the fused path at each memory size and setting
+(LENGTHxREPEATS for repeat copy, LENGTH otherwise), 100 fresh sequences per setting (seed
+1000 + the run's seed unless ``--seed``). One JSON line each.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ import json
 
 import torch
 
+from ntm_widgets.paper import TestSetting, evaluate
 from ntm_widgets.training import Trainer
+
+
+def _setting(text: str) -> TestSetting:
+    length, _, repeats = text.lower().partition("x")
+    return TestSetting(int(length), int(repeats) if repeats else None)
 
 
 def main() -> None:
@@ -35,15 +42,12 @@ def main() -> None:
     trainer = Trainer.load_run(a.run)
     seed = 1000 + trainer.cfg.train.seed if a.seed is None else a.seed
     trained = trainer.cfg.model.memory_size
+    tests = [_setting(s) for s in a.settings.split(",")]
     for size in (int(s) for s in a.sizes.split(",")):
         trainer.resize_memory(size)  # refuses models with per-row initial memory
-        for setting in a.settings.split(","):
-            length, _, repeats = setting.lower().partition("x")
-            length = int(length)
-            if repeats:
-                trainer.task.fixed_repeats = int(repeats)
-            r = trainer.evaluate([length], samples=a.samples, seed=seed)[length]
-            row = dict(run=a.run, trained_rows=trained, rows=size, length=length, repeats=int(repeats) if repeats else None)
+        for test in tests:
+            r = evaluate(trainer, [test], samples=a.samples, seed=seed)[test.label]
+            row = dict(run=a.run, trained_rows=trained, rows=size, length=test.length, repeats=test.repeats)
             print(json.dumps({**row, **{k: round(v, 3) for k, v in r.items()}}), flush=True)
 
 
