@@ -56,6 +56,33 @@ def test_a_stopped_report_goes_on_from_its_run_folders_and_a_finished_task_is_no
     assert other["seed"] == 1 and other["ntm"]["lengths"] != first["ntm"]["lengths"]
 
 
+@pytest.mark.parametrize("time_limit", [None, 123.0])
+def test_the_baseline_trains_within_the_ntms_time_limit_or_the_time_the_ntm_took(tmp_path, monkeypatch, time_limit):
+    import ntm_widgets.paper as paper
+
+    quick = paper._quick_config
+
+    def config(task, seed):
+        cfg, tests, samples = quick(task, seed)
+        return cfg.replace(train=cfg.train.replace(time_limit=time_limit)), tests, samples
+
+    limits = []
+    real_train = paper._train
+
+    def spy(trainer, run_dir, steps=None, time_limit=None, **kw):
+        limits.append((trainer, time_limit))
+        return real_train(trainer, run_dir, steps=steps, time_limit=time_limit, **kw)
+
+    monkeypatch.setattr(paper, "_quick_config", config)
+    monkeypatch.setattr(paper, "_train", spy)
+    monkeypatch.setattr(paper, "BASELINE_MIN_SECONDS", 0.0)
+    run_task("copy", tmp_path, quick=True, log=lambda m: None)
+    (ntm, ntm_limit), (lstm, lstm_limit) = limits
+    assert ntm_limit == time_limit and not ntm.baseline and lstm.baseline
+    # A preset budgeted in steps: the NTM's own training time bounds the baseline's.
+    assert lstm_limit == (time_limit if time_limit is not None else ntm.seconds) and lstm_limit > 0
+
+
 def test_every_task_has_paper_test_settings_and_a_judge_of_its_target():
     assert set(PAPER) == set(TASKS)
     perfect = {t: {s.label: {"mean": 0.0, "median": 0.0, "max": 0.0, "optimal": 0.0} for s in PAPER[t].tests} for t in PAPER}
