@@ -173,6 +173,16 @@ print({k: result[k] for k in ("seconds", "measured", "met")})
 display(Image(filename=str(out / "associative_recall" / "curves.png")))
 display(Image(filename=str(out / "associative_recall" / "generalisation.png")))
 
+# %% [markdown] id="07-12a"
+# **Reading the result.** `met` says whether this run's NTM met the task's target
+# (at most 0.5 wrong bits per sequence at 6 items and 1 at 12, on fresh sequences), and
+# `measured` what it made. Not every seed gets there within the preset's 18,600 steps:
+# some sit on a plateau near 6 wrong bits, where the model has not yet found the
+# content look-up the task needs, and the run ends there. Over 20 seeds on our 2-core
+# machine about two in three learned (`benchmarks/NOTES.md`), and which ones depends on
+# the CPU's rounding. If this one did not, set `SEED` to another value and run the cell
+# again.
+
 # %% [markdown] id="07-13"
 # **What to remember.**
 #
