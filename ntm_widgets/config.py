@@ -335,6 +335,19 @@ class TrainConfig(_Config):
         optional=True,
         help="learning rate once the training lengths are learned",
     )
+    # A repeat-copy model trained on 1-10 x 1-10 answers for at most 100 steps, so with
+    # 128 rows its write head, which walks on while it answers, never comes back round
+    # onto the stored rows in training, and nothing teaches it to stop writing; at 20 x
+    # 10 it does. Polishing with fewer rows makes the long training answers wrap too.
+    # Validation, selection and the saved model keep memory_size (no parameter depends
+    # on the number of rows when the initial memory is constant).
+    polish_memory_size: Optional[int] = knob(
+        None,
+        lo=3,
+        hi=1_000_000,
+        optional=True,
+        help="memory rows while polishing (training steps only; needs --memory-init constant)",
+    )
     polish_length_power: Optional[float] = knob(
         None, kind="float", lo=0.0, hi=8.0, optional=True, help="--length-power while polishing"
     )
@@ -385,6 +398,18 @@ class RunConfig(_Config):
             elif not isinstance(value, cls):
                 raise ConfigError(name, f"{name} must be a {cls.__name__} or a dict, got {type(value).__name__}")
         need = required_memory(self.task)
+        rows = self.train.polish_memory_size
+        if rows is not None and self.model.memory_init != "constant":
+            raise ConfigError(
+                "polish_memory_size",
+                f"polish_memory_size needs memory_init 'constant' (no per-row parameters), got {self.model.memory_init!r}",
+            )
+        if rows is not None and (rows < need or rows < 2 * self.model.shift_range + 1):
+            least = max(need, 2 * self.model.shift_range + 1)
+            raise ConfigError(
+                "polish_memory_size",
+                f"polish_memory_size must be >= {least} for {self.task.name} with max_len {self.task.max_len}, got {rows}",
+            )
         if need > self.model.memory_size:
             raise ConfigError(
                 "memory_size",

@@ -203,7 +203,7 @@ def test_every_config_field_is_a_train_flag_and_sets_that_field():
             elif kind == "choice":
                 want = f.metadata["choices"][-1]
                 argv = [flag, want]
-            elif f.name == "memory_size":
+            elif f.name in ("memory_size", "polish_memory_size"):
                 argv, want = [flag, "64"], 64
             else:
                 argv = [flag, samples[kind]]

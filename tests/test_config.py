@@ -74,6 +74,7 @@ BAD = [
     (TrainConfig, "select_min_steps", -1),
     (TrainConfig, "select_confirm", -1),
     (TrainConfig, "polish_length_power", 9.0),
+    (TrainConfig, "polish_memory_size", 2),
     (TrainConfig, "polish_blank_prob", 0.6),
 ]
 

@@ -166,3 +166,34 @@ def test_a_met_rule_polishes_select_min_steps_more_and_must_be_met_again():
     now = trainer.model.state_dict()
     assert trainer.best["step"] == measured[-1]  # the model kept is the one that met it last
     assert all(torch.equal(now[k], v) for k, v in trainer.best["model"].items())
+
+
+def test_polishing_with_fewer_rows_trains_at_that_size_and_measures_at_the_configured_one(monkeypatch):
+    trainer = Trainer(tiny(select_bits=0.0, select_steps=1000, polish_memory_size=6))
+    seen = []
+    cls = type(trainer.model)
+    real = cls.forward
+
+    def spy(self, *args, **kwargs):
+        seen.append((self.training, trainer.stage, self.memory_size))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "forward", spy)
+    trainer.run(steps=30)
+    trained = {(stage, size) for training, stage, size in seen if training}
+    assert trained == {("fit", 8), ("select", 6)}  # fewer rows only while polishing
+    measured = {size for training, _, size in seen if not training}
+    assert measured == {8}  # validation and selection at the configured size
+    assert trainer.model.memory_size == 8 and trainer.cfg.model.memory_size == 8
+
+
+def test_polish_memory_size_needs_a_constant_initial_memory_and_room_for_the_input():
+    with pytest.raises(ConfigError, match="polish_memory_size needs memory_init 'constant'") as err:
+        RunConfig(
+            model=ModelConfig(memory_size=8, word_size=4, controller_size=16, memory_init="learned"),
+            task=TaskConfig(width=3, min_len=1, max_len=4),
+            train=TrainConfig(polish_memory_size=6),
+        )
+    assert err.value.field == "polish_memory_size"
+    with pytest.raises(ConfigError, match="polish_memory_size must be >= 4"):
+        tiny(polish_memory_size=3)

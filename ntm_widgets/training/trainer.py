@@ -214,21 +214,28 @@ class Trainer:
         )
         x, y, m = (t.to(self.device) for t in batch)
         self.model.train()
-        logits, _ = self.model(x)
-        loss = masked_loss(logits, y, m)
-        self.optimizer.zero_grad(set_to_none=True)
-        event = "step"
-        if torch.isfinite(loss):
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
-            if torch.isfinite(norm):
-                self.optimizer.step()
-                if self.ema_model is not None:
-                    self._update_ema()
+        rows = cfg.polish_memory_size if polishing and isinstance(self.model, NTM) else None
+        if rows is not None:
+            self.model.memory_size = rows  # this step only (TrainConfig.polish_memory_size)
+        try:
+            logits, _ = self.model(x)
+            loss = masked_loss(logits, y, m)
+            self.optimizer.zero_grad(set_to_none=True)
+            event = "step"
+            if torch.isfinite(loss):
+                loss.backward()
+                norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
+                if torch.isfinite(norm):
+                    self.optimizer.step()
+                    if self.ema_model is not None:
+                        self._update_ema()
+                else:
+                    event = "nonfinite"
             else:
                 event = "nonfinite"
-        else:
-            event = "nonfinite"
+        finally:
+            if rows is not None:
+                self.model.memory_size = self.cfg.model.memory_size
         if event == "nonfinite":
             self.optimizer.zero_grad(set_to_none=True)
             self.nonfinite_steps += 1
