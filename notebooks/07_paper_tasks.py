@@ -139,13 +139,14 @@ plt.show()
 # while the answer goes out, and the memory filling up.
 
 # %% id="07-09"
-players = []
+players, traces = [], {}
 for task in shipped:
     model = ntm_widgets.pretrained(task)
     test = PAPER[task].tests[-1 if task == "copy" and not QUICK else 0]
     length = min(test.length, 40) if task == "copy" else test.length
     trace = record_trace(model.model, model.task, length=length, seed=SEED)
     print(f"{task}: length {length}, {trace.meta['bits_wrong']} wrong bits in this sequence")
+    traces[task] = trace
     players.append(ReplayPlayer(trace))
 players[0] if players else print("no shipped model to replay")
 
@@ -154,6 +155,33 @@ players[0] if players else print("no shipped model to replay")
 # vector; at the delimiter the read head jumps to the first row written and walks the
 # same rows in the same direction. The other players are in `players` (display
 # `players[1]` and so on in a new cell).
+
+# %% [markdown] id="07-10a"
+# **Repeat copy** (`players[1]` when it ships): the model was trained with answers of at
+# most 100 steps, where a write head that walks on as the model answers never comes back
+# round to the stored rows. Its preset polishes with fewer rows, where it does come
+# round, so a model that answers long sequences correctly has found some way not to
+# overwrite what it stored while it answers. The cell below reads both heads off the
+# replay above: how sharply the write head is focused during the answer (1.0: all its
+# weight on one row; 1/128: spread evenly over every row, so it adds to each only a
+# 128th of a vector) and how often the read head jumps back to the start.
+
+# %% id="07-10b"
+if "repeat_copy" in traces:
+    t = traces["repeat_copy"]
+    n = PAPER["repeat_copy"].tests[0].length
+    answer = slice(n + 1, t.steps)
+    writing = t.weights[: n + 1, t.head_kinds.index("write")].max(-1)
+    answering = t.weights[answer, t.head_kinds.index("write")].max(-1)
+    read_rows = t.weights[answer, t.head_kinds.index("read")].argmax(-1)
+    jumps = int((np.diff(read_rows) < 0).sum())
+    print(
+        f"write head's largest weight on one row: {writing.min():.2f}-{writing.max():.2f} while the input arrives, "
+        f"{answering.min():.3f}-{answering.max():.3f} while it answers ({t.steps - n - 1} steps)"
+    )
+    print(f"read head while answering: rows {read_rows.min()}-{read_rows.max()}, jumping back {jumps} times")
+else:
+    print("repeat copy has no shipped model")
 
 # %% [markdown] id="07-11"
 # ## Train one inline
