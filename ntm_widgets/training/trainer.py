@@ -18,6 +18,7 @@ import json
 import math
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
@@ -214,10 +215,7 @@ class Trainer:
         )
         x, y, m = (t.to(self.device) for t in batch)
         self.model.train()
-        rows = cfg.polish_memory_size if polishing and isinstance(self.model, NTM) else None
-        if rows is not None:
-            self.model.memory_size = rows  # this step only (TrainConfig.polish_memory_size)
-        try:
+        with self._step_rows(polishing):
             logits, _ = self.model(x)
             loss = masked_loss(logits, y, m)
             self.optimizer.zero_grad(set_to_none=True)
@@ -233,9 +231,6 @@ class Trainer:
                     event = "nonfinite"
             else:
                 event = "nonfinite"
-        finally:
-            if rows is not None:
-                self.model.memory_size = self.cfg.model.memory_size
         if event == "nonfinite":
             self.optimizer.zero_grad(set_to_none=True)
             self.nonfinite_steps += 1
@@ -265,6 +260,20 @@ class Trainer:
                 record["event"] = "restart"
         self.history.append(record)
         return record
+
+    @contextmanager
+    def _step_rows(self, polishing: bool):
+        """The memory rows of one training step: TrainConfig.polish_memory_size while
+        polishing, memory_size otherwise and after the step."""
+        rows = self.cfg.train.polish_memory_size if polishing and isinstance(self.model, NTM) else None
+        if rows is None:
+            yield
+            return
+        self.model.resize_memory(rows)
+        try:
+            yield
+        finally:
+            self.model.resize_memory(self.cfg.model.memory_size)
 
     def _stuck(self) -> bool:
         """Once per attempt, when it is restart_after steps old (or older, if the setting
