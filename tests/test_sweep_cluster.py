@@ -29,8 +29,10 @@ pytest.importorskip("ray.tune", reason="the ray extra is not installed (pip inst
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[1]
-# Small trials that still take seconds each on one core, with a validation (a
-# report and a checkpoint) every 100 steps: the worker node dies between two.
+# Small trials that still take several seconds each on one core (3,000 steps, ~6 s),
+# with a validation (a report and a checkpoint) every 100 steps: the worker node dies
+# between two. With 600 steps (~1.3 s) the worker's trial had sometimes finished
+# before the kill, and then nothing was retried.
 AXES = ["--grid", "lr=0.003,0.01", "--seeds", "2"]
 FIXED = [
     "--set",
@@ -50,7 +52,7 @@ FIXED = [
     "--set",
     "val_every=100",
     "--steps",
-    "600",
+    "3000",
 ]
 NUMBERS = ["trial_id", "lr", "seed", "steps", "sequences", "bits_per_seq", "converged"]
 
@@ -250,7 +252,7 @@ def test_sweep_on_a_two_node_cluster_survives_a_node_and_a_driver_dying(tmp_path
         storage = tmp_path / "sweep_runs" / "tune"
         # Let it report (and checkpoint) at least once, then the node dies.
         wait_for("a checkpoint", lambda: list(storage.glob("*/_trainable_*/checkpoint_*")), 60)
-        time.sleep(1.0)
+        assert trial_running_on(worker), "the worker node's trial ended before the kill: make the trials longer"
         t_kill = time.monotonic()
         worker.kill()
         # Tune notices the dead node and starts its trial again on the head.
