@@ -307,6 +307,15 @@ class TrainConfig(_Config):
         help="after --target-bits, polish and select the model on these longer lengths (none: off)",
     )
     select_samples: int = knob(100, lo=1, hi=100_000, help="fresh sequences per selection length")
+    # Repeat copy's selection sequences drawing their repeat counts from 1-10 measure
+    # mostly short answers; a fixed count measures the hardest answers of a length.
+    select_repeats: Optional[int] = knob(
+        None,
+        lo=1,
+        hi=1000,
+        optional=True,
+        help="repeat copy: every selection sequence repeats this many times (default: each draws from the training range)",
+    )
     select_bits: float = knob(
         0.1, kind="float", lo=0.0, help="done when the mean wrong bits at every selection length are <= this"
     )
@@ -410,6 +419,8 @@ class RunConfig(_Config):
                 "polish_memory_size",
                 f"polish_memory_size must be >= {least} for {self.task.name} with max_len {self.task.max_len}, got {rows}",
             )
+        if self.train.select_repeats is not None and self.task.name != "repeat_copy":
+            raise ConfigError("select_repeats", f"select_repeats is for repeat_copy only, got task {self.task.name!r}")
         if need > self.model.memory_size:
             raise ConfigError(
                 "memory_size",

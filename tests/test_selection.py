@@ -197,3 +197,41 @@ def test_polish_memory_size_needs_a_constant_initial_memory_and_room_for_the_inp
     assert err.value.field == "polish_memory_size"
     with pytest.raises(ConfigError, match="polish_memory_size must be >= 4"):
         tiny(polish_memory_size=3)
+
+
+def test_select_repeats_fixes_the_repeat_count_of_selection_sequences_only(monkeypatch):
+    cfg = RunConfig(
+        model=ModelConfig(memory_size=16, word_size=4, controller_size=16),
+        task=TaskConfig(name="repeat_copy", width=3, min_len=1, max_len=3, min_repeats=1, max_repeats=3),
+        train=TrainConfig(
+            batch_size=4,
+            val_samples=20,
+            target_bits=1e9,
+            select_lengths=(5,),
+            select_samples=10,
+            select_every=5,
+            select_bits=0.0,
+            select_steps=1000,
+            select_repeats=4,
+            restart_after=None,
+        ),
+    )
+    trainer = Trainer(cfg)
+    seen = []
+    real = type(trainer.task).build
+
+    def spy(task, batch_size, length, generator, repeats=None):
+        x, y, m = out = real(task, batch_size, length, generator, repeats)
+        # The answer's length (scored steps) tells the repeat count: length x repeats + 1.
+        seen.append((task._training, length, sorted({int(k) for k in m.sum(dim=1).tolist()})))
+        return out
+
+    monkeypatch.setattr(type(trainer.task), "build", spy)
+    trainer.run(steps=30)
+    selection = [s for s in seen if not s[0] and s[1] == 5]
+    assert selection and all(counts == [5 * 4 + 1] for _, _, counts in selection)
+    trained = {c for training, length, counts in seen if training for c in counts}
+    assert trainer.task.fixed_repeats is None and len(trained) > 1  # training draws its counts
+    with pytest.raises(ConfigError, match="select_repeats is for repeat_copy only") as err:
+        tiny(select_repeats=4)
+    assert err.value.field == "select_repeats"

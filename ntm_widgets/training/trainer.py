@@ -365,9 +365,16 @@ class Trainer:
         """Wrong bits on fresh sequences of each selection length (never the same ones twice)."""
         t = self.cfg.train
         seed = (t.seed * 1_000_003 + 7 * self.step_count + salt) % (2**63)
-        table = evaluate_lengths(
-            self.selected_model(), self.task, t.select_lengths, samples or t.select_samples, seed, device=self.device
-        )
+        before = getattr(self.task, "fixed_repeats", None)
+        if t.select_repeats is not None:
+            self.task.fixed_repeats = t.select_repeats
+        try:
+            table = evaluate_lengths(
+                self.selected_model(), self.task, t.select_lengths, samples or t.select_samples, seed, device=self.device
+            )
+        finally:
+            if t.select_repeats is not None:
+                self.task.fixed_repeats = before
         return {
             "bits": max(v["mean"] for v in table.values()),
             "worst": max(v["max"] for v in table.values()),
