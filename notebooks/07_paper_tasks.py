@@ -26,9 +26,11 @@
 #
 # Every shipped model records the command that made it (`made_by`) and what that run
 # measured (`measured`); the numbers printed below are measured again here, on
-# sequences the model never saw. Tasks with no shipped model are listed with the
-# reason: this project has not yet found a recipe that learns them reliably on a
-# laptop CPU (`benchmarks/NOTES.md` has every recipe tried).
+# sequences the model never saw. A shipped model is what one run learned: how often
+# its task's recipe gets there from other seeds differs by task (the README's table of
+# the paper's tasks gives the counts measured so far). Tasks with no shipped model are
+# listed with the reason: this project has not yet found a recipe that learns them on
+# a laptop CPU (`benchmarks/NOTES.md` has every recipe tried).
 #
 # *Run time:* quick mode about ten seconds (fewer test sequences, a tiny inline run).
 # Full mode about two minutes for the tests, plus up to ten minutes for the inline
