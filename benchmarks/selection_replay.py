@@ -30,6 +30,7 @@ from generalise import _seeds, apply_sets  # benchmarks/ is the script's folder,
 
 from ntm_widgets import paper
 from ntm_widgets.config import RunConfig, preset
+from ntm_widgets.tasks.repeat_copy import repeats_fixed
 from ntm_widgets.training import Trainer
 
 # Selection measures: (label, length, fixed repeat count or None for the training draw).
@@ -43,12 +44,8 @@ MEASURES = [
 
 
 def measure(trainer, length: int, repeats, samples: int, seed: int):
-    before = trainer.task.fixed_repeats
-    trainer.task.fixed_repeats = repeats
-    try:
+    with repeats_fixed(trainer.task, repeats):
         v = trainer.evaluate([length], samples=samples, seed=seed)[length]
-    finally:
-        trainer.task.fixed_repeats = before
     return round(v["mean"], 3), v["max"]
 
 

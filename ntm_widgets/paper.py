@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .config import TASKS, ModelConfig, RunConfig, TaskConfig, TrainConfig, preset
 from .files import atomic_write
+from .tasks.repeat_copy import repeats_fixed
 
 
 @dataclass(frozen=True)
@@ -176,18 +176,9 @@ def run_config(task: str, seed: int, quick: bool) -> Tuple[RunConfig, Tuple[Test
     return cfg, PAPER[task].tests, PAPER[task].samples
 
 
-@contextmanager
 def _setting(task, test: TestSetting):
     """The task drawing ``test``'s sequences: its repeat count fixed while inside."""
-    if test.repeats is None:
-        yield task
-        return
-    before = task.fixed_repeats
-    task.fixed_repeats = test.repeats
-    try:
-        yield task
-    finally:
-        task.fixed_repeats = before
+    return repeats_fixed(task, test.repeats)
 
 
 def evaluate(trainer, tests, samples: int, seed: int) -> Dict[str, Dict[str, float]]:

@@ -10,6 +10,7 @@ steps in a fixed time: benchmarks/NOTES.md).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Optional
 
 import torch
@@ -65,3 +66,18 @@ class RepeatCopyTask(Task):
         targets[rows, answer_end, w] = 1.0  # end marker
         mask = ((steps[None, :] >= length + 1) & (steps[None, :] <= answer_end[:, None])).to(inputs.dtype)
         return Batch(inputs, targets, mask)
+
+
+@contextmanager
+def repeats_fixed(task, repeats: Optional[int]):
+    """``task`` with every sequence repeating ``repeats`` times while inside (None: as it
+    was), restored on the way out: tests and selection measure one count this way."""
+    if repeats is None:
+        yield task
+        return
+    before = task.fixed_repeats
+    task.fixed_repeats = repeats
+    try:
+        yield task
+    finally:
+        task.fixed_repeats = before

@@ -27,6 +27,7 @@ import torch
 from ..config import ConfigError, RunConfig, TaskConfig, TrainConfig, resolve_fused_threads
 from ..core.ntm import NTM, LSTMBaseline
 from ..tasks import make_task
+from ..tasks.repeat_copy import repeats_fixed
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_json
 from .metrics import evaluate_lengths, masked_loss, validate
 from .optim import Adam
@@ -365,16 +366,10 @@ class Trainer:
         """Wrong bits on fresh sequences of each selection length (never the same ones twice)."""
         t = self.cfg.train
         seed = (t.seed * 1_000_003 + 7 * self.step_count + salt) % (2**63)
-        before = getattr(self.task, "fixed_repeats", None)
-        if t.select_repeats is not None:
-            self.task.fixed_repeats = t.select_repeats
-        try:
+        with repeats_fixed(self.task, t.select_repeats):
             table = evaluate_lengths(
                 self.selected_model(), self.task, t.select_lengths, samples or t.select_samples, seed, device=self.device
             )
-        finally:
-            if t.select_repeats is not None:
-                self.task.fixed_repeats = before
         return {
             "bits": max(v["mean"] for v in table.values()),
             "worst": max(v["max"] for v in table.values()),
