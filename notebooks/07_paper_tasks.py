@@ -33,7 +33,7 @@
 # a laptop CPU (`benchmarks/NOTES.md` has every recipe tried).
 #
 # *Run time:* quick mode about ten seconds (fewer test sequences, a tiny inline run).
-# Full mode about two minutes for the tests, plus up to ten minutes for the inline
+# Full mode about two minutes for the tests, plus up to a quarter of an hour for the inline
 # training run at the end.
 
 # %% id="07-01"
