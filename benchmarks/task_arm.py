@@ -6,7 +6,9 @@ this process (one fused thread) under a step cap, keeps the best selection candi
 when the cap ends it, and scores the model at the paper's test settings
 (``paper.PAPER[TASK].tests``) on fresh sequences (seed 1000 + the training seed).
 ``curve`` lists (step, validation bits) as the run measured them, so the step at which a
-seed learned can be read off without re-running; ``step_ms`` is the mean training step.
+seed learned can be read off without re-running (``train_curve``: training bits per
+sequence, each 100 steps, for tasks that train with no validation); ``step_ms`` is the
+mean training step.
 
     python benchmarks/task_arm.py repeat_copy b8 --seeds 0-9 --steps 20000 --set train.batch_size=8
 
@@ -24,6 +26,16 @@ from generalise import _seeds, apply_sets, measured, train_capped  # benchmarks/
 
 from ntm_widgets import paper
 from ntm_widgets.config import preset
+
+
+def train_curve(trainer, window: int = 100):
+    """(last step, mean training bits per sequence) over each ``window`` steps: the curve
+    of tasks that train for their budget with no validation (n-grams, priority sort)."""
+    bits = [(h["step"], h["bits_per_seq"]) for h in trainer.history if h.get("bits_per_seq") is not None]
+    return [
+        (bits[i + window - 1][0], round(sum(b for _, b in bits[i : i + window]) / window, 1))
+        for i in range(0, len(bits) - window + 1, window)
+    ]
 
 
 def main() -> None:
@@ -61,6 +73,7 @@ def main() -> None:
             optimal={k: round(v["optimal"], 2) for k, v in table.items() if "optimal" in v},
             curve=measured(trainer)[-40:],
             select=measured(trainer, "select_bits")[-20:],
+            train_curve=train_curve(trainer),
             set=a.set,
         )
         print(json.dumps(row), flush=True)
