@@ -578,10 +578,10 @@ def _paper_task(task: str) -> RunConfig:
         # 200-bit sequences, one bit per step; the cost is cross-entropy, so there is no
         # bit target: the run trains for its time. Batch 16 at lr 1e-2: a step of 16
         # costs about half a step of 32 (the 200 steps of a sequence run one after
-        # another), so the 600 s hold twice the updates. Seeds 0 and 1 at 7,000 steps
-        # (~600 s alone): 11.3 and 6.7 bits above the Bayes-optimal estimator, against
-        # 23.4 and 13.8 at lr 3e-3 and 29.4 and 34.4 for batch 32 at lr 3e-3 in 600 s,
-        # whose runs mostly sat on a plateau near 170 bits (benchmarks/NOTES.md).
+        # another), so the 600 s hold twice the updates. Seeds 0-2 at 7,000 steps (~600 s
+        # alone): 11.3, 6.7 and 12.9 bits above the Bayes-optimal estimator, against
+        # 23.4, 13.8 and 16.0 at lr 3e-3 and 29.4, 34.4 and 29.2 for batch 32 at lr 3e-3
+        # in 600 s, whose runs mostly sat on a plateau near 170 bits (benchmarks/NOTES.md).
         taskcfg = TaskConfig(name=task, width=1, min_len=200, max_len=200, ngram_order=6)
         train = TrainConfig(batch_size=16, lr=1e-2, restart_after=None, time_limit=600.0)
     elif task == "priority_sort":
