@@ -306,13 +306,14 @@ def run_task(task: str, out: Path, seed: int = 0, quick: bool = False, stop=None
     # here, so 20,000 steps would be hours for a baseline whose task's target does not
     # depend on it (repeat copy and associative recall are judged on the NTM alone).
     limit = cfg.train.time_limit if cfg.train.time_limit is not None else max(BASELINE_MIN_SECONDS, ntm.seconds)
+    own = dict(PAPER[task].baseline_train)
+    # As many sequences as the NTM saw, whatever the baseline's batch.
+    steps = max(1, math.ceil(ntm.sequences / own.get("batch_size", cfg.train.batch_size)))
     base_cfg = RunConfig(
         model=cfg.model,
         task=cfg.task,
-        train=cfg.train.replace(select_lengths=None, restart_after=None, target_bits=None, **dict(PAPER[task].baseline_train)),
+        train=cfg.train.replace(select_lengths=None, restart_after=None, target_bits=None, steps=steps, **own),
     )
-    # As many sequences as the NTM saw, whatever the baseline's batch.
-    base_cfg.train.steps = max(1, math.ceil(ntm.sequences / base_cfg.train.batch_size))
     log(f"{task}: training the LSTM baseline for {base_cfg.train.steps} steps or {limit:.0f} s ...")
     layers, units = (1, 32) if quick else PAPER[task].lstm
     lstm = _resume_or_new(base_cfg, folder / "lstm", baseline={"hidden_size": units, "num_layers": layers})
