@@ -226,6 +226,25 @@ class TrainConfig(_Config):
     optimizer: str = knob("adam", kind="choice", choices=OPTIMIZERS)
     lr: float = knob(3e-3, kind="float", lo=0.0, hi=10.0, lo_open=True, help="learning rate")
     momentum: float = knob(0.9, kind="float", lo=0.0, hi=0.999, help="RMSProp only")
+    # Tasks that train for a fixed budget with no stopping rule (n-grams, priority sort)
+    # end wherever the last noisy updates at lr leave them; annealing the rate over the
+    # budget lets the last part of it settle (measured in benchmarks/NOTES.md).
+    lr_final: Optional[float] = knob(
+        None,
+        kind="float",
+        lo=0.0,
+        hi=10.0,
+        optional=True,
+        help="anneal the learning rate along a cosine from --lr to this over the budget (--steps or --time-limit)",
+    )
+    lr_decay_part: float = knob(
+        1.0,
+        kind="float",
+        lo=0.0,
+        hi=1.0,
+        lo_open=True,
+        help="with --lr-final: the last part of the budget over which the rate anneals (before it: --lr)",
+    )
     # The paper clipped each gradient to +-10; a global norm of 1 converged the copy
     # task in fewer steps for 41 of 60 paired seeds.
     clip: float = knob(1.0, kind="float", lo=0.0, lo_open=True, help="clip the global gradient norm at this value")
@@ -419,6 +438,11 @@ class RunConfig(_Config):
                 "polish_memory_size",
                 f"polish_memory_size must be >= {least} for {self.task.name} with max_len {self.task.max_len}, got {rows}",
             )
+        t = self.train
+        if t.lr_final is not None and t.steps is None and t.time_limit is None:
+            raise ConfigError("lr_final", "lr_final needs steps or time_limit: it anneals the rate over that budget")
+        if t.lr_final is not None and t.lr_final > t.lr:
+            raise ConfigError("lr_final", f"lr_final must be <= lr ({t.lr:g}), got {t.lr_final:g}")
         if self.train.select_repeats is not None and self.task.name != "repeat_copy":
             raise ConfigError("select_repeats", f"select_repeats is for repeat_copy only, got task {self.task.name!r}")
         if need > self.model.memory_size:

@@ -235,3 +235,34 @@ def test_select_repeats_fixes_the_repeat_count_of_selection_sequences_only(monke
     with pytest.raises(ConfigError, match="select_repeats is for repeat_copy only") as err:
         tiny(select_repeats=4)
     assert err.value.field == "select_repeats"
+
+
+def test_lr_final_anneals_over_the_step_budget_and_polishing_keeps_its_own_rate():
+    trainer = Trainer(tiny(target_bits=None, select_lengths=None, lr=1e-2, lr_final=1e-3, steps=20))
+    rates = []
+    for _ in range(20):
+        trainer.train_step()
+        rates.append(trainer.optimizer.param_groups[0]["lr"])
+    assert rates[0] == pytest.approx(1e-2)
+    assert all(a > b for a, b in zip(rates, rates[1:]))  # falls every step
+    assert rates[10] == pytest.approx(5.5e-3)  # the cosine's midpoint
+    assert trainer.scheduled_lr() == pytest.approx(1e-3)  # the budget spent
+    late = Trainer(tiny(target_bits=None, select_lengths=None, lr=1e-2, lr_final=1e-3, lr_decay_part=0.25, steps=40))
+    late_rates = []
+    for _ in range(40):
+        late.train_step()
+        late_rates.append(late.optimizer.param_groups[0]["lr"])
+    assert late_rates[:31] == [pytest.approx(1e-2)] * 31  # held for the first 30 steps of 40
+    assert late_rates[35] == pytest.approx(5.5e-3)  # the cosine's midpoint, 5 steps into the last 10
+    assert all(a > b for a, b in zip(late_rates[30:], late_rates[31:]))
+    polished = Trainer(tiny(select_bits=1e9, polish_lr=1e-4, lr_final=1e-3, steps=1000))
+    polished.run(time_limit=60)
+    assert polished.stage == "select" and polished.optimizer.param_groups[0]["lr"] == 1e-4
+
+
+def test_lr_final_needs_a_budget_and_a_lower_rate():
+    with pytest.raises(ConfigError, match="lr_final") as err:
+        tiny(lr_final=1e-4)  # no steps, no time limit
+    assert err.value.field == "lr_final"
+    with pytest.raises(ConfigError, match=r"lr_final must be <= lr \(0.003\)"):
+        tiny(lr_final=1e-2, steps=10)

@@ -215,6 +215,8 @@ class Trainer:
             cfg.batch_size, self.generator, max_len=self.curriculum_max, length_power=power, blank_prob=blank, training=True
         )
         x, y, m = (t.to(self.device) for t in batch)
+        if cfg.lr_final is not None and not polishing:
+            self._set_lr(self.scheduled_lr())
         self.model.train()
         with self._step_rows(polishing):
             logits, _ = self.model(x)
@@ -332,6 +334,22 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
+    def scheduled_lr(self) -> float:
+        """The learning rate of the next step: TrainConfig.lr, annealed along a cosine
+        to lr_final over the last lr_decay_part of the budget (the further on of steps
+        and training seconds)."""
+        t = self.cfg.train
+        if t.lr_final is None:
+            return t.lr
+        done = 0.0
+        if t.steps:
+            done = max(done, self.step_count / t.steps)
+        if t.time_limit:
+            done = max(done, self.seconds / t.time_limit)
+        # Before the last lr_decay_part of the budget the rate stays at lr.
+        done = min(1.0, max(0.0, (done - (1.0 - t.lr_decay_part)) / t.lr_decay_part))
+        return t.lr_final + 0.5 * (t.lr - t.lr_final) * (1.0 + math.cos(math.pi * done))
+
     def _enter_select(self) -> None:
         """The training lengths are learned: polish, and measure on longer lengths."""
         t = self.cfg.train
@@ -350,7 +368,7 @@ class Trainer:
         self.stage = "fit"
         self.ema_model = None
         self.last_select = None
-        self._set_lr(self.cfg.train.lr)
+        self._set_lr(self.scheduled_lr())
 
     @torch.no_grad()
     def _update_ema(self) -> None:
