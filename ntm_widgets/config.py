@@ -172,8 +172,29 @@ class ModelConfig(_Config):
         help="initial bias of each head's interpolation gate g: -3 starts on the previous weighting (g ~ 0.05), "
         "0 half on content look-up (g = 0.5)",
     )
+    # The one n-grams model that learned the statistics (benchmarks/NOTES.md) read by
+    # content (g ~ 0.99) from rows its write head filled walking a row a step (g ~ 0,
+    # shift +1): a read head is not always best started on its previous weighting, nor a
+    # write head in place.
+    init_read_gate_bias: Optional[float] = knob(
+        None,
+        kind="float",
+        lo=-20.0,
+        hi=20.0,
+        optional=True,
+        help="the read heads' initial gate bias (default: --init-gate-bias; +3 starts them on content look-up)",
+    )
+    init_write_shift: int = knob(
+        0, lo=-64, hi=64, help="the shift offset each write head starts on: 0 stays in place, 1 walks a row a step"
+    )
 
     def _check(self):
+        if abs(self.init_write_shift) > self.shift_range:
+            raise ConfigError(
+                "init_write_shift",
+                f"init_write_shift must be within -shift_range..shift_range ({-self.shift_range}..{self.shift_range}), "
+                f"got {self.init_write_shift}",
+            )
         if 2 * self.shift_range + 1 > self.memory_size:
             raise ConfigError(
                 "shift_range",

@@ -30,6 +30,8 @@ BAD = [
     (TaskConfig, "ngram_order", 0),
     (TaskConfig, "ngram_order", 13),
     (TaskConfig, "sort_outputs", 0),
+    (ModelConfig, "init_read_gate_bias", 25.0),
+    (ModelConfig, "init_write_shift", 2),
     (TrainConfig, "batch_size", 0),
     (TrainConfig, "optimizer", "sgd"),
     (TrainConfig, "lr", 0.0),

@@ -153,3 +153,17 @@ def test_init_gate_bias_sets_every_heads_first_interpolation_gate(bias):
     g = record["g"]
     assert g.numel() == 2 * 3  # two steps, three heads
     torch.testing.assert_close(g, torch.full_like(g, 1 / (1 + torch.exp(torch.tensor(-bias)).item())))
+
+
+@pytest.mark.parametrize("shift", [0, 1, -1])
+def test_heads_start_in_the_roles_asked_for(shift):
+    torch.manual_seed(0)
+    m = NTM(3, 2, memory_size=16, word_size=6, controller_size=8, init_read_gate_bias=3.0, init_write_shift=shift)
+    record = {}
+    with torch.no_grad():
+        m(torch.zeros(1, 6, 3), record=record)
+    write = record["weights"][0, :, 1].argmax(-1).tolist()
+    assert write == [(shift * (t + 1)) % 16 for t in range(6)]  # stays, or walks a row a step
+    assert record["g"][0, 0, 0] > 0.9 and record["g"][0, 0, 1] < 0.1  # read on content, write on its last weighting
+    plain = NTM(3, 2, memory_size=16, word_size=6, controller_size=8)
+    assert plain.init_read_gate_bias == plain.init_gate_bias == -3.0 and plain.init_write_shift == 0

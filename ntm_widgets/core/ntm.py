@@ -100,6 +100,8 @@ class NTM(nn.Module):
         shift_range: int = 1,
         memory_init: str = "constant",
         init_gate_bias: float = -3.0,
+        init_read_gate_bias: Optional[float] = None,
+        init_write_shift: int = 0,
     ):
         super().__init__()
         self.input_size, self.output_size = input_size, output_size
@@ -108,6 +110,8 @@ class NTM(nn.Module):
         self.shift_range = shift_range
         self.memory_init = memory_init
         self.init_gate_bias = init_gate_bias
+        self.init_read_gate_bias = init_gate_bias if init_read_gate_bias is None else init_read_gate_bias
+        self.init_write_shift = init_write_shift
         self.controller_kind = controller
         self.heads: List[Head] = [Head("read", word_size, shift_range) for _ in range(num_read_heads)]
         self.heads += [Head("write", word_size, shift_range) for _ in range(num_write_heads)]
@@ -149,8 +153,9 @@ class NTM(nn.Module):
             pos, k = 0, self.shift_range
             for head in self.heads:
                 b, at = self.head_proj.bias[pos : pos + head.param_size], head.offsets()
-                b[at["g"]] = self.init_gate_bias
-                b[at["s"] + k] = HEAD_INIT_STAY_BIAS if k > 0 else 0.0  # s[k]: offset 0
+                b[at["g"]] = self.init_read_gate_bias if head.kind == "read" else self.init_gate_bias
+                offset = self.init_write_shift if head.kind == "write" else 0
+                b[at["s"] + k + offset] = HEAD_INIT_STAY_BIAS if k > 0 else 0.0  # s[k + o]: offset o
                 b[at["gamma"]] = HEAD_INIT_GAMMA_BIAS
                 pos += head.param_size
 
