@@ -148,6 +148,8 @@ class NTM(nn.Module):
         teach it to move one row at a time are weak. These biases make the untrained head
         keep its previous focus (g ~ 0.05 with the default ``init_gate_bias`` of -3), mostly stay in place (s(0) ~ 0.8 for k = 1)
         and sharpen (gamma ~ 2.3); training moves them where the task needs.
+        ``init_read_gate_bias`` and ``init_write_shift`` start read heads on content
+        look-up and write heads walking instead (the n-grams preset).
         """
         with torch.no_grad():
             pos, k = 0, self.shift_range
