@@ -200,11 +200,12 @@ else:
 if "priority_sort" in traces:
     sorter = ntm_widgets.pretrained("priority_sort")
     for seed in range(SEED, SEED + 3):
-        t = record_trace(sorter.model, sorter.task, length=20, seed=seed)
-        n, kinds = 20, t.head_kinds
+        n, width = sorter.cfg.task.max_len, sorter.cfg.task.width  # inputs: width bits, priority, delimiter
+        t = record_trace(sorter.model, sorter.task, length=n, seed=seed)
+        kinds = t.head_kinds
         rows = t.weights.argmax(-1)  # each step, each head's most weighted row
         stored = rows[:n, kinds.index("write")]  # where each input vector went
-        wanted = stored[np.argsort(-t.inputs[:n, -2])][: t.steps - n - 1]  # rows in priority order
+        wanted = stored[np.argsort(-t.inputs[:n, width])][: t.steps - n - 1]  # rows in priority order
         reads = [h for h, kind in enumerate(kinds) if kind == "read"]
         on_row = {h: np.mean(rows[n + 1 :, h] == wanted) for h in reads}
         reader = max(on_row, key=on_row.get)
