@@ -226,8 +226,9 @@ else:
 # settings, with learning curves, a generalisation figure and a replay written to a
 # folder. Quick mode shrinks every model to a few units and a dozen steps, so its
 # curves only show that the pipeline works; full mode trains associative recall's
-# NTM for up to 18,600 steps (about five minutes on a 2-core laptop), then the LSTM on
-# as many sequences.
+# NTM until its stopping rule is met (at most 18,600 steps; the seeds we measured needed
+# about 1,000, about half a minute on a 2-core laptop), then the LSTM on as many
+# sequences.
 
 # %% id="07-12"
 out = Path(tempfile.mkdtemp(prefix="ntm-paper-"))
@@ -239,12 +240,12 @@ display(Image(filename=str(out / "associative_recall" / "generalisation.png")))
 # %% [markdown] id="07-12a"
 # **Reading the result.** `met` says whether this run's NTM met the task's target
 # (at most 0.5 wrong bits per sequence at 6 items and 1 at 12, on fresh sequences), and
-# `measured` what it made. Not every seed gets there within the preset's 18,600 steps:
-# some sit on a plateau near 6 wrong bits, where the model has not yet found the
-# content look-up the task needs, and the run ends there. Over 20 seeds on our 2-core
-# machine about two in three learned (`benchmarks/NOTES.md`), and which ones depends on
-# the CPU's rounding. If this one did not, set `SEED` to another value and run the cell
-# again.
+# `measured` what it made. The preset starts the read heads on content look-up and
+# the write head walking a row a step, the roles a trained model ends in; started
+# elsewhere, a third of the seeds sat on a plateau near 6 wrong bits for the whole
+# budget. With the roles, seeds 0-9 all met the target on our 2-core machine
+# (`benchmarks/NOTES.md`), but a seed's path depends on the CPU's rounding: if this
+# run did not, set `SEED` to another value and run the cell again.
 
 # %% [markdown] id="07-13"
 # **What to remember.**
