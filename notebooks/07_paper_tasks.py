@@ -228,7 +228,8 @@ else:
 # curves only show that the pipeline works; full mode trains associative recall's
 # NTM until its stopping rule is met (at most 18,600 steps; the seeds we measured needed
 # about 1,000, about half a minute on a 2-core laptop), then the LSTM on as many
-# sequences.
+# sequences or for as long as the NTM trained, a minute at least: its steps are the
+# dearer ones, so its curve in the figure may end sooner (it stays near guessing).
 
 # %% id="07-12"
 out = Path(tempfile.mkdtemp(prefix="ntm-paper-"))
