@@ -80,6 +80,7 @@ BAD = [
     (TrainConfig, "select_confirm", -1),
     (TrainConfig, "polish_length_power", 9.0),
     (TrainConfig, "polish_memory_size", 2),
+    (TrainConfig, "polish_memory_every", 0),
     (TrainConfig, "select_repeats", 0),
     (TrainConfig, "polish_blank_prob", 0.6),
 ]

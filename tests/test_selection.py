@@ -187,6 +187,25 @@ def test_polishing_with_fewer_rows_trains_at_that_size_and_measures_at_the_confi
     assert trainer.model.memory_size == 8 and trainer.cfg.model.memory_size == 8
 
 
+def test_polish_memory_every_alternates_the_polishing_rows_with_the_configured_ones(monkeypatch):
+    trainer = Trainer(tiny(select_bits=0.0, select_steps=1000, polish_memory_size=6, polish_memory_every=3))
+    seen = []
+    cls = type(trainer.model)
+    real = cls.forward
+
+    def spy(self, *args, **kwargs):
+        if self.training:
+            seen.append((trainer.step_count, trainer.stage, self.memory_size))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "forward", spy)
+    trainer.run(steps=45)
+    polish = [(step, size) for step, stage, size in seen if stage == "select"]
+    assert len(polish) >= 20 and {size for _, size in polish} == {6, 8}
+    assert all((size == 6) == (step % 3 == 0) for step, size in polish)  # every third step
+    assert {size for _, stage, size in seen if stage == "fit"} == {8}
+
+
 def test_polish_memory_size_needs_a_constant_initial_memory_and_room_for_the_input():
     with pytest.raises(ConfigError, match="polish_memory_size needs memory_init 'constant'") as err:
         RunConfig(

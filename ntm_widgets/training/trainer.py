@@ -266,9 +266,12 @@ class Trainer:
 
     @contextmanager
     def _step_rows(self, polishing: bool):
-        """The memory rows of one training step: TrainConfig.polish_memory_size while
-        polishing, memory_size otherwise and after the step."""
-        rows = self.cfg.train.polish_memory_size if polishing and isinstance(self.model, NTM) else None
+        """The memory rows of one training step: TrainConfig.polish_memory_size on every
+        polish_memory_every-th step while polishing, memory_size otherwise and after it."""
+        t = self.cfg.train
+        rows = t.polish_memory_size if polishing and isinstance(self.model, NTM) else None
+        if rows is not None and self.step_count % t.polish_memory_every:
+            rows = None
         if rows is None:
             yield
             return
