@@ -659,9 +659,9 @@ def _paper_task(task: str) -> RunConfig:
         # bits after 3,000 steps; in the roles seed 0 reached 8 in 1,400 steps at a
         # constant lr 3e-3, then blew up to chance. A cosine from 3e-3 to 1e-4 over the
         # budget kept what it found: seeds 0-9 within 1.9-10.9 wrong bits of 128 after
-        # 3,000 steps (5 of 10 <= 8; the rest still falling); after 6,000, seeds 0, 3, 6
-        # and 7 within 1.3-5.7 (benchmarks/NOTES.md, "Priority sort: heads in their
-        # roles").
+        # 3,000 steps (5 of 10 <= 8; the rest still falling); after 6,000, all ten within
+        # 1.0-5.7, median 1.5 (benchmarks/NOTES.md, "Priority sort: heads in their roles"
+        # and "Repeat copy's end marker, and priority sort's other seeds").
         model = ModelConfig(controller_size=200, num_read_heads=3, num_write_heads=2, init_read_gate_bias=3.0, init_write_shift=1)
         taskcfg = TaskConfig(name=task, width=8, min_len=20, max_len=20, sort_outputs=16)
         train = TrainConfig(lr_final=1e-4, lr_decay_part=1.0, steps=6_000, **never)
