@@ -244,9 +244,9 @@ display(Image(filename=str(out / "associative_recall" / "generalisation.png")))
 # `measured` what it made. The preset starts the read heads on content look-up and
 # the write head walking a row a step, the roles a trained model ends in; started
 # elsewhere, a third of the seeds sat on a plateau near 6 wrong bits for the whole
-# budget. With the roles, seeds 0-9 all met the target on our 2-core machine
-# (`benchmarks/NOTES.md`), but a seed's path depends on the CPU's rounding: if this
-# run did not, set `SEED` to another value and run the cell again.
+# budget. With the roles, all 20 seeds we tried (0-9 and 20-29) met the target on our
+# 2-core machine (`benchmarks/NOTES.md`), but a seed's path depends on the CPU's
+# rounding: if this run did not, set `SEED` to another value and run the cell again.
 
 # %% [markdown] id="07-13"
 # **What to remember.**
