@@ -412,6 +412,15 @@ class TrainConfig(_Config):
     polish_length_power: Optional[float] = knob(
         None, kind="float", lo=0.0, hi=8.0, optional=True, help="--length-power while polishing"
     )
+    # A repeat-copy model that has learned the copying still misses its end marker: the
+    # marker is one step of an answer of up to 101, so its share of the loss is small.
+    polish_marker_weight: float = knob(
+        1.0,
+        kind="float",
+        lo=1.0,
+        hi=1000.0,
+        help="repeat copy: while polishing, the loss of the end-marker step counts this many times",
+    )
     # The rare copy-model failures on long sequences were a read head that took an
     # all-zero input vector for the silence after the delimiter and moved on one row.
     # Blanked vectors keep the data valid (random 8-bit vectors are all zero 1 in 256).
@@ -478,6 +487,10 @@ class RunConfig(_Config):
             raise ConfigError("lr_final", f"lr_final must be <= lr ({t.lr:g}), got {t.lr_final:g}")
         if self.train.select_repeats is not None and self.task.name != "repeat_copy":
             raise ConfigError("select_repeats", f"select_repeats is for repeat_copy only, got task {self.task.name!r}")
+        if self.train.polish_marker_weight != 1.0 and self.task.name != "repeat_copy":
+            raise ConfigError(
+                "polish_marker_weight", f"polish_marker_weight is for repeat_copy only, got task {self.task.name!r}"
+            )
         if need > self.model.memory_size:
             raise ConfigError(
                 "memory_size",

@@ -82,6 +82,7 @@ BAD = [
     (TrainConfig, "polish_memory_size", 2),
     (TrainConfig, "polish_memory_every", 0),
     (TrainConfig, "select_repeats", 0),
+    (TrainConfig, "polish_marker_weight", 0.5),
     (TrainConfig, "polish_blank_prob", 0.6),
 ]
 

@@ -285,3 +285,54 @@ def test_lr_final_needs_a_budget_and_a_lower_rate():
     assert err.value.field == "lr_final"
     with pytest.raises(ConfigError, match=r"lr_final must be <= lr \(0.003\)"):
         tiny(lr_final=1e-2, steps=10)
+
+
+def test_polish_marker_weight_weights_the_end_marker_step_while_polishing_only(monkeypatch):
+    from ntm_widgets.tasks.repeat_copy import RepeatCopyTask
+    from ntm_widgets.training import trainer as trainer_module
+
+    cfg = RunConfig(
+        model=ModelConfig(memory_size=16, word_size=4, controller_size=16),
+        task=TaskConfig(name="repeat_copy", width=3, min_len=1, max_len=3, min_repeats=1, max_repeats=3),
+        train=TrainConfig(
+            batch_size=4,
+            val_samples=20,
+            target_bits=1e9,
+            select_lengths=(5,),
+            select_samples=10,
+            select_every=5,
+            select_bits=0.0,
+            select_steps=1000,
+            polish_marker_weight=7.0,
+            restart_after=None,
+        ),
+    )
+    trainer = Trainer(cfg)
+    seen = []
+    real = trainer_module.masked_loss
+
+    def spy(logits, targets, mask):
+        seen.append((trainer.stage, targets.clone(), mask.clone()))
+        return real(logits, targets, mask)
+
+    monkeypatch.setattr(trainer_module, "masked_loss", spy)
+    trainer.run(steps=30)
+    stages = {stage for stage, _, _ in seen}
+    assert stages == {"fit", "select"}
+    for stage, targets, mask in seen:
+        marker = targets[..., -1] == 1.0
+        assert int(marker.sum()) == targets.shape[0]  # one end marker per sequence
+        expected = 7.0 if stage == "select" else 1.0
+        assert torch.all(mask[marker] == expected)
+        assert set(mask[~marker].unique().tolist()) <= {0.0, 1.0}  # every other step as it was
+    # The weighted loss is the marker step's cross-entropy counted weight times.
+    task = RepeatCopyTask(cfg.task)
+    x, y, m = task.sample(2, torch.Generator().manual_seed(1))
+    logits = torch.randn(y.shape, generator=torch.Generator().manual_seed(2))
+    w = task.weight_marker(y, m, 3.0)
+    per_step = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none").sum(-1)
+    assert torch.allclose(real(logits, y, w) * w.sum() * y.shape[-1], (per_step * w).sum())
+    assert float(w.sum() - m.sum()) == 2 * 2.0
+    with pytest.raises(ConfigError, match="polish_marker_weight is for repeat_copy only") as err:
+        tiny(polish_marker_weight=2.0)
+    assert err.value.field == "polish_marker_weight"

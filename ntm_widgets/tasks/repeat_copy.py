@@ -67,6 +67,12 @@ class RepeatCopyTask(Task):
         mask = ((steps[None, :] >= length + 1) & (steps[None, :] <= answer_end[:, None])).to(inputs.dtype)
         return Batch(inputs, targets, mask)
 
+    @staticmethod
+    def weight_marker(targets: torch.Tensor, mask: torch.Tensor, weight: float) -> torch.Tensor:
+        """The scored-step mask with the end-marker step of each sequence counting
+        ``weight`` times (the marker is the last output channel, 1 on that step only)."""
+        return mask + (weight - 1.0) * targets[..., -1] * mask
+
 
 @contextmanager
 def repeats_fixed(task, repeats: Optional[int]):

@@ -16,7 +16,8 @@ from ..tasks.base import wrong_bits
 
 
 def masked_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy per bit, averaged over the scored steps and channels."""
+    """Binary cross-entropy per bit, averaged over the scored steps and channels (a mask
+    above 1 on a step counts that step as often)."""
     per_bit = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")  # (B, T, O)
     return (per_bit * mask.unsqueeze(-1)).sum() / (mask.sum() * logits.shape[-1]).clamp_min(1.0)
 

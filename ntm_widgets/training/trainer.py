@@ -220,7 +220,10 @@ class Trainer:
         self.model.train()
         with self._step_rows(polishing):
             logits, _ = self.model(x)
-            loss = masked_loss(logits, y, m)
+            weights = m
+            if polishing and cfg.polish_marker_weight != 1.0:
+                weights = self.task.weight_marker(y, m, cfg.polish_marker_weight)
+            loss = masked_loss(logits, y, weights)
             self.optimizer.zero_grad(set_to_none=True)
             event = "step"
             if torch.isfinite(loss):
