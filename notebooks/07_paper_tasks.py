@@ -165,7 +165,8 @@ players[0] if players else print("no shipped model to replay")
 # overwrite what it stored while it answers. The cell below reads both heads off the
 # replay above: how sharply the write head is focused during the answer (1.0: all its
 # weight on one row; 1/128: spread evenly over every row, so it adds to each only a
-# 128th of a vector) and how often the read head jumps back to the start.
+# 128th of a vector) and how often the read head comes back to the row it read first
+# (once per repeat after the first, if it goes round the stored rows once a repeat).
 
 # %% id="07-10b"
 if "repeat_copy" in traces:
@@ -175,12 +176,20 @@ if "repeat_copy" in traces:
     writing = t.weights[: n + 1, t.head_kinds.index("write")].max(-1)
     answering = t.weights[answer, t.head_kinds.index("write")].max(-1)
     read_rows = t.weights[answer, t.head_kinds.index("read")].argmax(-1)
-    jumps = int((np.diff(read_rows) < 0).sum())
+    # A return: the read head back on the row it read first, from another row (the
+    # stored rows may run either way round the memory, so a fall in the row number is
+    # not a jump back).
+    first = read_rows[0]
+    repeats = int((t.mask.sum() - 1) // n)  # the scored steps: n x repeats, and the end marker
+    returns = int(((read_rows[1:] == first) & (read_rows[:-1] != first)).sum())
     print(
         f"write head's largest weight on one row: {writing.min():.2f}-{writing.max():.2f} while the input arrives, "
         f"{answering.min():.3f}-{answering.max():.3f} while it answers ({t.steps - n - 1} steps)"
     )
-    print(f"read head while answering: rows {read_rows.min()}-{read_rows.max()}, jumping back {jumps} times")
+    print(
+        f"read head while answering: {len(set(read_rows.tolist()))} distinct rows, "
+        f"back on its first row (row {first}) {returns} times in {repeats} repeats"
+    )
 else:
     print("repeat copy has no shipped model")
 

@@ -205,11 +205,13 @@ def test_every_config_field_is_a_train_flag_and_sets_that_field():
                 argv = [flag, want]
             elif f.name in ("memory_size", "polish_memory_size"):
                 argv, want = [flag, "64"], 64
+            elif f.name == "polish_marker_weight":
+                argv, want = [flag, "2.5"], 2.5
             else:
                 argv = [flag, samples[kind]]
                 want = {"int": 3, "float": 0.25, "lengths": (30,)}[kind]
             extra = ["--memory-size", "64"] if f.name in ("max_len", "min_len") else []
-            extra += ["--task", "repeat_copy"] if f.name == "select_repeats" else []
+            extra += ["--task", "repeat_copy"] if f.name in ("select_repeats", "polish_marker_weight") else []
             extra += ["--steps", "100", "--lr", "0.5"] if f.name == "lr_final" else []  # a budget, and a rate above it
             extra += ["--shift-range", "3"] if f.name == "init_write_shift" else []
             args = parser.parse_args(["train", *argv, *extra])
