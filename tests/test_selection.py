@@ -28,6 +28,28 @@ def tiny(seed=0, **train):
     )
 
 
+def tiny_repeat_copy(**train):
+    """A repeat-copy run whose training lengths pass at once, then polishes and selects
+    on length 5 by a rule that never passes."""
+    base = dict(
+        batch_size=4,
+        val_samples=20,
+        target_bits=1e9,
+        select_lengths=(5,),
+        select_samples=10,
+        select_every=5,
+        select_bits=0.0,
+        select_steps=1000,
+        restart_after=None,
+    )
+    base.update(train)
+    return RunConfig(
+        model=ModelConfig(memory_size=16, word_size=4, controller_size=16),
+        task=TaskConfig(name="repeat_copy", width=3, min_len=1, max_len=3, min_repeats=1, max_repeats=3),
+        train=TrainConfig(**base),
+    )
+
+
 def _records(trainer, **run):
     out = []
     summary = trainer.run(callbacks=[out.append], **run)
@@ -219,23 +241,7 @@ def test_polish_memory_size_needs_a_constant_initial_memory_and_room_for_the_inp
 
 
 def test_select_repeats_fixes_the_repeat_count_of_selection_sequences_only(monkeypatch):
-    cfg = RunConfig(
-        model=ModelConfig(memory_size=16, word_size=4, controller_size=16),
-        task=TaskConfig(name="repeat_copy", width=3, min_len=1, max_len=3, min_repeats=1, max_repeats=3),
-        train=TrainConfig(
-            batch_size=4,
-            val_samples=20,
-            target_bits=1e9,
-            select_lengths=(5,),
-            select_samples=10,
-            select_every=5,
-            select_bits=0.0,
-            select_steps=1000,
-            select_repeats=4,
-            restart_after=None,
-        ),
-    )
-    trainer = Trainer(cfg)
+    trainer = Trainer(tiny_repeat_copy(select_repeats=4))
     seen = []
     real = type(trainer.task).build
 
@@ -291,22 +297,7 @@ def test_polish_marker_weight_weights_the_end_marker_step_while_polishing_only(m
     from ntm_widgets.tasks.repeat_copy import RepeatCopyTask
     from ntm_widgets.training import trainer as trainer_module
 
-    cfg = RunConfig(
-        model=ModelConfig(memory_size=16, word_size=4, controller_size=16),
-        task=TaskConfig(name="repeat_copy", width=3, min_len=1, max_len=3, min_repeats=1, max_repeats=3),
-        train=TrainConfig(
-            batch_size=4,
-            val_samples=20,
-            target_bits=1e9,
-            select_lengths=(5,),
-            select_samples=10,
-            select_every=5,
-            select_bits=0.0,
-            select_steps=1000,
-            polish_marker_weight=7.0,
-            restart_after=None,
-        ),
-    )
+    cfg = tiny_repeat_copy(polish_marker_weight=7.0)
     trainer = Trainer(cfg)
     seen = []
     real = trainer_module.masked_loss
