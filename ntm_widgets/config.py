@@ -613,10 +613,10 @@ def _paper_task(task: str) -> RunConfig:
         # answers by that wrap and missed the end marker with their own 128 rows; every
         # other step (polish_memory_every 2) keeps both. The write head starts walking a
         # row a step (init_write_shift 1): every seed of 0-9 learned the training range
-        # (started still: 7 of 10; 14 of seeds 0-16). Selection asks for <= 1 bit at 16 x 10, and the end
+        # (started still: 7 of 10; 16 of seeds 0-18). Selection asks for <= 1 bit at 16 x 10, and the end
         # marker's step counts 10 times in the polishing loss (polish_marker_weight):
         # seeds 0-9 meet both targets (10 x 10 <= 1, 20 x 10 <= 4) on 4 of 10 against
-        # 3 of 10 before (seeds 0-15: 5 of 16 against 3), 10 x 10 alone on 10 of 10
+        # 3 of 10 before (seeds 0-17: 5 of 18 against 3), 10 x 10 alone on 10 of 10
         # against 3, and the runs stop sooner (median 23,000 steps against 30,000). Weights 3 and 30 did worse on
         # the seeds tried; the marker weight alone (against 1) 4 of 10 against 1 of 10
         # (benchmarks/NOTES.md, "Repeat copy: the end marker's weight").
