@@ -485,12 +485,10 @@ class RunConfig(_Config):
             raise ConfigError("lr_final", "lr_final needs steps or time_limit: it anneals the rate over that budget")
         if t.lr_final is not None and t.lr_final > t.lr:
             raise ConfigError("lr_final", f"lr_final must be <= lr ({t.lr:g}), got {t.lr_final:g}")
-        if self.train.select_repeats is not None and self.task.name != "repeat_copy":
-            raise ConfigError("select_repeats", f"select_repeats is for repeat_copy only, got task {self.task.name!r}")
-        if self.train.polish_marker_weight != 1.0 and self.task.name != "repeat_copy":
-            raise ConfigError(
-                "polish_marker_weight", f"polish_marker_weight is for repeat_copy only, got task {self.task.name!r}"
-            )
+        if self.task.name != "repeat_copy":
+            for name, unset in (("select_repeats", None), ("polish_marker_weight", 1.0)):
+                if getattr(self.train, name) != unset:
+                    raise ConfigError(name, f"{name} is for repeat_copy only, got task {self.task.name!r}")
         if need > self.model.memory_size:
             raise ConfigError(
                 "memory_size",
