@@ -2,6 +2,8 @@
 run polishes, measures longer lengths, keeps the best candidate and stops, restarts or
 gives up by the rule; presets are one source for the CLI, demo and Playground."""
 
+import math
+
 import pytest
 import torch
 
@@ -327,3 +329,30 @@ def test_polish_marker_weight_weights_the_end_marker_step_while_polishing_only(m
     with pytest.raises(ConfigError, match="polish_marker_weight is for repeat_copy only") as err:
         tiny(polish_marker_weight=2.0)
     assert err.value.field == "polish_marker_weight"
+
+
+def test_polish_lr_final_anneals_the_polish_rate_along_a_cosine_then_holds_it():
+    trainer = Trainer(tiny(select_bits=0.0, select_steps=1000, lr=0.01, polish_lr=4e-3, polish_lr_final=1e-3, polish_lr_steps=20))
+    rates = []
+    trainer.run(
+        steps=60,
+        callbacks=[lambda record: rates.append((trainer.stage, trainer._select_start, trainer.optimizer.param_groups[0]["lr"]))],
+    )
+    fit = [lr for stage, _, lr in rates if stage == "fit"]
+    polish = [(i, start, lr) for i, (stage, start, lr) in enumerate(rates, start=1) if stage == "select"]
+    assert polish and all(lr == pytest.approx(0.01) for lr in fit)
+    start = polish[0][1]
+    for step, _, lr in polish:
+        done = min(1.0, max(0, step - 1 - start) / 20)  # set before the step counts; polish_lr on entering
+        assert lr == pytest.approx(1e-3 + 0.5 * 3e-3 * (1 + math.cos(math.pi * done)))
+    assert len(polish) > 25 and polish[-1][2] == pytest.approx(1e-3)  # held after its 20 steps
+
+
+def test_polish_lr_final_needs_a_polish_lr_above_it():
+    for train, says in (
+        (dict(polish_lr_final=1e-3), "polish_lr is not set"),
+        (dict(polish_lr=1e-3, polish_lr_final=2e-3), "polish_lr is 0.001"),
+    ):
+        with pytest.raises(ConfigError, match=says) as err:
+            tiny(**train)
+        assert err.value.field == "polish_lr_final"

@@ -217,6 +217,8 @@ class Trainer:
         x, y, m = (t.to(self.device) for t in batch)
         if cfg.lr_final is not None and not polishing:
             self._set_lr(self.scheduled_lr())
+        if cfg.polish_lr_final is not None and polishing:
+            self._set_lr(self.polish_scheduled_lr())
         self.model.train()
         with self._step_rows(polishing):
             logits, _ = self.model(x)
@@ -355,6 +357,13 @@ class Trainer:
         # Before the last lr_decay_part of the budget the rate stays at lr.
         done = min(1.0, max(0.0, (done - (1.0 - t.lr_decay_part)) / t.lr_decay_part))
         return t.lr_final + 0.5 * (t.lr - t.lr_final) * (1.0 + math.cos(math.pi * done))
+
+    def polish_scheduled_lr(self) -> float:
+        """While polishing: polish_lr, annealed along a cosine to polish_lr_final over
+        the attempt's first polish_lr_steps polish steps, then held there."""
+        t = self.cfg.train
+        done = min(1.0, (self.step_count - self._select_start) / t.polish_lr_steps)
+        return t.polish_lr_final + 0.5 * (t.polish_lr - t.polish_lr_final) * (1.0 + math.cos(math.pi * done))
 
     def _enter_select(self) -> None:
         """The training lengths are learned: polish, and measure on longer lengths."""
