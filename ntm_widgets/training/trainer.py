@@ -68,6 +68,11 @@ STATE = (
 )
 
 
+def _cosine(start: float, end: float, done: float) -> float:
+    """From ``start`` (done 0) to ``end`` (done 1) along half a cosine."""
+    return end + 0.5 * (start - end) * (1.0 + math.cos(math.pi * done))
+
+
 def _cpu(tensors: Dict) -> Dict:
     return {k: v.detach().cpu() for k, v in tensors.items()}
 
@@ -356,14 +361,13 @@ class Trainer:
             done = max(done, self.seconds / t.time_limit)
         # Before the last lr_decay_part of the budget the rate stays at lr.
         done = min(1.0, max(0.0, (done - (1.0 - t.lr_decay_part)) / t.lr_decay_part))
-        return t.lr_final + 0.5 * (t.lr - t.lr_final) * (1.0 + math.cos(math.pi * done))
+        return _cosine(t.lr, t.lr_final, done)
 
     def polish_scheduled_lr(self) -> float:
         """While polishing: polish_lr, annealed along a cosine to polish_lr_final over
         the attempt's first polish_lr_steps polish steps, then held there."""
         t = self.cfg.train
-        done = min(1.0, (self.step_count - self._select_start) / t.polish_lr_steps)
-        return t.polish_lr_final + 0.5 * (t.polish_lr - t.polish_lr_final) * (1.0 + math.cos(math.pi * done))
+        return _cosine(t.polish_lr, t.polish_lr_final, min(1.0, (self.step_count - self._select_start) / t.polish_lr_steps))
 
     def _enter_select(self) -> None:
         """The training lengths are learned: polish, and measure on longer lengths."""
