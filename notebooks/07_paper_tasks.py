@@ -156,8 +156,9 @@ plt.show()
 # range, which is the point of the paper: it learned a procedure that does not depend
 # on the length. Repeat copy is only partly there: at 20 x 10 (twice its longest
 # training length) the shipped model gets a few bits of a sequence wrong, and at 10 x 20
-# (twice its largest repeat count) tens, mostly around the end marker, as the paper's
-# model did. The LSTM baselines had as many training sequences as their NTM saw (and no
+# (twice its largest repeat count) tens, in its last passes: it times its answer rather
+# than counting its passes, and starts to end it too soon (the paper's model, too,
+# misplaced its end marker there). The LSTM baselines had as many training sequences as their NTM saw (and no
 # more than its time), far fewer than the paper's: on that budget they do not learn
 # repeat copy, associative recall or priority sort even inside the training range, and
 # on copy they err from length 20 on, so their bars measure a budget as much as a
