@@ -143,7 +143,7 @@ def test_train_says_when_it_restarted(capsys, tmp_path):
         "--out",
         str(tmp_path / "r"),
     )
-    assert code == 0 and "restarted from fresh weights 1 time (stuck runs)" in out, out
+    assert code == 0 and "restarted from fresh weights 1 time (1 stuck)" in out, out
 
 
 def test_every_flag_named_in_errors_exists_on_train():
@@ -297,3 +297,21 @@ def test_paper_presets_follow_the_paper_sections():
     assert (sort.model.controller_layers, sort.model.num_read_heads, sort.model.num_write_heads) == (1, 3, 2)
     with pytest.raises(ConfigError, match="quick"):
         preset("quick", "ngrams")
+
+
+def test_restart_text_counts_each_cause_from_the_history():
+    from types import SimpleNamespace
+
+    from ntm_widgets.cli import _restart_text
+
+    history = [
+        {"step": 1, "restarts": 1, "restart_why": "stuck"},
+        {"step": 2},
+        {"step": 3, "restarts": 2, "restart_why": "select_early"},
+        {"step": 4, "restarts": 3},  # a checkpoint's history from before causes were recorded: stuck
+    ]
+    said = _restart_text(SimpleNamespace(restarts=3, history=history))
+    assert said == "; restarted from fresh weights 3 times (2 stuck, 1 failed at selection's first look)"
+    assert _restart_text(SimpleNamespace(restarts=0, history=[])) == ""
+    # A history that does not hold every restart names no counts it cannot back.
+    assert _restart_text(SimpleNamespace(restarts=5, history=history)).endswith("(stuck or failed selection)")

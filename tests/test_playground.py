@@ -334,7 +334,21 @@ def test_a_restart_is_said_in_the_status():
     p.train(20)
     assert p.trainer.restarts == 1
     assert "restarted from fresh weights (attempt 2)" in p.status, p.status
+    assert "stuck above" in p.status and p.trainer.history[-1]["restart_why"] == "stuck"
     assert DEFAULT_CONFIG.train.restart_after == 1200
+
+
+def test_a_restart_by_the_selection_rule_says_so_not_stuck():
+    # Learned the training lengths at once, then over select_early_bits at selection's
+    # first measurement: a restart for a program that fails on long sequences.
+    train = {**LEARNS_AT_ONCE["train"], "select_bits": 0.0, "select_early_steps": 0, "select_early_bits": 0.0}
+    p = Playground(config={**LEARNS_AT_ONCE, "train": {**train, "restart_after": 1000, "select_samples": 20}})
+    p.auto_replay = False
+    p.train(20)
+    tr = p.trainer
+    assert tr.restarts == 1 and tr.history[-1]["restart_why"] == "select_early"
+    assert "learned the training lengths, but its first answers at length 6 were over 0 wrong bits" in p.status, p.status
+    assert "stuck" not in p.status and "(attempt 2)" in p.status
 
 
 LEARNS_AT_ONCE = {  # a target every model meets: the rule says "learned" at its first validation (step 20)

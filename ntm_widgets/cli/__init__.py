@@ -671,7 +671,7 @@ def cmd_train(args) -> Dict:
         bits = "n/a" if result["bits_per_seq"] is None else f"{result['bits_per_seq']:.3f}"
         print(
             f"{state} after {result['steps']} steps, {result['sequences']} sequences, {result['seconds']:.1f} s; "
-            f"validation bit errors per sequence: {bits}{_restart_text(result['restarts'])}; run saved in {out}"
+            f"validation bit errors per sequence: {bits}{_restart_text(trainer)}; run saved in {out}"
         )
         if result.get("select"):
             sel = result["select"]
@@ -848,10 +848,16 @@ def demo_config(
     return RunConfig(model=cfg.model, task=cfg.task, train=train)
 
 
-def _restart_text(restarts: int) -> str:
+def _restart_text(trainer) -> str:
+    """"; restarted from fresh weights N times (why)", the causes counted from the history."""
+    restarts = trainer.restarts
     if not restarts:
         return ""
-    return f"; restarted from fresh weights {restarts} time{'s' if restarts > 1 else ''} (stuck runs)"
+    why = [h.get("restart_why", "stuck") for h in trainer.history if "restarts" in h]
+    words = {"stuck": "stuck", "select_early": "failed at selection's first look", "select_steps": "no selection pass"}
+    counts = [f"{why.count(k)} {w}" for k, w in words.items() if why.count(k)]
+    causes = ", ".join(counts) if len(why) == restarts else "stuck or failed selection"
+    return f"; restarted from fresh weights {restarts} time{'s' if restarts > 1 else ''} ({causes})"
 
 
 def cmd_demo(args) -> Dict:
@@ -927,7 +933,7 @@ def cmd_demo(args) -> Dict:
         state = "converged" if trainer.converged else f"did not converge within {budget}"
         print(
             f"\n{state}: {trainer.step_count} steps, {trainer.sequences} sequences, {result['seconds']:.1f} s, "
-            f"validation {trainer.last_val:.3f} bit errors per sequence" + _restart_text(trainer.restarts)
+            f"validation {trainer.last_val:.3f} bit errors per sequence" + _restart_text(trainer)
         )
         if not trainer.converged:
             print("  (some seeds take several attempts: try more --steps or another --seed)")

@@ -6,7 +6,10 @@
 Each step calls every callback with a dict: ``step``, ``loss``, ``bits_per_seq``
 (training batch), ``sequences``, ``seconds`` and, after a validation,
 ``val_bits_per_seq``; ``event`` is "step", "nonfinite" for a skipped step, or "restart" when the step
-ended with fresh weights (``restarts`` then holds the count; TrainConfig.restart_after).
+ended with fresh weights (``restarts`` then holds the count, and ``restart_why`` the cause:
+"stuck" above restart_bits after restart_after steps, "select_early" above
+select_early_bits at selection's first measurements, "select_steps" no pass within
+select_steps polish steps).
 Settings that may change while training (lr, batch size, lengths) are applied at the
 next step boundary through ``update``; a ``threading.Event`` stops within one step.
 """
@@ -269,6 +272,7 @@ class Trainer:
         if self._stuck():
             self._restart()
             record["restarts"] = self.restarts
+            record["restart_why"] = "stuck"
             if event == "step":
                 record["event"] = "restart"
         self.history.append(record)
@@ -443,9 +447,11 @@ class Trainer:
             return "converged"
         pending = self._first_pass is not None and self.step_count - self._first_pass < t.select_min_steps
         if age >= t.select_steps and not pending:  # a pass waiting for its second look gets it
+            self._give_up_why = "select_steps"
             return "give_up"
         if t.select_early_steps is not None and age >= t.select_early_steps:
             if self._attempt_select_best > t.select_early_bits:
+                self._give_up_why = "select_early"
                 return "give_up"
         return None
 
@@ -578,6 +584,7 @@ class Trainer:
         if verdict == "give_up" and t.restart_after is not None:
             self._restart()
             record["restarts"] = self.restarts
+            record["restart_why"] = self._give_up_why
             record["event"] = "restart"
             self._last_val_step = self.step_count
             return None

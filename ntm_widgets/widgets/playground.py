@@ -736,16 +736,27 @@ class Playground(widgets.VBox):
         """Called after every step (in whatever thread trains): cheap, then throttled."""
         bits = record["bits_per_seq"]
         if "restarts" in record:  # this step ended with a restart
-            t = self._trainer.cfg.train
             self._set_note(
-                f"stuck above {t.restart_bits:g} bits/seq after {t.restart_after:,} steps: "
-                f"restarted from fresh weights (attempt {record['restarts'] + 1})",
-                seconds=10.0,
+                f"{self._restart_cause(record)}: restarted from fresh weights (attempt {record['restarts'] + 1})", seconds=10.0
             )
         self._buf.append(record["step"], record["loss"], bits)
         self._bits_ema = bits if self._bits_ema is None else 0.9 * self._bits_ema + 0.1 * bits
         if time.perf_counter() - self._last_push >= self.update_interval:
             self._push()
+
+    def _restart_cause(self, record: Dict) -> str:
+        """Why the trainer restarted at this step, in the status line's words."""
+        t = self._trainer.cfg.train
+        lengths = ", ".join(str(n) for n in t.select_lengths or ())
+        why = record.get("restart_why")
+        if why == "select_early":
+            return (
+                f"learned the training lengths, but its first answers at length {lengths} were over "
+                f"{t.select_early_bits:g} wrong bits (a program that fails on long sequences)"
+            )
+        if why == "select_steps":
+            return f"learned the training lengths, but did not pass at length {lengths} within {t.select_steps:,} steps"
+        return f"stuck above {t.restart_bits:g} bits/seq after {t.restart_after:,} steps"
 
     def _push(self, force: bool = False) -> None:
         """Send the curves and the status line to the front end."""
