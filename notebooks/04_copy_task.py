@@ -228,9 +228,11 @@ print("read head, row moves while it answers:        ", walk(trace.head_kinds.in
 #
 # * While the input arrives, the **write head** moves one row per time step, a sharp
 #   diagonal in its weighting. Each input vector lands in its own row. The direction
-#   is the model's choice (the next cell prints which way this one went); walking
-#   towards lower row numbers, it wraps from row 0 to row 63: the memory is a ring.
-# * At the delimiter the **read head** jumps to the row where writing began, then
+#   is the model's choice (the cell above prints which way this one went: a move of
+#   +1 or -1 row per step); walking towards lower row numbers, it wraps from row 0 to
+#   row 63: the memory is a ring.
+# * At the delimiter the **read head** is on the row where writing began (some models
+#   keep it parked there through the input, others jump there by content), then
 #   moves one row per step in the same direction: a second diagonal, parallel to the
 #   first. The output at each step is the row under the read head.
 # * The write head never stops: it keeps moving, and writing, through the delimiter
@@ -248,7 +250,7 @@ print("read head, row moves while it answers:        ", walk(trace.head_kinds.in
 # %% id="04-16"
 samples = 20 if QUICK else 100
 ntm_eval = ntm.evaluate(eval_lengths, samples=samples, seed=SEED)
-table = pd.DataFrame(ntm_eval).T.rename_axis("length")
+table = pd.DataFrame(ntm_eval).T.rename_axis("length").round(2)
 table
 
 # %% [markdown] id="04-17"
@@ -290,7 +292,8 @@ both.pivot(index="length", columns="model", values="mean").round(2)
 
 # %% id="04-20"
 # What this run shows, in numbers from this run (not from ours).
-beyond = [n for n in eval_lengths if cfg.task.max_len < n <= cfg.model.memory_size]
+# A sequence of N vectors does not fit in N rows: the write head also writes at the delimiter.
+beyond = [n for n in eval_lengths if cfg.task.max_len < n < cfg.model.memory_size]
 fewer = [n for n in beyond if ntm_eval[n]["mean"] < lstm_eval[n]["mean"]]
 four = 4 * cfg.task.max_len
 lines = [
@@ -299,7 +302,7 @@ lines = [
     f"(worst of {samples} sequences: {ntm_eval[four]['max']:.0f}), the LSTM {lstm_eval[four]['mean']:.2f}, "
     f"out of {four * 8} bits.",
     f"The NTM made fewer wrong bits than the LSTM at {len(fewer)} of the {len(beyond)} lengths beyond training "
-    f"that fit in memory.",
+    f"that fit in its {cfg.model.memory_size} rows (up to {cfg.model.memory_size - 1}).",
 ]
 display(Markdown(" ".join(lines)))
 
@@ -313,8 +316,10 @@ display(Markdown(" ".join(lines)))
 #
 # The NTM's own limit is its memory, the red line. At 64 vectors the sequence fills
 # all 64 rows, and the write head, which keeps moving during the delimiter step,
-# wraps around and overwrites the first vector before the read head gets to it;
-# longer sequences lose more. Notebook 6 looks at that.
+# wraps around and overwrites the first vector before the read head gets to it.
+# Compare 63 and 64 in the table above: losing that row costs at least the first
+# vector, and the whole answer if the model found where to start reading by that
+# row's content; longer sequences lose more. Notebook 6 looks at that.
 #
 # How far a model generalises still varies from seed to seed and from machine to
 # machine: floating-point rounding (another BLAS, another CPU) is enough to send a
