@@ -849,7 +849,7 @@ def demo_config(
 
 
 def _restart_text(trainer) -> str:
-    """"; restarted from fresh weights N times (why)", the causes counted from the history."""
+    """The '; restarted from fresh weights N times (why)' tail, the causes counted from the history."""
     restarts = trainer.restarts
     if not restarts:
         return ""
