@@ -228,3 +228,11 @@ def test_memory_of_a_hundred_runs_is_bounded():
     assert history.nbytes() == 100 * 3 * 4 * MAX_POINTS + 20 * 24_692 * 4  # 1.2 MB curves + 2.0 MB weights
     assert held < 4e6, f"100 runs hold {held / 1e6:.1f} MB of Python objects"
     assert len(pickle.dumps([(r.steps, r.loss, r.bits, r.summary()) for r in history])) < 3e6
+
+
+def test_every_column_of_the_runs_table_has_a_header():
+    from ntm_widgets.widgets.history_view import COLUMNS, _row_html
+
+    assert all(name for name, _, _ in COLUMNS)
+    header = _row_html([c[0] for c in COLUMNS], header=True)
+    assert header.count("<span") == len(COLUMNS) and "></span>" not in header and ">ended</span>" in header

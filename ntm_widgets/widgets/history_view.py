@@ -29,7 +29,7 @@ COLUMNS = (
     ("seconds", 58, ()),
     ("val bits", 60, ()),
     ("2x / 4x len", 92, ()),
-    ("", 64, ()),
+    ("ended", 64, ()),  # converged, or why not: steps (the budget), stopped (Stop), error
 )
 # Dark text on the yellow: readable in JupyterLab's dark theme too (light text would not be).
 HIGHLIGHT = "background:#fff1a8;color:#222;font-weight:bold;"
