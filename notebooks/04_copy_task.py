@@ -150,9 +150,15 @@ def progress(trainer, every=500):
     # on the training lengths and, once it fits them, on the longer selection lengths.
     def report(record):
         if record["event"] == "restart":
-            print(f"step {record['step']:6,}  restart {record['restarts']} from fresh weights")
+            why = {
+                "stuck": "stuck",
+                "select_early": "failed its first look at longer lengths",
+                "select_steps": "no pass at longer lengths",
+            }
+            print(f"step {record['step']:6,}  restart {record['restarts']} from fresh weights ({why[record['restart_why']]})")
         elif record["step"] % every == 0:
-            val = "" if trainer.last_val is None else f"   validation {trainer.last_val:.3f}"
+            # The last validation measured (every 250 steps, more often near the target).
+            val = "" if trainer.last_val is None else f"   last validation {trainer.last_val:.3f}"
             longer = "" if trainer.last_select is None else f"   longer lengths {trainer.last_select['bits']:.2f}"
             print(
                 f"step {record['step']:6,}  {record['seconds']:5.0f} s   batch bit error {record['bits_per_seq']:6.2f}{val}{longer}"
@@ -165,9 +171,13 @@ ntm = Trainer(cfg)
 ntm_summary = ntm.run(callbacks=[progress(ntm)])
 if not ntm.converged:
     ntm.use_best()  # the best candidate the selection found, if it got that far
-print({k: ntm_summary[k] for k in ("steps", "sequences", "seconds", "converged", "restarts")})
+print(
+    f"{ntm_summary['steps']:,} steps ({ntm_summary['sequences']:,} sequences) in {ntm_summary['seconds']:.0f} s, "
+    f"converged: {ntm_summary['converged']}, restarts: {ntm_summary['restarts']}"
+)
 if ntm.best is not None:
-    print("kept the candidate of step", ntm.best["step"], "with mean wrong bits", ntm.best["lengths"], "at the selection lengths")
+    at = ", ".join(f"{n}: {b:.2f}" for n, b in ntm.best["lengths"].items())
+    print(f"kept the candidate of step {ntm.best['step']:,}: mean wrong bits per sequence at length {at}")
 
 
 # %% id="04-09"
