@@ -59,6 +59,7 @@ from ntm_widgets.config import preset
 from ntm_widgets.plotting.trace_plots import trace_figure
 from ntm_widgets.trace import record_trace
 from ntm_widgets.training import Trainer
+from ntm_widgets.training.trainer import RESTART_CAUSES
 
 torch.set_num_threads(1)  # the model is small: one thread is as fast and leaves a core free
 
@@ -150,12 +151,8 @@ def progress(trainer, every=500):
     # on the training lengths and, once it fits them, on the longer selection lengths.
     def report(record):
         if record["event"] == "restart":
-            why = {
-                "stuck": "stuck",
-                "select_early": "failed its first look at longer lengths",
-                "select_steps": "no pass at longer lengths",
-            }
-            print(f"step {record['step']:6,}  restart {record['restarts']} from fresh weights ({why[record['restart_why']]})")
+            why = RESTART_CAUSES[record["restart_why"]]
+            print(f"step {record['step']:6,}  restart {record['restarts']} from fresh weights ({why})")
         elif record["step"] % every == 0:
             # The last validation measured (every 250 steps, more often near the target).
             val = "" if trainer.last_val is None else f"   last validation {trainer.last_val:.3f}"

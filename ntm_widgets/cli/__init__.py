@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ..config import PRESETS, field_flag
-from ..training.trainer import CHECKPOINT_EVERY
+from ..training.trainer import CHECKPOINT_EVERY, RESTART_CAUSES
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1  # the command ran and its result is unusable (e.g. a non-finite model)
@@ -854,8 +854,7 @@ def _restart_text(trainer) -> str:
     if not restarts:
         return ""
     why = [h.get("restart_why", "stuck") for h in trainer.history if "restarts" in h]
-    words = {"stuck": "stuck", "select_early": "failed at selection's first look", "select_steps": "no selection pass"}
-    counts = [f"{why.count(k)} {w}" for k, w in words.items() if why.count(k)]
+    counts = [f"{why.count(k)} {w}" for k, w in RESTART_CAUSES.items() if why.count(k)]
     causes = ", ".join(counts) if len(why) == restarts else "stuck or failed selection"
     return f"; restarted from fresh weights {restarts} time{'s' if restarts > 1 else ''} ({causes})"
 

@@ -71,6 +71,14 @@ STATE = (
 )
 
 
+# What each restart cause (a record's ``restart_why``) means, in short words for logs.
+RESTART_CAUSES = {
+    "stuck": "stuck",
+    "select_early": "failed at selection's first look",
+    "select_steps": "no selection pass",
+}
+
+
 def _cosine(start: float, end: float, done: float) -> float:
     """From ``start`` (done 0) to ``end`` (done 1) along half a cosine."""
     return end + 0.5 * (start - end) * (1.0 + math.cos(math.pi * done))
@@ -133,6 +141,7 @@ class Trainer:
         # learned, then "select" (polish and measure on longer lengths).
         self.stage = "fit"
         self._select_start = 0  # step at which this attempt entered selection
+        self._give_up_why = "select_steps"  # which selection rule gave up last (RESTART_CAUSES)
         self._select_last = 0  # step of the last selection measurement
         self.last_select: Optional[Dict] = None  # the last measurement: bits, worst, step
         self.best: Optional[Dict] = None  # best candidate: bits, worst, step, attempt, model state
