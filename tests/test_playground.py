@@ -349,6 +349,8 @@ def test_a_restart_by_the_selection_rule_says_so_not_stuck():
     assert tr.restarts == 1 and tr.history[-1]["restart_why"] == "select_early"
     assert "learned the training lengths, but its first answers at length 6 were over 0 wrong bits" in p.status, p.status
     assert "stuck" not in p.status and "(attempt 2)" in p.status
+    # The curves mark where the fresh weights began (the error jumps back up there).
+    assert p.curves.restarts == [float(tr.history[-1]["step"])]
 
 
 LEARNS_AT_ONCE = {  # a target every model meets: the rule says "learned" at its first validation (step 20)

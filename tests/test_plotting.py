@@ -320,3 +320,17 @@ def test_image_fallback_states_the_window_in_its_legend():
     texts = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
     assert "run 1: mean of last 20 steps" in texts and "every point" in texts
     assert [ax.get_title() for ax in fig.axes] == ["loss (BCE / bit)", "bit errors / sequence"]
+
+
+def test_image_fallback_marks_each_restart_on_both_panels():
+    from ntm_widgets.plotting.curves import curves_figure
+
+    steps = np.arange(1, 101, dtype=np.float64)
+    fig = curves_figure(steps, np.ones(100), np.ones(100), restarts=[30.0, 70.0])
+    for ax in fig.axes:  # axvline: a vertical line whose x data is the step at both ends
+        xs = sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == ":")
+        assert xs == [30.0, 70.0]
+    texts = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert texts.count("restarts (fresh weights)") == 1  # named once, not per line
+    plain = curves_figure(steps, np.ones(100), np.ones(100))
+    assert not [line for ax in plain.axes for line in ax.get_lines() if line.get_linestyle() == ":"]

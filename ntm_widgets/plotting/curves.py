@@ -132,13 +132,16 @@ def curves_figure(
     overlays: Sequence[Dict] = (),
     label: str = "",
     window: Optional[int] = None,
+    restarts: Sequence[float] = (),
 ):
     """Two panels, loss and bit errors per sequence against step, log y. A Figure.
 
     Each panel draws the raw points (light) and their trailing mean over ``window``
     steps (bold; default ``smooth_window`` of the run), said in the legend (``smoothing_label``).
     ``overlays``: other runs, [{label, color, steps, loss, bits}], drawn dashed
-    (smoothed the same way) under this one, with a legend naming them and ``label``."""
+    (smoothed the same way) under this one, with a legend naming them and ``label``.
+    ``restarts``: steps that ended with fresh weights, drawn as dotted vertical lines
+    (the curve jumps back up there)."""
     from matplotlib.figure import Figure  # no pyplot: no global state, safe off the main thread
 
     steps, loss, bits = (np.asarray(a, dtype=np.float64) for a in (steps, loss, bits))
@@ -179,6 +182,9 @@ def curves_figure(
                 lw=1.6,
                 label=f"{label or 'current run'}: mean of last {window:,} steps",
             )
+        for j, r in enumerate(restarts):
+            name = f"restart{'s' if len(restarts) > 1 else ''} (fresh weights)" if j == 0 else None
+            ax.axvline(r, color="0.35", lw=1.0, ls=":", label=name)
         if k == 1 and (y.size or overlays):
             ax.legend(fontsize=7, loc="upper right")
         ax.set_yscale("log")
@@ -199,11 +205,12 @@ def curves_png(
     overlays: Sequence[Dict] = (),
     label: str = "",
     window: Optional[int] = None,
+    restarts: Sequence[float] = (),
 ) -> bytes:
     """``curves_figure`` rendered to PNG bytes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    fig = curves_figure(steps, loss, bits, title, overlays=overlays, label=label, window=window)
+    fig = curves_figure(steps, loss, bits, title, overlays=overlays, label=label, window=window, restarts=restarts)
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

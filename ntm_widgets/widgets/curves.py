@@ -82,10 +82,11 @@ function logs(ys, floor) {
   return out;
 }
 
-function panel(parent, title, colour, xs, ys, smooth, floor, overlays) {
+function panel(parent, title, colour, xs, ys, smooth, floor, overlays, restarts) {
   // ys: the raw points (light); smooth: their trailing window mean, made in the kernel
   // (plotting.curves.window_mean), drawn bold. overlays: [{color, label, xs, ys}] with
-  // ys already smoothed, drawn dashed under the current run.
+  // ys already smoothed, drawn dashed under the current run. restarts: steps that ended
+  // with fresh weights, drawn as dotted vertical lines (the curve jumps back up there).
   const W = 340, H = 190, L = 46, R = 10, T = 22, B = 26;
   const svg = node("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "ntm-curve-panel" }, parent);
   svg.style.fontFamily = "sans-serif";
@@ -135,6 +136,11 @@ function panel(parent, title, colour, xs, ys, smooth, floor, overlays) {
     const t = node("text", { x: Math.min(x, W - 2), y: H - 8, "text-anchor": anchor, fill: C.muted }, svg);
     t.textContent = String(Math.round(v));
   }
+  for (const r of restarts || []) {
+    if (!(r >= x0 && r <= x1)) continue;
+    const x = sx(r).toFixed(1);
+    node("line", { x1: x, x2: x, y1: T, y2: H - B, stroke: C.muted, "stroke-width": 1, "stroke-dasharray": "2 2", class: "ntm-curve-restart" }, svg);
+  }
   // Past runs first (dashed, smoothed), then the current run on top.
   for (const s of all.slice(1)) {
     const sm = s.ly, pts = [];
@@ -158,7 +164,7 @@ function panel(parent, title, colour, xs, ys, smooth, floor, overlays) {
   node("polyline", { points: line.join(" "), fill: "none", stroke: colour, "stroke-width": 2, class: "ntm-curve-smooth" }, svg);
 }
 
-function legend(parent, label, overlays, caption) {
+function legend(parent, label, overlays, caption, restarts) {
   const box = document.createElement("div");
   box.className = "ntm-curve-legend";
   box.style.cssText = `flex-basis:100%;font:11px sans-serif;color:${C.text};display:flex;flex-wrap:wrap;gap:4px 14px`;
@@ -174,6 +180,10 @@ function legend(parent, label, overlays, caption) {
   cap.className = "ntm-curve-caption";
   cap.textContent = caption;
   box.appendChild(cap);
+  if (restarts.length) {
+    const n = restarts.length;
+    item(`${n} restart${n > 1 ? "s" : ""} (fresh weights)`, `border-left:1px dashed ${C.muted};height:10px;width:0;margin-left:6px;margin-right:8px`);
+  }
   if (overlays.length) {
     item(label || "current run", `border-top:2px solid ${C.muted}`);
     for (const o of overlays) item(`${o.label} (mean of ${o.window} steps)`, `border-top:2px dashed ${o.color}`);
@@ -194,11 +204,13 @@ function render({ model, el }) {
     const overlays = model.get("overlays") || [];
     const pick = (key) => overlays.map((o) => ({ color: o.color, label: o.label, xs: o.steps, ys: o["smooth_" + key] }));
     const sl = f32(model.get("smooth_loss")), sb = f32(model.get("smooth_bits"));
-    panel(root, "loss", "#1f77b4", xs, f32(model.get("loss")), sl, model.get("loss_floor"), pick("loss"));
-    panel(root, "bit errors / seq", "#d62728", xs, f32(model.get("bits")), sb, model.get("bits_floor"), pick("bits"));
-    if (xs.length || overlays.length) legend(root, model.get("label"), overlays, model.get("caption"));
+    const restarts = model.get("restarts") || [];
+    panel(root, "loss", "#1f77b4", xs, f32(model.get("loss")), sl, model.get("loss_floor"), pick("loss"), restarts);
+    panel(root, "bit errors / seq", "#d62728", xs, f32(model.get("bits")), sb, model.get("bits_floor"), pick("bits"), restarts);
+    if (xs.length || overlays.length) legend(root, model.get("label"), overlays, model.get("caption"), restarts);
     root.dataset.points = String(xs.length);
     root.dataset.overlays = String(overlays.length);
+    root.dataset.restarts = String(restarts.length);
     root.dataset.version = String(model.get("version"));
     root.dataset.drawMs = (performance.now() - t0).toFixed(2);  // read by browser tests
   };
@@ -277,6 +289,9 @@ class LiveCurves(anywidget.AnyWidget):
         help="past runs drawn dashed under the current one: [{label, color, steps, loss, bits}] (set_overlays)"
     ).tag(sync=True)
     label = traitlets.Unicode("", help="the current run's name in the legend (shown with overlays)").tag(sync=True)
+    restarts = traitlets.List(
+        traitlets.Float(), help="steps that ended with a restart (fresh weights), drawn as dotted vertical lines"
+    ).tag(sync=True)
 
     @traitlets.validate("max_points")
     def _check_max_points(self, proposal):
@@ -289,8 +304,11 @@ class LiveCurves(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self.add_class("ntm-curves")
 
-    def set_data(self, steps: Sequence[float], loss: Sequence[float], bits: Sequence[float]) -> None:
-        """Replace the curves with this history (downsampled to ``max_points``)."""
+    def set_data(
+        self, steps: Sequence[float], loss: Sequence[float], bits: Sequence[float], restarts: Sequence[float] = ()
+    ) -> None:
+        """Replace the curves with this history (downsampled to ``max_points``);
+        ``restarts``: the steps that ended with fresh weights."""
         steps, loss, bits = (np.asarray(a, dtype=np.float64) for a in (steps, loss, bits))
         span = int(steps[-1] - steps[0] + 1) if steps.size else 0
         window = smooth_window(span)
@@ -301,6 +319,7 @@ class LiveCurves(anywidget.AnyWidget):
             self.steps, self.loss, self.bits = _f32(s), _f32(l), _f32(b)
             self.smooth_loss, self.smooth_bits = _f32(sl), _f32(sb)
             self.window = window
+            self.restarts = [float(r) for r in restarts]
             self.caption = smoothing_caption(steps.size, s.size, window) if steps.size else ""
             self.version += 1
 
@@ -342,18 +361,20 @@ class ImageCurves(widgets.Image):
         self.overlays: List[Dict] = []
         self.label = ""
         self._data = (np.zeros(0), np.zeros(0), np.zeros(0))
+        self.restarts: List[float] = []
         self.clear()
 
-    def set_data(self, steps, loss, bits) -> None:
+    def set_data(self, steps, loss, bits, restarts: Sequence[float] = ()) -> None:
         s, l, b = downsample(np.asarray(steps), np.asarray(loss), np.asarray(bits), max_points=self.max_points)
         self._n = len(s)
         self._data = (s, l, b)
-        self.value = curves_png(s, l, b, overlays=self.overlays, label=self.label)
+        self.restarts = [float(r) for r in restarts]
+        self.value = curves_png(s, l, b, overlays=self.overlays, label=self.label, restarts=self.restarts)
 
     def set_overlays(self, overlays: Sequence[Dict], label: str = "") -> None:
         self.overlays = overlay_series(overlays)
         self.label = label
-        self.value = curves_png(*self._data, overlays=self.overlays, label=self.label)
+        self.value = curves_png(*self._data, overlays=self.overlays, label=self.label, restarts=self.restarts)
 
     def clear(self) -> None:
         self.set_data([], [], [])

@@ -38,7 +38,7 @@ import math
 import textwrap
 import threading
 import time
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import ipywidgets as widgets
 import numpy as np
@@ -127,11 +127,13 @@ def _try_replay_player():
 
 
 class _Buffer:
-    """Growable (T, 3) float64 history of step, loss, bits: O(1) amortised append."""
+    """Growable (T, 3) float64 history of step, loss, bits: O(1) amortised append;
+    ``restarts``: the steps that ended with fresh weights (marked on the curves)."""
 
     def __init__(self, capacity: int = 1024):
         self.data = np.empty((capacity, 3))
         self.n = 0
+        self.restarts: List[float] = []
 
     def append(self, step: float, loss: Optional[float], bits: float) -> None:
         if self.n == self.data.shape[0]:
@@ -736,6 +738,7 @@ class Playground(widgets.VBox):
         """Called after every step (in whatever thread trains): cheap, then throttled."""
         bits = record["bits_per_seq"]
         if "restarts" in record:  # this step ended with a restart
+            self._buf.restarts.append(float(record["step"]))
             self._set_note(
                 f"{self._restart_cause(record)}: restarted from fresh weights (attempt {record['restarts'] + 1})", seconds=10.0
             )
@@ -766,7 +769,7 @@ class Playground(widgets.VBox):
         self._last_push = now
         with self._push_lock:  # the training thread and a button may both push
             steps, loss, bits = self._buf.arrays()
-            self.curves.set_data(steps, loss, bits)
+            self.curves.set_data(steps, loss, bits, restarts=self._buf.restarts)
             self._refresh_status()
 
     def _set_note(self, text: str, seconds: float = 3.0) -> None:
