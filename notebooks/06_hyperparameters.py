@@ -18,14 +18,14 @@
 #
 # How much memory does an NTM need, and what happens when the sequences grow? This
 # notebook trains a small grid of copy-task models (a *sweep*) and draws two
-# heatmaps: how long each took to converge, and the bit error it ended with. Then it
+# heatmaps: how many steps each took to converge, and the bit error it ended with. Then it
 # takes one model and feeds it sequences longer than its memory. Last, it compares
 # three learning rates by hand in the Playground, whose run history keeps each try.
 #
 # *Run time:* quick mode a few seconds (a 2 x 2 grid of 5-step runs and three 25-step
-# Playground runs, whose numbers mean nothing). Full mode trains 9 models of up to
-# 3,000 steps each, two at a time on a 2-core laptop, then one more: under a minute;
-# then three Playground runs of at most 2,500 steps each: a few more minutes.
+# Playground runs, whose numbers mean nothing). Full mode, about 3-4 minutes on a
+# 2-core laptop: 9 models of up to 3,000 steps each, two at a time (under 2 minutes),
+# one more (seconds), then three Playground runs of at most 2,500 steps each.
 
 # %% id="06-01"
 # %matplotlib inline
@@ -73,13 +73,13 @@ results = run_sweep(
 results[["memory_size", "word_size", "converged", "seconds", "steps", "bits_per_seq", "gen_8_mean"]]
 
 # %% id="06-04"
-sweep_heatmaps(results, x="memory_size", y="word_size", metrics=("seconds", "bits_per_seq"))
+sweep_heatmaps(results, x="memory_size", y="word_size", metrics=("steps", "bits_per_seq"))
 
 # %% id="06-05"
 done = results[results["converged"]]
 for m, group in results.groupby("word_size"):
     ok = group[group["converged"]]
-    took = f" in {ok['seconds'].min():.1f}-{ok['seconds'].max():.1f} s" if len(ok) else ""
+    took = f" in {ok['steps'].min():,}-{ok['steps'].max():,} steps" if len(ok) else ""
     print(
         f"M = {m}: {len(ok)} of {len(group)} converged{took}; "
         f"final wrong bits per sequence {group['bits_per_seq'].min():.2f}-{group['bits_per_seq'].max():.2f}"
@@ -87,8 +87,9 @@ for m, group in results.groupby("word_size"):
 
 # %% [markdown] id="06-06"
 # **Reading the picture (full mode).** The lines above say, for each row width M,
-# how many models converged within the 3,000-step budget and how long they took on
-# this machine. Look for two things. The number of rows matters little once the
+# how many models converged within the 3,000-step budget and how many steps they
+# took (steps, not seconds: the trials run two at a time, so a trial's seconds also
+# depend on what ran beside it; the table above has both). Look for two things. The number of rows matters little once the
 # sequence fits: the copy uses only as many rows as the sequence is long. The width
 # matters more: rows of 4 numbers are narrower than the 8-bit vectors to be stored, so
 # each row must hold a squeezed code. And if a width you expected to work did not, that
@@ -115,6 +116,12 @@ except ConfigError as err:
 # 16 the write head has room; beyond that it wraps around the ring of rows and
 # overwrites the start of the sequence before the read head gets there, so the first
 # vectors of the answer come out wrong.
+#
+# Long sequences can fail for a second reason too: the model may not have learned a
+# pointer that keeps walking far beyond its training lengths (notebook 4). To tell
+# the two apart, the same trained weights are measured again with 64 rows. That is
+# allowed because no parameter of an NTM depends on N when its initial memory is a
+# constant (`model.resize_memory`); with 64 rows nothing wraps below length 64.
 
 # %% id="06-09"
 cfg = RunConfig(
@@ -126,26 +133,44 @@ trainer = Trainer(cfg)
 summary = trainer.run(**(dict(steps=20) if QUICK else dict(steps=5_000, target_bits=0.01)))
 print({k: summary[k] for k in ("steps", "seconds", "converged")})
 lengths = [4, 8, 12, 16, 20, 24, 32]
-errors = pd.DataFrame(trainer.evaluate(lengths, samples=20 if QUICK else 100, seed=SEED)).T.rename_axis("length").reset_index()
+samples = 20 if QUICK else 100
+errors = pd.DataFrame(trainer.evaluate(lengths, samples=samples, seed=SEED)).T.rename_axis("length").reset_index()
 errors["bits per vector"] = errors["mean"] / errors["length"]
+trainer.model.resize_memory(64)  # the same weights with room for every length here
+roomy = trainer.evaluate(lengths, samples=samples, seed=SEED)
+trainer.model.resize_memory(cfg.model.memory_size)
+errors["mean, 64 rows"] = [roomy[n]["mean"] for n in errors["length"]]
 errors.round(2)
 
 # %% id="06-10"
 fig, ax = plt.subplots(figsize=(7, 3.2))
-sns.lineplot(data=errors, x="length", y="mean", marker="o", ax=ax)
+sns.lineplot(data=errors, x="length", y="mean", marker="o", ax=ax, label="16 rows (as trained)")
+sns.lineplot(data=errors, x="length", y="mean, 64 rows", marker="s", ax=ax, label="the same weights, 64 rows")
 ax.axvline(cfg.model.memory_size, color="tab:red", linestyle="--", label="N = 16 rows")
 ax.axvspan(cfg.task.min_len, cfg.task.max_len, color="tab:green", alpha=0.1, label="trained lengths")
 ax.set(ylabel="bit errors per sequence", title="copy with a 16-row memory")
 ax.legend()
 plt.show()
 
+# %% id="06-10b"
+by = errors.set_index("length")
+for n in (12, 16, 32):
+    wrap = by.loc[n, "mean"] - by.loc[n, "mean, 64 rows"]
+    print(
+        f"length {n}: {by.loc[n, 'mean']:.2f} wrong bits per sequence with 16 rows, {by.loc[n, 'mean, 64 rows']:.2f} "
+        f"with 64; the wrap costs {wrap:.2f} ({by.loc[n, 'bits per vector']:.2f} wrong bits per vector in all)"
+    )
+
 # %% [markdown] id="06-11"
-# Up to 12, longer than any training sequence, the model copies almost perfectly.
-# At 16 the sequence fills every row, and the write head's step during the
-# delimiter wraps onto the first vector (in our run about 9 wrong bits, one vector's
-# worth). Past the red line the error climbs steeply: each extra vector overwrites
-# an earlier one, whose 8 bits then come out as whatever replaced them (about 4
-# wrong on average for random bits).
+# **Reading the lines (full mode).** Where both lines lie near zero, past the
+# training lengths, the model copies what it never saw. The gap between them is
+# what the ring of 16 rows costs: from length 16 on, writes land on vectors the read
+# head has not reached yet, and those vectors come out as whatever replaced them
+# (random bits guessed wrong: 4 of 8 on average, so the bits per vector head towards
+# 4). The 64-row line is the second reason: where it rises, the model's own pointer
+# has drifted on a length it was never trained on, memory or no memory. A model that
+# learned the pointer cleanly keeps that line flat far longer (notebook 4's
+# generalisation test); how far depends on the seed.
 
 # %% [markdown] id="06-12"
 # ## The same question by hand: the Playground's run history
@@ -185,7 +210,11 @@ pg.overlay = [1, 2]  # draw runs 1 and 2 under run 3, as ticking their rows does
 # %% id="06-14"
 runs = pg.history_frame()
 gen = [c for c in runs.columns if c.startswith("gen_") and c.endswith("_mean")]
-print(runs[["run", "changed", "lr", "converged", "steps", "seconds", "bits_per_seq", *gen]].round(3).to_string(index=False))
+print(
+    runs[["run", "changed", "lr", "converged", "steps", "restarts", "seconds", "bits_per_seq", *gen]]
+    .round(3)
+    .to_string(index=False)
+)
 learned = runs[runs["converged"]]
 if len(learned):
     best = learned.sort_values("seconds").iloc[0]
@@ -207,7 +236,13 @@ pg
 
 # %% [markdown] id="06-16"
 # The lines above are this machine's answer; in quick mode 25 steps are far too few
-# for any rate to learn the copy, so only the way of working carries over. The
+# for any rate to learn the copy, so only the way of working carries over. On the
+# curves, a dotted line marks each restart (fresh weights; the `restarts` column
+# counts them). A dip to near zero just before one is an attempt that learned
+# lengths 1-8 and was then refused by the stopping rule, because its answers at
+# length 24 were wrong: the status line names the cause of the latest restart. So a
+# run that "did not converge" may still have learned the training lengths several
+# times; what it had not found, within its steps, is a copy that holds at 3x. The
 # table has a sweep's columns, so the same tools read it: `SweepView(pg)` draws it
 # as a heatmap, and `pg.save_history("runs/lr")` writes every run as an ordinary run
 # folder (`ntm-widgets eval runs/lr/run-001`, `ntm-widgets replay ...`) plus an

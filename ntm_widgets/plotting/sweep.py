@@ -20,7 +20,7 @@ LABELS = {
     "bits_per_seq": "bit errors / sequence",
     "converged": "fraction converged",
     "sequences": "sequences seen",
-    "steps": "steps",
+    "steps": "steps (budget if not converged)",
 }
 
 
