@@ -140,10 +140,12 @@ def paper(seeds, out: Path, extra) -> None:
         )
 
 
-def demo(seeds, out: Path) -> None:
+def demo(seeds, out: Path, extra=()) -> None:
     rows = []
     for seed in seeds:
-        res, wall = cli("demo", "--seed", str(seed), "--lengths", f"8,16,{DEMO_LENGTH}", "--out", str(out / f"demo-seed{seed}"))
+        res, wall = cli(
+            "demo", "--seed", str(seed), "--lengths", f"8,16,{DEMO_LENGTH}", "--out", str(out / f"demo-seed{seed}"), *extra
+        )
         at = res["lengths"][str(DEMO_LENGTH)]
         row = dict(
             seed=seed,
@@ -176,13 +178,16 @@ def main() -> None:
     p.add_argument(
         "--train-arg", action="append", default=[], help="extra flag for train (repeat), e.g. --train-arg=--fused-threads=1"
     )
+    p.add_argument(
+        "--demo-arg", action="append", default=[], help="extra flag for demo (repeat), e.g. --demo-arg=--fused-threads=1"
+    )
     args = p.parse_args()
     seeds = [0, 1] if args.quick else _seeds(args.seeds)
     out = Path(args.out or tempfile.mkdtemp(prefix="ntm-generalise-"))
     if args.only in (None, "paper"):
         paper(seeds, out, args.train_arg)
     if args.only in (None, "demo"):
-        demo(seeds, out)
+        demo(seeds, out, args.demo_arg)
 
 
 if __name__ == "__main__":
