@@ -167,7 +167,7 @@ function panel(parent, title, colour, xs, ys, smooth, floor, overlays, restarts)
 function legend(parent, label, overlays, caption, restarts) {
   const box = document.createElement("div");
   box.className = "ntm-curve-legend";
-  box.style.cssText = `flex-basis:100%;font:11px sans-serif;color:${C.text};display:flex;flex-wrap:wrap;gap:4px 14px`;
+  box.style.cssText = `flex-basis:100%;font:12px sans-serif;color:${C.text};display:flex;flex-wrap:wrap;gap:4px 14px`;
   const item = (text, css) => {
     const s = document.createElement("span");
     const sw = document.createElement("span");
