@@ -337,9 +337,11 @@ display(Markdown(" ".join(lines)))
 # `benchmarks/NOTES.md` has our counts). Graves et al.'s
 # larger configuration (`preset("paper")`, `ntm-widgets train --preset paper`) learns
 # the clean program far more often: most of its seeds copy 120 vectors with under one
-# wrong bit per sequence. When a model here does slip, it is typically by one row:
-# the read head moves on one row before the answer starts, and every later vector
-# comes out of the wrong row.
+# wrong bit per sequence. When a model here does slip, the table shows which way. A
+# few wrong bits spread over a long answer (a median of a few bits, the worst
+# sequence a few dozen) are a pointer that blurs or drifts late in the answer. An
+# error near 4 bits per vector means the read head lost its place: one row off, and
+# every later vector comes out of the wrong row.
 #
 # **References.** A. Graves, G. Wayne, I. Danihelka, *Neural Turing Machines*, 2014,
 # [arXiv:1410.5401](https://arxiv.org/abs/1410.5401).

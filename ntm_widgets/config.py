@@ -734,6 +734,11 @@ def preset(name: str = "paper", task: str = "copy") -> RunConfig:
         # 0-19 at 5,000 steps: 15 of 20 models within 1 wrong bit at 32 (4x the training
         # range), against 1 of 19 for uniform lengths, selection on 20 and no early
         # give-up; at 8,000 steps on an AMD EPYC, 19 of 20 (benchmarks/NOTES.md).
+        # One fused thread: this model's steps are too small to split (sequences of at
+        # most 18 steps, a 64-unit controller): on the 2-core AMD EPYC the same 600
+        # batches took 6.4-7.4 ms a step on one thread and 8.4-9.5 ms on two, and it
+        # leaves the second core to the notebook while the Playground trains. The
+        # paper preset's larger steps do gain from two (benchmarks/NOTES.md).
         train = _recipe(
             lr=1e-2,
             length_power=2.0,
@@ -741,5 +746,6 @@ def preset(name: str = "paper", task: str = "copy") -> RunConfig:
             select_bits=0.5,
             select_early_bits=5.0,
             steps=8_000,
+            fused_threads=1,
         )
     return RunConfig(model=model, task=taskcfg, train=train)

@@ -445,6 +445,22 @@ def test_fused_threads_reach_the_model_and_sweeps_use_one():
     assert seen["fused_threads"] == 1
 
 
+def test_the_quick_preset_trains_on_one_fused_thread_unless_told_otherwise():
+    # Its steps are too small to gain from splitting (benchmarks/NOTES.md); the paper
+    # preset keeps the machine's default. The demo and the Playground take the preset's.
+    from ntm_widgets.cli import build_parser, config_from_args, demo_config
+    from ntm_widgets.config import preset
+    from ntm_widgets.widgets.playground import DEFAULT_CONFIG
+
+    assert preset("quick").train.fused_threads == 1 and preset("paper").train.fused_threads is None
+    assert demo_config("quick").train.fused_threads == 1 and DEFAULT_CONFIG.train.fused_threads == 1
+    assert demo_config("quick", fused_threads=2).train.fused_threads == 2
+    parser = build_parser()
+    given = parser.parse_args(["train", "--preset", "quick", "--fused-threads", "2"])
+    assert config_from_args(given).train.fused_threads == 2
+    assert config_from_args(parser.parse_args(["train", "--preset", "quick"])).train.fused_threads == 1
+
+
 # ------------------------------------------------------------ edges (from review)
 @needs_fused
 def test_double_backward_refuses_instead_of_dropping_terms():

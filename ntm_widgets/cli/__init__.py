@@ -844,7 +844,9 @@ def demo_config(
     if preset not in DEMO_PRESETS:
         raise ValueError(f"preset must be one of {DEMO_PRESETS}, got {preset!r}")
     cfg = make_preset(preset)
-    train = cfg.train.replace(seed=seed, val_samples=val_samples, compile=compile, fused=fused, fused_threads=fused_threads)
+    # --fused-threads replaces the preset's thread count only when given.
+    threads = {} if fused_threads is None else {"fused_threads": fused_threads}
+    train = cfg.train.replace(seed=seed, val_samples=val_samples, compile=compile, fused=fused, **threads)
     return RunConfig(model=cfg.model, task=cfg.task, train=train)
 
 
