@@ -332,7 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch.compile the step (faster steps after a compile wait; default off)",
     )
     p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=defaults.train.fused, help=FIELD_HELP["fused"])
-    p.add_argument("--fused-threads", type=_int_type(1), default=defaults.train.fused_threads, help=FIELD_HELP["fused_threads"])
+    p.add_argument(
+        "--fused-threads",
+        type=_int_type(1),
+        default=None,
+        help="threads the fused step splits each batch over (default: the preset's: 1 for quick, whose steps are "
+        "too small to split; 2 for paper, or 1 on a 1-CPU machine)",
+    )
     p.add_argument("--json", action="store_true")
 
     from ..config import TASKS
