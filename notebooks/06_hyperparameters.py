@@ -89,8 +89,9 @@ for m, group in results.groupby("word_size"):
 # **Reading the picture (full mode).** The lines above say, for each row width M,
 # how many models converged within the 3,000-step budget and how many steps they
 # took (steps, not seconds: the trials run two at a time, so a trial's seconds also
-# depend on what ran beside it; the table above has both). Look for two things. The number of rows matters little once the
-# sequence fits: the copy uses only as many rows as the sequence is long. The width
+# depend on what ran beside it; the table above has both). Look for two things. The
+# number of rows matters little once the sequence fits: the copy uses only as many
+# rows as the sequence is long. The width
 # matters more: rows of 4 numbers are narrower than the 8-bit vectors to be stored, so
 # each row must hold a squeezed code. And if a width you expected to work did not, that
 # is a warning about reading a sweep: every cell here is one training run from one

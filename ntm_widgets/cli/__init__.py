@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -861,9 +862,9 @@ def _restart_text(trainer) -> str:
     restarts = trainer.restarts
     if not restarts:
         return ""
-    why = [h.get("restart_why", "stuck") for h in trainer.history if "restarts" in h]
-    counts = [f"{why.count(k)} {w}" for k, w in RESTART_CAUSES.items() if why.count(k)]
-    causes = ", ".join(counts) if len(why) == restarts else "stuck or failed selection"
+    why = Counter(h.get("restart_why", "stuck") for h in trainer.history if "restarts" in h)
+    counts = [f"{why[k]} {w}" for k, w in RESTART_CAUSES.items() if why[k]]
+    causes = ", ".join(counts) if sum(why.values()) == restarts else "stuck or failed selection"
     return f"; restarted from fresh weights {restarts} time{'s' if restarts > 1 else ''} ({causes})"
 
 

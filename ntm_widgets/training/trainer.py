@@ -141,7 +141,6 @@ class Trainer:
         # learned, then "select" (polish and measure on longer lengths).
         self.stage = "fit"
         self._select_start = 0  # step at which this attempt entered selection
-        self._give_up_why = "select_steps"  # which selection rule gave up last (RESTART_CAUSES)
         self._select_last = 0  # step of the last selection measurement
         self.last_select: Optional[Dict] = None  # the last measurement: bits, worst, step
         self.best: Optional[Dict] = None  # best candidate: bits, worst, step, attempt, model state
@@ -428,7 +427,8 @@ class Trainer:
         }
 
     def _select_check(self, record: Dict) -> Optional[str]:
-        """Measure the candidate; keep it if best; say "converged", "give_up" or None."""
+        """Measure the candidate; keep it if best; say "converged", None (go on), or which
+        rule gave up on this attempt: "select_steps" or "select_early" (RESTART_CAUSES)."""
         t = self.cfg.train
         self._select_last = self.step_count
 
@@ -456,12 +456,10 @@ class Trainer:
             return "converged"
         pending = self._first_pass is not None and self.step_count - self._first_pass < t.select_min_steps
         if age >= t.select_steps and not pending:  # a pass waiting for its second look gets it
-            self._give_up_why = "select_steps"
-            return "give_up"
+            return "select_steps"
         if t.select_early_steps is not None and age >= t.select_early_steps:
             if self._attempt_select_best > t.select_early_bits:
-                self._give_up_why = "select_early"
-                return "give_up"
+                return "select_early"
         return None
 
     def use_best(self) -> bool:
@@ -590,14 +588,15 @@ class Trainer:
             self.converged = True
             self.use_best()
             return "converged"
-        if verdict == "give_up" and t.restart_after is not None:
+        gave_up = verdict in ("select_steps", "select_early")
+        if gave_up and t.restart_after is not None:
             self._restart()
             record["restarts"] = self.restarts
-            record["restart_why"] = self._give_up_why
+            record["restart_why"] = verdict
             record["event"] = "restart"
             self._last_val_step = self.step_count
             return None
-        if verdict == "give_up":
+        if gave_up:
             return "select_steps"
         return None
 
