@@ -434,6 +434,17 @@ class TrainConfig(_Config):
         hi=1000.0,
         help="repeat copy: while polishing, the loss of the end-marker step counts this many times",
     )
+    # Repeat-copy models end their answer by an estimate of its duration kept in the
+    # LSTM's state, which runs short beyond the training range. Noise on the
+    # controller's pre-activations makes a long count kept in that state unreliable,
+    # which favours models that keep their place in memory (benchmarks/NOTES.md).
+    gate_noise: float = knob(
+        0.0,
+        kind="float",
+        lo=0.0,
+        hi=10.0,
+        help="standard deviation of Gaussian noise added to the controller's pre-activations on training steps",
+    )
     # The rare copy-model failures on long sequences were a read head that took an
     # all-zero input vector for the silence after the delimiter and moved on one row.
     # Blanked vectors keep the data valid (random 8-bit vectors are all zero 1 in 256).

@@ -602,3 +602,49 @@ def test_a_layout_first_seen_under_inference_mode_still_trains():
     y, _ = model(x)
     y.sum().backward()
     assert model.head_proj.weight.grad is not None and model.head_proj.weight.grad.abs().sum() > 0
+
+
+def _noisy_pass(model, x, use_fused, seed=7):
+    torch.manual_seed(seed)  # the noise comes from torch's global generator
+    model.zero_grad(set_to_none=True)
+    logits, state = _run(model, x, use_fused)
+    _state_loss(logits, state).backward()
+    return logits.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+@needs_fused
+@pytest.mark.parametrize("kw", CONFIGS[::2])  # an LSTM and a feed-forward controller
+def test_gate_noise_is_the_same_on_both_paths_and_only_while_training(kw):
+    model = _model(kw)
+    x = _inputs(batch=5)
+    model.train()
+    clean_f, _ = _noisy_pass(model, x, True)
+    model.gate_noise = 0.5
+    noisy_f, grads_f = _noisy_pass(model, x, True)
+    noisy_e, grads_e = _noisy_pass(model, x, False)
+    # Noise changes a training pass, by the same draw on both paths.
+    assert (noisy_f - clean_f).abs().max() > 1e-3
+    torch.testing.assert_close(noisy_f, noisy_e, **TIGHT)
+    for name in grads_e:
+        torch.testing.assert_close(grads_f[name], grads_e[name], **TIGHT, msg=lambda m, name=name: f"grad of {name}: {m}")
+    # Another draw, another pass.
+    other, _ = _noisy_pass(model, x, True, seed=8)
+    assert (other - noisy_f).abs().max() > 1e-3
+    # Evaluation sees no noise: in eval mode, or without gradients.
+    with torch.no_grad():
+        torch.testing.assert_close(_run(model, x, True)[0], clean_f, **TIGHT)
+    model.eval()
+    torch.testing.assert_close(_run(model, x, True)[0].detach(), clean_f, **TIGHT)
+
+
+@needs_fused
+def test_the_trainer_gives_the_model_its_gate_noise_and_it_changes_training():
+    quiet, _ = _trained(steps=3)
+    noisy, _ = _trained(steps=3, gate_noise=0.5)
+    assert noisy.model.gate_noise == 0.5 and quiet.model.gate_noise == 0.0
+    changed = [n for n, p in noisy.model.state_dict().items() if not torch.equal(p, quiet.model.state_dict()[n])]
+    assert "controller.cell.weight_ih" in changed
+    again, _ = _trained(steps=3, gate_noise=0.5)  # and it is deterministic
+    assert all(torch.equal(p, again.model.state_dict()[n]) for n, p in noisy.model.state_dict().items())
+    with pytest.raises(ConfigError, match="gate_noise"):
+        TrainConfig(gate_noise=-0.1)

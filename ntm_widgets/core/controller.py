@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -19,6 +20,16 @@ def _forget_bias_one(cell: nn.LSTMCell) -> None:
     with torch.no_grad():
         cell.bias_ih[n : 2 * n].fill_(1.0)
         cell.bias_hh[n : 2 * n].zero_()
+
+
+def _noisy_cell(cell: nn.LSTMCell, x, state, noise):
+    """nn.LSTMCell's step (gates in its order: input, forget, cell, output) with
+    ``noise`` added to the gate pre-activations."""
+    h, c = state
+    gates = F.linear(x, cell.weight_ih, cell.bias_ih) + F.linear(h, cell.weight_hh, cell.bias_hh) + noise
+    i, f, g, o = gates.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
 
 
 class LSTMController(nn.Module):
@@ -44,14 +55,19 @@ class LSTMController(nn.Module):
         z = torch.zeros(batch_size, self.hidden_size * self.layers, device=device, dtype=dtype)
         return (z, z.clone())
 
-    def step(self, x: torch.Tensor, state):
+    def step(self, x: torch.Tensor, state, noise=None):
+        """``noise`` (B, 4 x hidden), if given, is added to the first layer's gate
+        pre-activations (NTM.gate_noise)."""
         if self.layers == 1:
-            h, c = self.cell(x, state)
+            h, c = self.cell(x, state) if noise is None else _noisy_cell(self.cell, x, state, noise)
             return h, (h, c)
         hs, cs = state[0].chunk(self.layers, dim=1), state[1].chunk(self.layers, dim=1)
         new_h, new_c = [], []
         for k, cell in enumerate((self.cell, *self.upper)):
-            x, c = cell(x, (hs[k], cs[k]))
+            if k == 0 and noise is not None:
+                x, c = _noisy_cell(cell, x, (hs[k], cs[k]), noise)
+            else:
+                x, c = cell(x, (hs[k], cs[k]))
             new_h.append(x)
             new_c.append(c)
         return x, (torch.cat(new_h, dim=1), torch.cat(new_c, dim=1))
@@ -71,8 +87,9 @@ class FeedForwardController(nn.Module):
     def initial_state(self, batch_size: int, device=None, dtype=None) -> tuple:
         return ()
 
-    def step(self, x: torch.Tensor, state):
-        x = torch.tanh(self.layer(x))
+    def step(self, x: torch.Tensor, state, noise=None):
+        x = self.layer(x)
+        x = torch.tanh(x if noise is None else x + noise)
         for layer in self.upper:
             x = torch.tanh(layer(x))
         return x, state

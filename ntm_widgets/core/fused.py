@@ -678,7 +678,14 @@ def _sum_outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def forward(
-    inputs: torch.Tensor, weights: Weights, state: Sequence, dims: Dims, rows: HeadRows, threads: int = 1, record: bool = False
+    inputs: torch.Tensor,
+    weights: Weights,
+    state: Sequence,
+    dims: Dims,
+    rows: HeadRows,
+    threads: int = 1,
+    record: bool = False,
+    gate_noise: Optional[torch.Tensor] = None,
 ):
     """A whole sequence on the fused step: inputs (B, T, I) -> logits (B, T, O), the final
     state and, with ``record``, every step's values.
@@ -690,6 +697,8 @@ def forward(
     weightings, reads, controller) and, with ``record``, a dict of every step's
     ``memory`` (B, T, N, M), ``weights`` (B, T, H, N), ``reads`` (B, T, R, M) and ``raw``
     head parameters (B, T, P) in the projection's own row order; else None.
+    ``gate_noise`` (T, G, B), if given, is added to the controller's pre-activations
+    (``NTM.gate_noise``).
     """
     d = dims
     B, T = inputs.shape[0], inputs.shape[1]
@@ -700,6 +709,8 @@ def forward(
     # The controller's input pre-activations for the whole sequence, (T, G, B): one
     # batched product straight into the kernels' layout (no transposing copy).
     xg = torch.matmul(weights.w_in, inputs.permute(1, 2, 0)).add_(weights.b_in.unsqueeze(1))
+    if gate_noise is not None:
+        xg = xg + gate_noise
     reads0 = reads0.reshape(B, -1).t()
     if d.lstm:
         h0, c0 = (s.t() for s in ctrl0)

@@ -130,6 +130,10 @@ class NTM(nn.Module):
         self._head_sizes = [h.param_size for h in self.heads]
         self.backend = Backend()
         self._compiled = None  # the compiled step while the backend is "compiled"; never saved
+        # Standard deviation of Gaussian noise added to the controller's pre-activations
+        # on training passes (in train mode, with gradients); 0 for none. Set by the
+        # Trainer from TrainConfig.gate_noise; not part of the model, so never saved.
+        self.gate_noise = 0.0
 
     @classmethod
     def from_config(cls, model_cfg, input_size: int, output_size: int) -> "NTM":
@@ -214,11 +218,12 @@ class NTM(nn.Module):
         """Each head's activated parameters from the head projection's output (..., P)."""
         return [head.split(part) for head, part in zip(self.heads, raw.split(self._head_sizes, dim=-1))]
 
-    def _step(self, x: torch.Tensor, state: NTMState, norms: torch.Tensor):
+    def _step(self, x: torch.Tensor, state: NTMState, norms: torch.Tensor, noise: Optional[torch.Tensor] = None):
         """One time step on the reference functions: x (B, input_size) and the state with
         its memory's row norms (B, N) -> the controller's output h (B, C), the new state,
-        its row norms, and the raw head parameters (B, P)."""
-        h, ctrl = self.controller.step(torch.cat([x, state.reads.flatten(1)], dim=-1), state.controller)
+        its row norms, and the raw head parameters (B, P). ``noise`` (B, G): added to
+        the controller's pre-activations."""
+        h, ctrl = self.controller.step(torch.cat([x, state.reads.flatten(1)], dim=-1), state.controller, noise)
         raw = self.head_proj(h)
         params = self._split_heads(raw)
         r = self.num_read_heads
@@ -251,7 +256,17 @@ class NTM(nn.Module):
             "add": torch.stack([p.add for p in writes], dim=-2),
         }
 
-    def _forward_eager(self, inputs: torch.Tensor, state: NTMState, keep: bool):
+    def _draw_gate_noise(self, inputs: torch.Tensor) -> Optional[torch.Tensor]:
+        """This pass's noise on the controller's pre-activations, (T, G, B) with G its
+        gate rows (4 x size for an LSTM), from torch's global generator (saved with a
+        checkpoint); None unless training with ``gate_noise`` > 0."""
+        if not (self.gate_noise > 0 and self.training and torch.is_grad_enabled()):
+            return None
+        gates = self.controller.hidden_size * (4 if self.controller_kind == "lstm" else 1)
+        shape = (inputs.shape[1], gates, inputs.shape[0])
+        return self.gate_noise * torch.randn(shape, device=inputs.device, dtype=inputs.dtype)
+
+    def _forward_eager(self, inputs: torch.Tensor, state: NTMState, keep: bool, noise: Optional[torch.Tensor] = None):
         # Time-major and contiguous, so every step sees the same strides whatever T is
         # (a compiled step would otherwise recompile for each sequence length).
         xs = inputs.transpose(0, 1).contiguous().unbind(0)
@@ -259,8 +274,9 @@ class NTM(nn.Module):
         step = self._compiled if compiled else NTM._step
         hs, reads, norms = [], [], state.memory.norm(dim=-1)
         steps = {"memory": [], "weights": [], "reads": [], "raw": []} if keep else None
-        for x in xs:
-            h, state, norms, raw = step(self, x, state, norms)
+        noises = [None] * len(xs) if noise is None else [n.t() for n in noise.unbind(0)]
+        for x, n in zip(xs, noises):
+            h, state, norms, raw = step(self, x, state, norms, n)
             hs.append(h)
             reads.append(state.reads.flatten(1))
             if keep:
@@ -283,7 +299,7 @@ class NTM(nn.Module):
             w_in, b_in, w_rec = layer.weight[:, :i], layer.bias, layer.weight[:, i:]
         return fused.Weights(w_in, b_in, w_rec, self.head_proj.weight, self.head_proj.bias, self.out.weight, self.out.bias)
 
-    def _forward_fused(self, inputs: torch.Tensor, state: NTMState, keep: bool):
+    def _forward_fused(self, inputs: torch.Tensor, state: NTMState, keep: bool, noise: Optional[torch.Tensor] = None):
         dims = fused.Dims(
             self.memory_size,
             self.word_size,
@@ -294,7 +310,9 @@ class NTM(nn.Module):
             self.controller_kind == "lstm",
         )
         rows = fused.head_rows(tuple(head.fields for head in self.heads))
-        logits, final, steps = fused.forward(inputs, self._fused_weights(), state, dims, rows, self.backend.threads, keep)
+        logits, final, steps = fused.forward(
+            inputs, self._fused_weights(), state, dims, rows, self.backend.threads, keep, gate_noise=noise
+        )
         return logits, NTMState(*final), steps
 
     # ------------------------------------------------------------- public API
@@ -337,11 +355,12 @@ class NTM(nn.Module):
         if state is None:
             state = self.initial_state(inputs.shape[0], inputs.device, inputs.dtype)
         keep = record is not None
+        noise = self._draw_gate_noise(inputs)
         # The C step implements a one-layer controller; deeper ones run eagerly.
         if self.backend.kind == "fused" and self.controller.layers == 1 and fused.supports(inputs):
-            logits, final, steps = self._forward_fused(inputs, state, keep)
+            logits, final, steps = self._forward_fused(inputs, state, keep, noise)
         else:
-            logits, final, steps = self._forward_eager(inputs, state, keep)
+            logits, final, steps = self._forward_eager(inputs, state, keep, noise)
         if keep:
             record.update({k: v for k, v in steps.items() if k != "raw"}, **self._head_record(steps["raw"]))
             record["head_kinds"] = [h.kind for h in self.heads]

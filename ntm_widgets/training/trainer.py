@@ -236,6 +236,8 @@ class Trainer:
         if cfg.polish_lr_final is not None and polishing:
             self._set_lr(self.polish_scheduled_lr())
         self.model.train()
+        if isinstance(self.model, NTM):
+            self.model.gate_noise = cfg.gate_noise
         with self._step_rows(polishing):
             logits, _ = self.model(x)
             weights = m
