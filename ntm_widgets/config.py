@@ -445,6 +445,9 @@ class TrainConfig(_Config):
         hi=10.0,
         help="standard deviation of Gaussian noise added to the controller's pre-activations on training steps",
     )
+    polish_gate_noise: Optional[float] = knob(
+        None, kind="float", lo=0.0, hi=10.0, optional=True, help="--gate-noise while polishing"
+    )
     # The rare copy-model failures on long sequences were a read head that took an
     # all-zero input vector for the silence after the delimiter and moved on one row.
     # Blanked vectors keep the data valid (random 8-bit vectors are all zero 1 in 256).

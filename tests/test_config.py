@@ -84,6 +84,7 @@ BAD = [
     (TrainConfig, "select_repeats", 0),
     (TrainConfig, "polish_marker_weight", 0.5),
     (TrainConfig, "gate_noise", -0.5),
+    (TrainConfig, "polish_gate_noise", 11.0),
     (TrainConfig, "polish_blank_prob", 0.6),
     (TrainConfig, "polish_lr_final", 0.0),
     (TrainConfig, "polish_lr_steps", 0),

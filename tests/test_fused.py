@@ -648,3 +648,15 @@ def test_the_trainer_gives_the_model_its_gate_noise_and_it_changes_training():
     assert all(torch.equal(p, again.model.state_dict()[n]) for n, p in noisy.model.state_dict().items())
     with pytest.raises(ConfigError, match="gate_noise"):
         TrainConfig(gate_noise=-0.1)
+
+
+def test_polishing_takes_its_own_gate_noise():
+    trainer, _ = _trained(steps=1, gate_noise=0.1, polish_gate_noise=0.7)
+    assert trainer.model.gate_noise == 0.1
+    trainer.stage = "select"  # what the trainer's stopping rule sets once the target is met
+    trainer.train_step()
+    assert trainer.model.gate_noise == 0.7
+    plain, _ = _trained(steps=1, gate_noise=0.1)
+    plain.stage = "select"
+    plain.train_step()
+    assert plain.model.gate_noise == 0.1  # unset: the same as the rest of training

@@ -237,7 +237,8 @@ class Trainer:
             self._set_lr(self.polish_scheduled_lr())
         self.model.train()
         if isinstance(self.model, NTM):
-            self.model.gate_noise = cfg.gate_noise
+            noisy = polishing and cfg.polish_gate_noise is not None
+            self.model.gate_noise = cfg.polish_gate_noise if noisy else cfg.gate_noise
         with self._step_rows(polishing):
             logits, _ = self.model(x)
             weights = m
