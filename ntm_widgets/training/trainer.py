@@ -236,9 +236,8 @@ class Trainer:
         if cfg.polish_lr_final is not None and polishing:
             self._set_lr(self.polish_scheduled_lr())
         self.model.train()
-        if isinstance(self.model, NTM):
-            noisy = polishing and cfg.polish_gate_noise is not None
-            self.model.gate_noise = cfg.polish_gate_noise if noisy else cfg.gate_noise
+        if isinstance(self.model, NTM):  # set every step: the Playground may change the config between steps
+            self.model.gate_noise = cfg.polish_gate_noise if polishing and cfg.polish_gate_noise is not None else cfg.gate_noise
         with self._step_rows(polishing):
             logits, _ = self.model(x)
             weights = m
