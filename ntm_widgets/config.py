@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional, Tuple
 TASKS = ("copy", "repeat_copy", "associative_recall", "ngrams", "priority_sort")
 CONTROLLERS = ("lstm", "feedforward")
 MEMORY_INITS = ("constant", "learned", "random")
+CURRICULA = ("length", "repeats")
 OPTIMIZERS = ("adam", "rmsprop")
 
 
@@ -286,6 +287,16 @@ class TrainConfig(_Config):
     # validating every 50 steps cost ~15% of a run and found the stop no earlier.
     val_every: int = knob(250, lo=1, help="steps between routine validations")
     curriculum: bool = knob(False, kind="bool", help="grow the longest training length as the error falls")
+    # Repeat copy can grow its largest repeat count instead, every length drawn from the
+    # start: a model that first learns to end after one pass, then two, ... ends at a
+    # pass count rather than at a duration it learned for short lengths
+    # (benchmarks/NOTES.md, "Repeat copy: a curriculum over the repeat count").
+    curriculum_over: str = knob(
+        "length",
+        kind="choice",
+        choices=CURRICULA,
+        help="what the curriculum grows: the longest length, or (repeat copy) the largest repeat count",
+    )
     # With uniform lengths the LSTM controller often keeps short sequences in its own
     # state and never learns the memory pointer long ones need. Power 2 rescued some
     # stuck seeds but slowed others, so the default stays uniform. Validation and
@@ -517,7 +528,7 @@ class RunConfig(_Config):
             start = "polish_lr is not set" if t.polish_lr is None else f"polish_lr is {t.polish_lr:g}"
             raise ConfigError("polish_lr_final", f"polish_lr_final must be <= polish_lr ({start}), got {t.polish_lr_final:g}")
         if self.task.name != "repeat_copy":
-            for name, unset in (("select_repeats", None), ("polish_marker_weight", 1.0)):
+            for name, unset in (("select_repeats", None), ("polish_marker_weight", 1.0), ("curriculum_over", "length")):
                 if getattr(self.train, name) != unset:
                     raise ConfigError(name, f"{name} is for repeat_copy only, got task {self.task.name!r}")
         if need > self.model.memory_size:

@@ -211,7 +211,7 @@ def test_every_config_field_is_a_train_flag_and_sets_that_field():
                 argv = [flag, samples[kind]]
                 want = {"int": 3, "float": 0.25, "lengths": (30,)}[kind]
             extra = ["--memory-size", "64"] if f.name in ("max_len", "min_len") else []
-            extra += ["--task", "repeat_copy"] if f.name in ("select_repeats", "polish_marker_weight") else []
+            extra += ["--task", "repeat_copy"] if f.name in ("select_repeats", "polish_marker_weight", "curriculum_over") else []
             extra += ["--steps", "100", "--lr", "0.5"] if f.name == "lr_final" else []  # a budget, and a rate above it
             extra += ["--polish-lr", "0.5"] if f.name == "polish_lr_final" else []  # a rate above it
             extra += ["--shift-range", "3"] if f.name == "init_write_shift" else []

@@ -47,6 +47,7 @@ BAD = [
     (TrainConfig, "curriculum", "yes"),
     (TrainConfig, "curriculum_start", 0),
     (TrainConfig, "curriculum_threshold", 0.0),
+    (TrainConfig, "curriculum_over", "count"),
     (TrainConfig, "threads", 0),
     (TrainConfig, "compile", "yes"),
     (TrainConfig, "fused", "yes"),

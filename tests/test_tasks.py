@@ -203,3 +203,24 @@ def test_repeat_copy_training_batches_share_one_count_that_varies_between_batche
     assert not task._training  # evaluation after training draws per sequence again
     again = task.sample(64, g, length=3)
     assert len(set((again.inputs[:, 3, 4] * 6).round().long().tolist())) > 3
+
+
+def test_repeat_copy_max_repeats_caps_the_training_count_and_nothing_else():
+    from ntm_widgets.tasks import make_task
+
+    task = make_task(TaskConfig(name="repeat_copy", width=3, min_len=1, max_len=5, min_repeats=1, max_repeats=6))
+
+    def counts(max_repeats, training=True, n=40):
+        g, out = torch.Generator().manual_seed(3), set()
+        for _ in range(n):
+            batch = task.sample(8, g, length=3, training=training, max_repeats=max_repeats)
+            out |= set((batch.inputs[:, 3, 4] * 6).round().long().tolist())
+        return out
+
+    assert counts(2) == {1, 2}
+    assert counts(None) == set(range(1, 7))
+    assert counts(99) == set(range(1, 7))  # a cap above the range leaves the range
+    assert task._max_repeats is None  # the cap lasts one batch
+    # The cap shapes training batches only; the same draw of a training count with the
+    # cap at the range's top is the uncapped draw.
+    assert torch.equal(task.sample(4, gen(7), training=True, max_repeats=6).inputs, task.sample(4, gen(7), training=True).inputs)

@@ -184,3 +184,25 @@ def test_restart_checks_follow_the_setting_and_resume_keeps_the_window(tmp_path)
     back = Trainer.load(tmp_path / "ck.pt")
     assert back._recent == part._recent and len(back._recent) == 3
     assert (back.restarts, back._attempt_start, back._attempt_checked) == (1, 20, False)
+
+
+def test_a_curriculum_over_repeats_grows_the_count_and_draws_every_length():
+    cfg = RunConfig(
+        model=ModelConfig(memory_size=16, word_size=4, controller_size=16),
+        task=TaskConfig(name="repeat_copy", width=3, min_len=1, max_len=4, min_repeats=1, max_repeats=6),
+        train=TrainConfig(
+            batch_size=4, seed=0, curriculum=True, curriculum_over="repeats", curriculum_threshold=1e9, restart_after=None
+        ),
+    )
+    trainer = Trainer(cfg)
+    seen = []
+    trainer.run(steps=60, callbacks=[lambda r: seen.append((r["curriculum_max"], r["length"]))])
+    caps = [c for c, _ in seen]
+    assert caps[0] == 2 and caps[-1] == 6 and caps == sorted(caps)  # grows to max_repeats, not max_len (4)
+    # Lengths beyond the cap are drawn while the count is capped at 2 (lengths <= 2 with
+    # counts <= 2 make at most 2 + 2 + 2 * 2 steps), and no batch exceeds its cap's answer.
+    assert max(steps for cap, steps in seen if cap == 2) > 2 + 2 + 2 * 2
+    assert all(steps <= 4 + 2 + 4 * cap for cap, steps in seen)
+    with pytest.raises(ConfigError, match="curriculum_over is for repeat_copy only") as err:
+        tiny(curriculum=True, curriculum_over="repeats")
+    assert err.value.field == "curriculum_over"

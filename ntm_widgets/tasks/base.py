@@ -37,6 +37,9 @@ class Task:
         # True while ``sample(training=True)`` builds a batch: tasks with per-sequence
         # settings (repeat copy's count) then draw one setting for the whole batch.
         self._training = False
+        # A cap on repeat copy's training repeat count while ``sample`` builds a batch (a
+        # curriculum over the count); None: the configured range.
+        self._max_repeats = None
 
     def sample_length(self, generator: torch.Generator, max_len: Optional[int] = None, length_power: float = 0.0) -> int:
         """A length from the configured range, capped by ``max_len``; uniform, or with
@@ -58,6 +61,7 @@ class Task:
         length_power: float = 0.0,
         blank_prob: float = 0.0,
         training: bool = False,
+        max_repeats: Optional[int] = None,
     ) -> Batch:
         """A batch whose sequences share one length, drawn from the configured range.
 
@@ -68,6 +72,7 @@ class Task:
         stays a valid input of the task: random bits are all zero with p = 2 ** -width).
         ``training`` lets a task share one draw of its other settings across the batch
         (cheaper steps); evaluation leaves it off so that every sequence draws its own.
+        ``max_repeats`` caps repeat copy's training draw of the count (other tasks ignore it).
         """
         if length is None:
             length = self.sample_length(generator, max_len=max_len, length_power=length_power)
@@ -75,11 +80,11 @@ class Task:
             raise ValueError(f"length must be >= 1, got {length}")
         if not 0.0 <= blank_prob <= 1.0:
             raise ValueError(f"blank_prob must be in [0, 1], got {blank_prob}")
-        self._blank_prob, self._training = blank_prob, training
+        self._blank_prob, self._training, self._max_repeats = blank_prob, training, max_repeats
         try:
             return self.build(batch_size, length, generator)
         finally:
-            self._blank_prob, self._training = 0.0, False
+            self._blank_prob, self._training, self._max_repeats = 0.0, False, None
 
     def build(self, batch_size: int, length: int, generator: torch.Generator) -> Batch:
         raise NotImplementedError

@@ -39,7 +39,8 @@ class RepeatCopyTask(Task):
         w, cfg = self.cfg.width, self.cfg
         repeats = repeats or self.fixed_repeats
         if repeats is None and self._training:
-            counts = torch.randint(cfg.min_repeats, cfg.max_repeats + 1, (1,), generator=generator).expand(batch_size)
+            hi = cfg.max_repeats if self._max_repeats is None else max(cfg.min_repeats, min(cfg.max_repeats, self._max_repeats))
+            counts = torch.randint(cfg.min_repeats, hi + 1, (1,), generator=generator).expand(batch_size)
         elif repeats is None:
             counts = torch.randint(cfg.min_repeats, cfg.max_repeats + 1, (batch_size,), generator=generator)
         else:

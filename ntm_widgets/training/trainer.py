@@ -227,8 +227,15 @@ class Trainer:
         polishing = self.stage == "select"
         power = cfg.polish_length_power if polishing and cfg.polish_length_power is not None else cfg.length_power
         blank = cfg.polish_blank_prob if polishing else 0.0
+        by_count = cfg.curriculum_over == "repeats"
         batch = self.task.sample(
-            cfg.batch_size, self.generator, max_len=self.curriculum_max, length_power=power, blank_prob=blank, training=True
+            cfg.batch_size,
+            self.generator,
+            max_len=None if by_count else self.curriculum_max,
+            max_repeats=self.curriculum_max if by_count else None,
+            length_power=power,
+            blank_prob=blank,
+            training=True,
         )
         x, y, m = (t.to(self.device) for t in batch)
         if cfg.lr_final is not None and not polishing:
@@ -347,13 +354,19 @@ class Trainer:
         recent = self._recent
         return len(recent) >= VAL_WINDOW and sum(recent) / len(recent) < target_bits
 
+    def _curriculum_end(self) -> int:
+        """Where the curriculum stops growing: the longest length, or the largest count."""
+        t = self.cfg.task
+        return t.max_repeats if self.cfg.train.curriculum_over == "repeats" else t.max_len
+
     def _advance_curriculum(self, bits: float, answer_steps: float) -> None:
         r = self._running_bits
         self._running_bits = bits if r is None else 0.9 * r + 0.1 * bits
-        if self.curriculum_max is None or self.curriculum_max >= self.cfg.task.max_len:
+        end = self._curriculum_end()
+        if self.curriculum_max is None or self.curriculum_max >= end:
             return
         if self._running_bits < self.cfg.train.curriculum_threshold and self.step_count % 10 == 0:
-            self.curriculum_max = min(self.cfg.task.max_len, self.curriculum_max + max(1, self.curriculum_max // 4))
+            self.curriculum_max = min(end, self.curriculum_max + max(1, self.curriculum_max // 4))
             self._running_bits = None
 
     # ------------------------------------------------------------ selection
@@ -578,7 +591,7 @@ class Trainer:
                 self.last_val = self.validate()
                 self._last_val_step = self.step_count
                 record["val_bits_per_seq"] = self.last_val
-                if self.last_val < target_bits and (self.curriculum_max is None or self.curriculum_max >= self.cfg.task.max_len):
+                if self.last_val < target_bits and (self.curriculum_max is None or self.curriculum_max >= self._curriculum_end()):
                     if t.select_lengths is None:
                         self.converged = True
                         return "converged"
