@@ -142,6 +142,7 @@ def test_presets_are_the_paper_and_quick_recipes():
     assert (quick.model.memory_size, quick.model.word_size, quick.task.max_len) == (64, 8, 8)
     assert quick.train.select_lengths == (24,) and quick.train.steps == 8_000 and quick.train.time_limit is None
     assert quick.train.length_power == 2.0 and quick.train.select_early_bits == 5.0
+    assert paper.train.length_power == 1.0
     for cfg in (paper, quick):
         assert cfg.train.target_bits is not None and cfg.train.select_lengths
         assert all(n > cfg.task.max_len for n in cfg.train.select_lengths)
