@@ -210,10 +210,10 @@ def test_repeat_copy_max_repeats_caps_the_training_count_and_nothing_else():
 
     task = make_task(TaskConfig(name="repeat_copy", width=3, min_len=1, max_len=5, min_repeats=1, max_repeats=6))
 
-    def counts(max_repeats, training=True, n=40):
+    def counts(max_repeats, n=40):
         g, out = torch.Generator().manual_seed(3), set()
         for _ in range(n):
-            batch = task.sample(8, g, length=3, training=training, max_repeats=max_repeats)
+            batch = task.sample(8, g, length=3, training=True, max_repeats=max_repeats)
             out |= set((batch.inputs[:, 3, 4] * 6).round().long().tolist())
         return out
 
