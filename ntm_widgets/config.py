@@ -376,6 +376,17 @@ class TrainConfig(_Config):
     select_max_bits: Optional[float] = knob(
         None, kind="float", lo=0.0, optional=True, help="... and no selection sequence has more wrong bits than this"
     )
+    # A quick-preset model can pass 24 and drift beyond it (seed 0: 0.43 wrong bits at
+    # 24, 1.8 at 28, 5.6 at 32); one more length a little longer, with a bar that allows
+    # for its length, refuses such a program while passing the ones that hold.
+    select_long_bits: Optional[float] = knob(
+        None,
+        kind="float",
+        lo=0.0,
+        lo_open=True,
+        optional=True,
+        help="with several --select-lengths: the bar at the longest of them (default: --select-bits)",
+    )
     select_every: int = knob(100, lo=1, help="steps between selection measurements")
     select_steps: int = knob(2000, lo=1, help="polish steps per attempt before it restarts (or stops)")
     # Paper-copy models that had just met the rule slipped on about 1 test sequence in
@@ -580,16 +591,19 @@ def select_lengths_for(max_len: int, memory_size: int) -> Tuple[int, ...]:
     return tuple(n for n in out if n > max_len) or (min(memory_size, max_len),)
 
 
-# The quick preset selects on 3x its longest training length alone (24 for lengths
-# 1-8): over seeds 0-19 of the 64 x 8 model, models that passed at 20 (2.5x) still
-# failed at 32 more often than those that passed at 24 (benchmarks/NOTES.md).
-QUICK_SELECT_SCALE = 3.0
+# The quick preset selects on 3x its longest training length (24 for lengths 1-8):
+# over seeds 0-19 of the 64 x 8 model, models that passed at 20 (2.5x) still failed at
+# 32 more often than those that passed at 24. And on 3.5x (28), with a bar of its own
+# (QUICK_LONG_BITS): a model that passes 24 can still drift by 32 (benchmarks/NOTES.md).
+QUICK_SELECT_SCALES = (3.0, 3.5)
+QUICK_LONG_BITS = 1.0
 
 
 def preset_select_lengths(name: str, max_len: int, memory_size: int) -> Tuple[int, ...]:
     """A preset's selection lengths for another training range or memory."""
     if name == "quick":
-        return (min(memory_size, int(math.ceil(QUICK_SELECT_SCALE * max_len))),)
+        out = sorted({min(memory_size, int(math.ceil(s * max_len))) for s in QUICK_SELECT_SCALES})
+        return tuple(n for n in out if n > max_len) or (min(memory_size, max_len),)
     return select_lengths_for(max_len, memory_size)
 
 
@@ -758,7 +772,10 @@ def preset(name: str = "paper", task: str = "copy") -> RunConfig:
         model = ModelConfig(memory_size=64, word_size=8, controller_size=64)
         taskcfg = TaskConfig(name="copy", width=8, min_len=1, max_len=8)
         # The small model rarely copies 48 vectors (N - 16) at all, so it selects on 24
-        # (3x) alone, a little less strictly, and stops after 8,000 steps with its best
+        # (3x), a little less strictly, and on 28 (3.5x) within 1 wrong bit, which
+        # refuses the programs that pass 24 and drift by 32 (selection replayed on the
+        # paths of seeds 0-19: 20 of 20 models within 1 wrong bit at 32, against 19 of
+        # 20 selecting on 24 alone, at the same median step), and stops after 8,000 steps with its best
         # candidate: what a minute held on the machine it was measured on (~140 steps/s);
         # a limit in seconds ended runs on a slower CPU that passed there. Training
         # lengths are drawn with P(L) ~ L^2: on lengths 1-8 a uniform draw lets the LSTM
@@ -778,6 +795,7 @@ def preset(name: str = "paper", task: str = "copy") -> RunConfig:
             length_power=2.0,
             select_lengths=preset_select_lengths(name, taskcfg.max_len, model.memory_size),
             select_bits=0.5,
+            select_long_bits=QUICK_LONG_BITS,
             select_early_bits=5.0,
             steps=8_000,
             fused_threads=1,

@@ -67,6 +67,7 @@ BAD = [
     (TrainConfig, "select_samples", 0),
     (TrainConfig, "select_bits", -1.0),
     (TrainConfig, "select_max_bits", -1.0),
+    (TrainConfig, "select_long_bits", 0.0),
     (TrainConfig, "select_every", 0),
     (TrainConfig, "select_steps", 0),
     (TrainConfig, "polish_lr", 0.0),

@@ -513,7 +513,7 @@ def test_train_shows_its_target_and_stops_there_saying_so():
 
     assert target_text(DEFAULT_CONFIG) == (
         "Train trains until < 0.1 wrong bits per sequence on lengths 1-8, "
-        "then checks length 24 too (at most 0.5 wrong bits per sequence), then stops"
+        "then checks lengths 24, 28 too (at most 0.5 wrong bits per sequence, 1 at 28), then stops"
     )
     pg = Playground(config=LEARNS_AT_ONCE)
     pg.auto_replay = False

@@ -87,6 +87,24 @@ def test_an_unmet_rule_stops_after_select_steps_and_keeps_the_best_candidate():
         assert any(not torch.equal(last[k], now[k]) for k in now)
 
 
+def test_the_longest_selection_length_is_held_to_its_own_bar():
+    # Length 6 passes any bar here; length 8 (the longest) is held to select_long_bits.
+    held = Trainer(tiny(select_bits=1e9, select_long_bits=1e-6, select_steps=10, polish_lr=1e-4))
+    summary, records = _records(held, time_limit=60)
+    assert not summary["converged"] and summary["reason"] == "select_steps"
+    best = held.best
+    assert best["lengths"][8] > 1e-6  # an untrained model: the bar at 8 is what refused it
+    assert best["bits"] == max(best["lengths"][6], best["lengths"][8] * 1e9 / 1e-6)
+    assert all(r["select_bits"] > 1e9 for r in records if "select_bits" in r)
+    # A loose bar at 8 does not loosen the bar at 6 ...
+    shorter = Trainer(tiny(select_bits=0.0, select_long_bits=1e9, select_steps=10, polish_lr=1e-4))
+    assert not _records(shorter, time_limit=60)[0]["converged"]
+    assert shorter.best["lengths"][6] > 0.0
+    # ... and with both bars met the run converges at its first measurement.
+    met = Trainer(tiny(select_bits=1e9, select_long_bits=1e9, polish_lr=1e-4))
+    assert _records(met, time_limit=60)[0]["converged"]
+
+
 def test_an_unmet_rule_restarts_when_restarts_are_on():
     trainer = Trainer(tiny(select_bits=0.0, select_max_bits=0.0, select_steps=10, restart_after=10_000, polish_lr=1e-4, lr=2e-3))
     summary, records = _records(trainer, steps=80)
@@ -140,7 +158,9 @@ def test_presets_are_the_paper_and_quick_recipes():
     paper, quick = preset("paper"), preset("quick")
     assert (paper.model.memory_size, paper.model.word_size, paper.model.controller_size, paper.task.max_len) == (128, 20, 100, 20)
     assert (quick.model.memory_size, quick.model.word_size, quick.task.max_len) == (64, 8, 8)
-    assert quick.train.select_lengths == (24,) and quick.train.steps == 8_000 and quick.train.time_limit is None
+    assert quick.train.select_lengths == (24, 28) and quick.train.steps == 8_000 and quick.train.time_limit is None
+    assert quick.train.select_bits == 0.5 and quick.train.select_long_bits == 1.0  # 28 has a bar of its own
+    assert 32 not in quick.train.select_lengths  # the demo's test length (4x)
     assert quick.train.length_power == 2.0 and quick.train.select_early_bits == 5.0
     assert paper.train.length_power == 1.0
     for cfg in (paper, quick):
@@ -161,7 +181,7 @@ def test_cli_preset_with_overrides():
     cfg = config_from_args(parse(["train", "--preset", "paper", "--lr", "0.01", "--seed", "7"]))
     assert cfg.train.lr == 0.01 and cfg.train.seed == 7 and cfg.train.select_lengths == (50, 112)
     cfg = config_from_args(parse(["train", "--preset", "quick", "--max-len", "4", "--memory-size", "32"]))
-    assert cfg.task.max_len == 4 and cfg.train.select_lengths == (12,)  # 3x the longest
+    assert cfg.task.max_len == 4 and cfg.train.select_lengths == (12, 14)  # 3x and 3.5x the longest
     cfg = config_from_args(parse(["train", "--preset", "quick", "--select-lengths", "none"]))
     assert cfg.train.select_lengths is None
     plain = config_from_args(parse(["train", "--steps", "3"]))

@@ -434,12 +434,24 @@ class Trainer:
             table = evaluate_lengths(
                 self.selected_model(), self.task, t.select_lengths, samples or t.select_samples, seed, device=self.device
             )
+        means = {int(k): v["mean"] for k, v in table.items()}
         return {
-            "bits": max(v["mean"] for v in table.values()),
+            "bits": self._select_score(means),
             "worst": max(v["max"] for v in table.values()),
             "step": self.step_count,
-            "lengths": {int(k): v["mean"] for k, v in table.items()},
+            "lengths": means,
         }
+
+    def _select_score(self, means: Dict[int, float]) -> float:
+        """The candidate's selection score: the highest mean wrong bits over the selection
+        lengths, the longest length's scaled by select_bits / select_long_bits, so that
+        ``score <= select_bits`` is every length within its own bar."""
+        t = self.cfg.train
+        longest = max(means)
+        if t.select_long_bits is None or len(means) < 2:
+            return max(means.values())
+        scaled = means[longest] * t.select_bits / t.select_long_bits
+        return max([scaled] + [v for n, v in means.items() if n != longest])
 
     def _select_check(self, record: Dict) -> Optional[str]:
         """Measure the candidate; keep it if best; say "converged", None (go on), or which
@@ -448,7 +460,9 @@ class Trainer:
         self._select_last = self.step_count
 
         def meets(m):
-            return m["bits"] <= t.select_bits and (t.select_max_bits is None or m["worst"] <= t.select_max_bits)
+            lengths = m["lengths"]
+            long_ok = t.select_long_bits is None or len(lengths) < 2 or lengths[max(lengths)] <= t.select_long_bits
+            return m["bits"] <= t.select_bits and long_ok and (t.select_max_bits is None or m["worst"] <= t.select_max_bits)
 
         age = self.step_count - self._select_start
         m = self.measure_select()

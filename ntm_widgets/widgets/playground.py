@@ -173,7 +173,10 @@ def target_text(cfg: RunConfig) -> str:
     span = f"length {task.min_len}" if task.min_len == task.max_len else f"lengths {task.min_len}-{task.max_len}"
     text = f"Train trains until < {t.target_bits:g} wrong bits per sequence on {span}"
     if t.select_lengths:
-        text += f", then checks {_lengths(t.select_lengths)} too (at most {t.select_bits:g} wrong bits per sequence)"
+        bar = f"at most {t.select_bits:g} wrong bits per sequence"
+        if t.select_long_bits is not None and len(t.select_lengths) > 1:
+            bar += f", {t.select_long_bits:g} at {max(t.select_lengths)}"
+        text += f", then checks {_lengths(t.select_lengths)} too ({bar})"
     return text + ", then stops"
 
 
