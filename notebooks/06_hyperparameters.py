@@ -241,9 +241,9 @@ pg
 # curves, a dotted line marks each restart (fresh weights; the `restarts` column
 # counts them). A dip to near zero just before one is an attempt that learned
 # lengths 1-8 and was then refused by the stopping rule, because its answers at
-# length 24 were wrong: the status line names the cause of the latest restart. So a
-# run that "did not converge" may still have learned the training lengths several
-# times; what it had not found, within its steps, is a copy that holds at 3x. The
+# lengths 24 or 28 were wrong: the status line names the cause of the latest restart.
+# So a run that "did not converge" may still have learned the training lengths
+# several times; what it had not found, within its steps, is a copy that holds at 3x. The
 # table has a sweep's columns, so the same tools read it: `SweepView(pg)` draws it
 # as a heatmap, and `pg.save_history("runs/lr")` writes every run as an ordinary run
 # folder (`ntm-widgets eval runs/lr/run-001`, `ntm-widgets replay ...`) plus an
