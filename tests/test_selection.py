@@ -162,7 +162,8 @@ def test_presets_are_the_paper_and_quick_recipes():
     assert quick.train.select_bits == 0.5 and quick.train.select_long_bits == 1.0  # 28 has a bar of its own
     assert 32 not in quick.train.select_lengths  # the demo's test length (4x)
     assert quick.train.length_power == 2.0 and quick.train.select_early_bits == 5.0
-    assert paper.train.length_power == 1.0 and paper.train.select_confirm == 2_000  # slips of 1 in 500 caught
+    assert paper.train.length_power == 1.0
+    assert paper.train.select_confirm == quick.train.select_confirm == 2_000  # rare slips caught
     for cfg in (paper, quick):
         assert cfg.train.target_bits is not None and cfg.train.select_lengths
         assert all(n > cfg.task.max_len for n in cfg.train.select_lengths)
