@@ -65,8 +65,8 @@ print(f"validation: {pg.trainer.validate():.2f} wrong bits per sequence on fresh
 # budget, 8,000 steps. Many attempts restart from fresh weights on the way (the
 # status line says why, and the curves jump back up): some never find the memory and
 # stay stuck, others learn the training lengths with a program that fails at 24 or
-# 28. On our slower 2-core machine all of seeds 0-19 met the rule within the budget,
-# 7 of the first 10 within 3,000 steps (`benchmarks/NOTES.md`); the printed
+# 28. On our slower 2-core machine 18 of seeds 0-19 met the rule within the budget,
+# 6 of the first 10 within 3,000 steps (`benchmarks/NOTES.md`); the printed
 # validation tells you where yours ended. If it is still above zero, press **Train**
 # to go on. In quick mode the model has only just started and still guesses.
 #
