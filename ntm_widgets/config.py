@@ -766,10 +766,10 @@ def preset(name: str = "paper", task: str = "copy") -> RunConfig:
         return _paper_task(task)
     if name == "paper":
         model, taskcfg = ModelConfig(), TaskConfig()
-        # Its two misses before the larger confirmation (_recipe's select_confirm) lost
-        # their place on about 1 sequence in 500 at the test lengths and 1 in 2,000 at
-        # the selection lengths; a look of 1,000 sequences lets such a model through
-        # ~60% of the time, one of 4,200 ~12%.
+        # This preset's two misses on seeds 0-9 before the larger confirmation (_recipe's
+        # select_confirm) lost their place on about 1 sequence in 500 at the test
+        # lengths and 1 in 2,000 at the selection lengths; a look of 1,000 sequences
+        # lets such a model through ~60% of the time, one of 4,200 ~12%.
         # Training lengths drawn with P(L) ~ L (mean 14 instead of 10.5): more attempts
         # fit lengths 1-20 and more of those pass selection, so runs stop sooner. One
         # fused thread, seeds 0-9 paired with uniform lengths: the rule met by 9 runs
