@@ -3,9 +3,9 @@ path per seed (issue 10): the method of ``selection_replay.py``, on copy.
 
 Trains ``preset("quick")``, selecting on 24 alone, through its whole step budget with
 a rule that never passes, keeps every selection candidate, then measures each one: the
-selection measures at 24 (100 and, for the confirmation, 400 sequences, drawn from the
-seeds the trainer draws them from, so the rule "24 alone" replays exactly), other
-lengths a rule could add (100 sequences each, seeds apart from the test's), and the
+selection measures at 24 (``Trainer.measure_select`` itself, so the rule "24 alone"
+replays exactly: 100 sequences, and the preset's ``select_confirm`` for the
+confirmation, 400 in the results of 2026-12-05), other lengths a rule could add (100 sequences each, seeds apart from the test's), and the
 test (100 sequences at 8 / 16 / 24 / 32, seed 1000 + S, as ``quick_arm.py``). A rule's
 path is the log's until it passes: the early give-up (more than 5 wrong bits at the
 first look at 24) is the trainer's own, and an attempt restarts after ``select_steps``
@@ -27,15 +27,9 @@ from generalise import _seeds, apply_sets  # benchmarks/ is the script's folder,
 
 from ntm_widgets.config import RunConfig, preset
 from ntm_widgets.training import Trainer
-from ntm_widgets.training.metrics import evaluate_lengths
 
 TEST_LENGTHS = (8, 16, 24, 32)
 OTHER_LENGTHS = (12, 16, 20, 28, 32, 40)
-
-
-def trainer_seed(seed: int, step: int, salt: int) -> int:
-    """The seed Trainer.measure_select draws a measurement's sequences from."""
-    return (seed * 1_000_003 + 7 * step + salt) % (2**63)
 
 
 def run(a) -> None:
@@ -66,17 +60,16 @@ def run(a) -> None:
         rows = []
         for step, attempt, state in snaps:
             trainer.model.load_state_dict(state)
-            model, task = trainer.model, trainer.task
-            sel = evaluate_lengths(model, task, [sel_len], 100, trainer_seed(seed, step, 1))[sel_len]
-            conf = evaluate_lengths(model, task, [sel_len], 400, trainer_seed(seed, step, 2))[sel_len]
-            other = evaluate_lengths(model, task, OTHER_LENGTHS, 100, 5000 + 7 * seed + step)
-            test = evaluate_lengths(model, task, TEST_LENGTHS, 100, 1000 + seed)
+            trainer.step_count = step  # the trainer's own measurements draw their sequences by step
+            sel, conf = measure(), measure(trainer.cfg.train.select_confirm, salt=2)
+            other = trainer.evaluate(OTHER_LENGTHS, samples=100, seed=5000 + 7 * seed + step)
+            test = trainer.evaluate(TEST_LENGTHS, samples=100, seed=1000 + seed)
             rows.append(
                 {
                     "step": step,
                     "attempt": attempt,
-                    "sel": [round(sel["mean"], 3), sel["max"]],
-                    "conf": [round(conf["mean"], 3), conf["max"]],
+                    "sel": [round(sel["bits"], 3), sel["worst"]],
+                    "conf": [round(conf["bits"], 3), conf["worst"]],
                     "m": {n: [round(v["mean"], 3), v["max"]] for n, v in other.items()},
                     "test": {n: [round(v["mean"], 3), v["max"]] for n, v in test.items()},
                 }

@@ -491,6 +491,12 @@ class TrainConfig(_Config):
         help="average the weights during selection with this decay per step (the average is measured and kept)",
     )
 
+    def long_select_length(self) -> Optional[int]:
+        """The selection length held to select_long_bits (the longest of several), or None."""
+        if self.select_long_bits is None or not self.select_lengths or len(self.select_lengths) < 2:
+            return None
+        return max(self.select_lengths)
+
 
 def resolve_fused_threads(value: Optional[int]) -> int:
     """TrainConfig.fused_threads with None resolved: min(2, CPUs)."""
@@ -587,7 +593,13 @@ SELECT_MARGIN = 16
 def select_lengths_for(max_len: int, memory_size: int) -> Tuple[int, ...]:
     """The selection lengths for a training range and memory (above max_len, within N)."""
     near_full = memory_size - SELECT_MARGIN if memory_size > 2 * SELECT_MARGIN else memory_size
-    out = sorted({min(memory_size, int(math.ceil(SELECT_SCALE * max_len))), near_full})
+    return _longer_within(max_len, memory_size, [int(math.ceil(SELECT_SCALE * max_len)), near_full])
+
+
+def _longer_within(max_len: int, memory_size: int, lengths) -> Tuple[int, ...]:
+    """``lengths`` capped at the memory's rows, sorted, without repeats, and only those
+    longer than ``max_len`` (none left: the longest the memory holds up to max_len)."""
+    out = sorted({min(memory_size, n) for n in lengths})
     return tuple(n for n in out if n > max_len) or (min(memory_size, max_len),)
 
 
@@ -602,8 +614,7 @@ QUICK_LONG_BITS = 1.0
 def preset_select_lengths(name: str, max_len: int, memory_size: int) -> Tuple[int, ...]:
     """A preset's selection lengths for another training range or memory."""
     if name == "quick":
-        out = sorted({min(memory_size, int(math.ceil(s * max_len))) for s in QUICK_SELECT_SCALES})
-        return tuple(n for n in out if n > max_len) or (min(memory_size, max_len),)
+        return _longer_within(max_len, memory_size, [int(math.ceil(s * max_len)) for s in QUICK_SELECT_SCALES])
     return select_lengths_for(max_len, memory_size)
 
 

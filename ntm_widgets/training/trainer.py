@@ -447,8 +447,8 @@ class Trainer:
         lengths, the longest length's scaled by select_bits / select_long_bits, so that
         ``score <= select_bits`` is every length within its own bar."""
         t = self.cfg.train
-        longest = max(means)
-        if t.select_long_bits is None or len(means) < 2:
+        longest = t.long_select_length()
+        if longest is None:
             return max(means.values())
         scaled = means[longest] * t.select_bits / t.select_long_bits
         return max([scaled] + [v for n, v in means.items() if n != longest])
@@ -459,9 +459,11 @@ class Trainer:
         t = self.cfg.train
         self._select_last = self.step_count
 
+        longest = t.long_select_length()
+
         def meets(m):
-            lengths = m["lengths"]
-            long_ok = t.select_long_bits is None or len(lengths) < 2 or lengths[max(lengths)] <= t.select_long_bits
+            # the scaled score alone would miss the long bar when select_bits is 0
+            long_ok = longest is None or m["lengths"][longest] <= t.select_long_bits
             return m["bits"] <= t.select_bits and long_ok and (t.select_max_bits is None or m["worst"] <= t.select_max_bits)
 
         age = self.step_count - self._select_start

@@ -174,8 +174,8 @@ def target_text(cfg: RunConfig) -> str:
     text = f"Train trains until < {t.target_bits:g} wrong bits per sequence on {span}"
     if t.select_lengths:
         bar = f"at most {t.select_bits:g} wrong bits per sequence"
-        if t.select_long_bits is not None and len(t.select_lengths) > 1:
-            bar += f", {t.select_long_bits:g} at {max(t.select_lengths)}"
+        if t.long_select_length() is not None:
+            bar += f", {t.select_long_bits:g} at {t.long_select_length()}"
         text += f", then checks {_lengths(t.select_lengths)} too ({bar})"
     return text + ", then stops"
 
