@@ -17,8 +17,8 @@ test figures compare with task_arm's lines.
 Everything after the hint's kind is task_arm's arguments (the task is repeat_copy; the
 arm's name is hint-KIND). ``--diagnose RUN_DIR`` instead loads a run saved with
 ``--save`` and prints, per setting (100 sequences, seed 5), the mean wrong data bits in
-each pass and the hint's mean reading (passes left, x max_repeats) at each pass's
-middle step: a counter steps down by one a pass at any length.
+each pass and the hint's mean reading (x max_repeats: passes left, or done) at each pass's
+middle step: a counter steps by one a pass at any length.
 
     python benchmarks/repeat_copy_hint.py left --diagnose /tmp/hint/seed0
 """
