@@ -92,25 +92,20 @@ SETTINGS = ((10, 10), (16, 10), (20, 10), (20, 5), (5, 10), (30, 10), (10, 20))
 
 
 def diagnose(run_dir: str, kind: str) -> None:
-    from ntm_widgets.tasks.repeat_copy import repeats_fixed
+    from repeat_copy_passes import by_pass, sample_setting
+
     from ntm_widgets.training import Trainer
 
     trainer = Trainer.load_run(run_dir)
-    model, task = trainer.model, trainer.task
-    model.eval()
-    w, top = task.cfg.width, task.cfg.max_repeats
+    w, top = trainer.task.cfg.width, trainer.task.cfg.max_repeats
     for length, repeats in SETTINGS:
-        with repeats_fixed(task, repeats):
-            b = task.sample(100, torch.Generator().manual_seed(5), length=length)
-        with torch.no_grad():
-            logits, _ = model(b.inputs)
-        wrong = ((logits[..., : w + 1] > 0).float() != b.targets[..., : w + 1]).float() * b.mask[..., None]
-        start = length + 1
-        per_pass = [float(wrong[:, start + k * length : start + (k + 1) * length, :w].sum((1, 2)).mean()) for k in range(repeats)]
+        batch, logits = sample_setting(trainer, length, repeats, 100, 5)
+        split = by_pass(batch, logits, w, length, repeats)
         hint = torch.sigmoid(logits[..., w + 1]) * top
+        start = length + 1  # the first answer step
         mids = [float(hint[:, start + k * length + length // 2].mean()) for k in range(repeats)]
-        row = dict(run=run_dir, hint=kind, L=length, R=repeats, total=round(float(wrong.sum((1, 2)).mean()), 2))
-        row.update(per_pass=[round(v, 2) for v in per_pass], hint_mid=[round(v, 2) for v in mids])
+        row = dict(run=run_dir, hint=kind, L=length, R=repeats, total=round(split["total"], 2))
+        row.update(per_pass=[round(v, 2) for v in split["per_pass"]], hint_mid=[round(v, 2) for v in mids])
         print(json.dumps(row), flush=True)
 
 

@@ -28,24 +28,43 @@ from ntm_widgets.tasks.repeat_copy import repeats_fixed
 from ntm_widgets.training import Trainer
 
 
-def passes(trainer, length: int, repeats: int, samples: int, seed: int) -> dict:
+def sample_setting(trainer, length: int, repeats: int, samples: int, seed: int):
+    """``samples`` fresh sequences of one setting and the model's logits for them."""
     model, task = trainer.model, trainer.task
     model.eval()
     with repeats_fixed(task, repeats):
         batch = task.sample(samples, torch.Generator().manual_seed(seed), length=length)
     with torch.no_grad():
         logits, _ = model(batch.inputs)
-    wrong = ((logits > 0).float() != batch.targets).float() * batch.mask[..., None]
-    data, marker = wrong[..., :-1].sum(-1), wrong[..., -1]
+    return batch, logits
+
+
+def by_pass(batch, logits, width: int, length: int, repeats: int) -> dict:
+    """Mean wrong bits per sequence on the task's channels (``width`` data bits and the
+    end marker after them; any further output channel is left out), the data bits
+    split by pass, and where the marker went."""
+    k = width + 1
+    wrong = ((logits[..., :k] > 0).float() != batch.targets[..., :k]).float() * batch.mask[..., None]
+    data, marker = wrong[..., :width].sum(-1), wrong[..., width]
     start = length + 1  # the first answer step
     end = start + length * repeats  # the end marker's step
-    per_pass = [data[:, start + p * length : start + (p + 1) * length].sum(1).mean().item() for p in range(repeats)]
+    return {
+        "total": wrong.sum((1, 2)).mean().item(),
+        "per_pass": [data[:, start + p * length : start + (p + 1) * length].sum(1).mean().item() for p in range(repeats)],
+        "marker_missed": marker[:, end].mean().item(),
+        "marker_early_or_extra": (marker.sum(1) - marker[:, end]).mean().item(),
+    }
+
+
+def passes(trainer, length: int, repeats: int, samples: int, seed: int) -> dict:
+    batch, logits = sample_setting(trainer, length, repeats, samples, seed)
+    split = by_pass(batch, logits, trainer.task.cfg.width, length, repeats)
     return {
         "setting": f"{length} x {repeats}",
-        "total": round(wrong.sum((1, 2)).mean().item(), 3),
-        "per_pass": [round(v, 3) for v in per_pass],
-        "marker_missed": round(marker[:, end].mean().item(), 3),
-        "marker_early_or_extra": round((marker.sum(1) - marker[:, end]).mean().item(), 3),
+        "total": round(split["total"], 3),
+        "per_pass": [round(v, 3) for v in split["per_pass"]],
+        "marker_missed": round(split["marker_missed"], 3),
+        "marker_early_or_extra": round(split["marker_early_or_extra"], 3),
     }
 
 
