@@ -58,6 +58,7 @@ def main() -> None:
         if a.save:
             trainer.save_run(f"{a.save}/seed{seed}")
         table = paper.evaluate(trainer, spec.tests, a.samples or spec.samples, seed=1000 + seed)
+        select = measured(trainer, "select_bits")
         row = dict(
             task=a.task,
             arm=a.name,
@@ -72,7 +73,10 @@ def main() -> None:
             max={k: v["max"] for k, v in table.items()},
             optimal={k: round(v["optimal"], 2) for k, v in table.items() if "optimal" in v},
             curve=measured(trainer)[-40:],
-            select=measured(trainer, "select_bits")[-20:],
+            # The step of the first selection look (the first attempt to fit the training
+            # range, with restarts off): ``select`` keeps only the last 20 looks.
+            first_select=select[0][0] if select else None,
+            select=select[-20:],
             train_curve=train_curve(trainer),
             set=a.set,
         )
