@@ -155,10 +155,13 @@ plt.show()
 # associative recall the NTM's bars stay near zero at lengths well beyond its training
 # range, which is the point of the paper: it learned a procedure that does not depend
 # on the length. Repeat copy is only partly there: at 20 x 10 (twice its longest
-# training length) the shipped model gets a few bits of a sequence wrong, and at 10 x 20
-# (twice its largest repeat count) tens, in its last passes: it times its answer rather
-# than counting its passes, and starts to end it too soon (the paper's model, too,
-# misplaced its end marker there). The LSTM baselines had as many training sequences as their NTM saw (and no
+# training length) the shipped model gets a few bits of a sequence wrong, in its last
+# pass, and at 10 x 20 (twice its largest repeat count) tens: it ends its answer after
+# about twelve passes instead of twenty. It does count passes (it stops after about
+# twelve at 5 x 20 as well, and stays within a few bits up to 40 x 10;
+# `benchmarks/repeat_copy_passes.py` splits the errors by pass), but reads a count
+# twice the largest it trained on as about twelve (the paper's model, too, misplaced
+# its end marker there). The LSTM baselines had as many training sequences as their NTM saw (and no
 # more than its time), far fewer than the paper's: on that budget they do not learn
 # repeat copy, associative recall or priority sort even inside the training range, and
 # on copy they err from length 20 on, so their bars measure a budget as much as a

@@ -206,3 +206,45 @@ def test_a_curriculum_over_repeats_grows_the_count_and_draws_every_length():
     with pytest.raises(ConfigError, match="curriculum_over is for repeat_copy only") as err:
         tiny(curriculum=True, curriculum_over="repeats")
     assert err.value.field == "curriculum_over"
+
+
+def test_length_then_repeats_grows_the_length_under_a_capped_count_then_the_count(tmp_path):
+    cfg = RunConfig(
+        model=ModelConfig(memory_size=16, word_size=4, controller_size=16),
+        task=TaskConfig(name="repeat_copy", width=3, min_len=1, max_len=5, min_repeats=1, max_repeats=6),
+        train=TrainConfig(
+            batch_size=4,
+            seed=0,
+            curriculum=True,
+            curriculum_over="length-then-repeats",
+            curriculum_threshold=1e9,
+            restart_after=None,
+            target_bits=1e-9,
+        ),
+    )
+    trainer = Trainer(cfg)
+    drawn = []  # (length, count) of each training batch
+    build = trainer.task.build
+
+    def spy(batch_size, length, generator, repeats=None):
+        batch = build(batch_size, length, generator, repeats)
+        if trainer.task._training:  # the training draws only, one per step
+            drawn.append((length, round(float(batch.inputs[0, length, -1]) * cfg.task.max_repeats)))
+        return batch
+
+    trainer.task.build = spy
+    # A step's record holds the caps after its batch was drawn, so batch i ran under
+    # the caps of record i - 1 (the starting caps for the first).
+    seen = [(2, 2)]
+    trainer.run(steps=30, callbacks=[lambda r: seen.append((r["curriculum_max"], r["curriculum_repeats"]))])
+    # 2 -> 3 -> 4 -> 5 on the length while the count stays at 2; then the count.
+    assert seen[1::10] == [(2, 2), (3, 2), (4, 2)]
+    assert not trainer.curriculum_done()
+    assert all(n <= m and r <= c for (m, c), (n, r) in zip(seen, drawn)) and max(r for _, r in drawn) == 2
+    trainer.save(tmp_path / "ck.pt")
+    back = Trainer.load(tmp_path / "ck.pt")
+    assert (back.curriculum_max, back.curriculum_repeats) == (trainer.curriculum_max, trainer.curriculum_repeats)
+    trainer.run(steps=60, callbacks=[lambda r: seen.append((r["curriculum_max"], r["curriculum_repeats"]))])
+    assert seen == sorted(seen) and seen[-1] == (5, 6) and trainer.curriculum_done()
+    assert all(m == 5 for m, c in seen if c > 2)  # the count grows only once the length is done
+    assert all(n <= m and r <= c for (m, c), (n, r) in zip(seen, drawn)) and max(r for _, r in drawn) == 6

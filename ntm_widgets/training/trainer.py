@@ -55,6 +55,7 @@ STATE = (
     ("history", "history", REQUIRED_ENTRY),
     ("nonfinite_steps", "nonfinite_steps", REQUIRED_ENTRY),
     ("curriculum_max", "curriculum_max", REQUIRED_ENTRY),
+    ("curriculum_repeats", "curriculum_repeats", None),
     ("running_bits", "_running_bits", REQUIRED_ENTRY),
     ("last_val", "last_val", REQUIRED_ENTRY),
     ("converged", "converged", REQUIRED_ENTRY),
@@ -125,6 +126,7 @@ class Trainer:
         self.history: List[Dict] = []
         self.nonfinite_steps = 0
         self.curriculum_max = self.cfg.train.curriculum_start if self.cfg.train.curriculum else None
+        self.curriculum_repeats = self._repeats_start()
         self.last_val: Optional[float] = None
         self.converged = False
         self.lock = threading.RLock()  # guards cfg changes coming from other threads
@@ -232,7 +234,7 @@ class Trainer:
             cfg.batch_size,
             self.generator,
             max_len=None if by_count else self.curriculum_max,
-            max_repeats=self.curriculum_max if by_count else None,
+            max_repeats=self.curriculum_max if by_count else self.curriculum_repeats,
             length_power=power,
             blank_prob=blank,
             training=True,
@@ -286,6 +288,8 @@ class Trainer:
         }
         if self.curriculum_max is not None:
             record["curriculum_max"] = self.curriculum_max
+        if self.curriculum_repeats is not None:
+            record["curriculum_repeats"] = self.curriculum_repeats
         if self._stuck():
             self._restart()
             record["restarts"] = self.restarts
@@ -345,6 +349,7 @@ class Trainer:
         self.last_val = None  # the old attempt's validation says nothing of the new weights
         if self.cfg.train.curriculum:
             self.curriculum_max = self.cfg.train.curriculum_start
+        self.curriculum_repeats = self._repeats_start()
 
     def _promising(self, target_bits: float) -> bool:
         """Worth a full validation: the mean over the last VAL_WINDOW training batches,
@@ -354,19 +359,35 @@ class Trainer:
         recent = self._recent
         return len(recent) >= VAL_WINDOW and sum(recent) / len(recent) < target_bits
 
+    def _repeats_start(self) -> Optional[int]:
+        """The count's cap while the length grows first ("length-then-repeats"), else None."""
+        t = self.cfg.train
+        return t.curriculum_start if t.curriculum and t.curriculum_over == "length-then-repeats" else None
+
     def _curriculum_end(self) -> int:
         """Where the curriculum stops growing: the longest length, or the largest count."""
         t = self.cfg.task
         return t.max_repeats if self.cfg.train.curriculum_over == "repeats" else t.max_len
 
+    def curriculum_done(self) -> bool:
+        """The training draw covers the whole configured range (or there is no curriculum)."""
+        if self.curriculum_max is None:
+            return True
+        done = self.curriculum_max >= self._curriculum_end()
+        return done and (self.curriculum_repeats is None or self.curriculum_repeats >= self.cfg.task.max_repeats)
+
     def _advance_curriculum(self, bits: float, answer_steps: float) -> None:
         r = self._running_bits
         self._running_bits = bits if r is None else 0.9 * r + 0.1 * bits
-        end = self._curriculum_end()
-        if self.curriculum_max is None or self.curriculum_max >= end:
+        if self.curriculum_done():
             return
         if self._running_bits < self.cfg.train.curriculum_threshold and self.step_count % 10 == 0:
-            self.curriculum_max = min(end, self.curriculum_max + max(1, self.curriculum_max // 4))
+            end = self._curriculum_end()
+            if self.curriculum_max < end:
+                self.curriculum_max = min(end, self.curriculum_max + max(1, self.curriculum_max // 4))
+            else:  # the length is done: the count grows ("length-then-repeats")
+                top, cap = self.cfg.task.max_repeats, self.curriculum_repeats
+                self.curriculum_repeats = min(top, cap + max(1, cap // 4))
             self._running_bits = None
 
     # ------------------------------------------------------------ selection
@@ -607,7 +628,7 @@ class Trainer:
                 self.last_val = self.validate()
                 self._last_val_step = self.step_count
                 record["val_bits_per_seq"] = self.last_val
-                if self.last_val < target_bits and (self.curriculum_max is None or self.curriculum_max >= self._curriculum_end()):
+                if self.last_val < target_bits and self.curriculum_done():
                     if t.select_lengths is None:
                         self.converged = True
                         return "converged"
