@@ -700,10 +700,10 @@ def _paper_task(task: str) -> RunConfig:
         # until every length is copied, and each larger count is one more pass of an
         # event met at every length. Seeds 0-18 paired with the length curriculum: both
         # targets 6 of 19 against 5 (other seeds), a median run of 21,848 steps against
-        # 29,954, and a model (seed 8) that ends by counting its passes, where every model
-        # of the length curriculum diagnosed timed its answer; its misses are more often
-        # far (hundreds of bits at 20 x 10) than near (benchmarks/NOTES.md, "Repeat copy:
-        # the two curricula one after the other").
+        # 29,954; four of the nine models split by pass end by counting their passes
+        # (each meets both targets), where both length-curriculum models diagnosed timed
+        # their answers; its misses are more often far (hundreds of bits at 20 x 10) than
+        # near (benchmarks/NOTES.md, "Repeat copy: the two curricula one after the other").
         model = ModelConfig(init_gate_bias=0.0, init_write_shift=1)
         taskcfg = TaskConfig(name=task, width=8, min_len=1, max_len=10, min_repeats=1, max_repeats=10)
         train = TrainConfig(
