@@ -209,7 +209,8 @@ players["copy"] if "copy" in players else print("copy has no shipped model to re
 # both heads off it: how sharply the write head is focused during the answer (1.0: all its
 # weight on one row; 1/128: spread evenly over every row, so it adds to each only a
 # 128th of a vector) and how often the read head comes back to the row it read first
-# (once per repeat after the first, if it goes round the stored rows once a repeat).
+# (at the end of every pass, the last time on the end marker's step, if it goes round
+# the stored rows once a repeat).
 
 # %% id="07-10b"
 if "repeat_copy" in traces:
