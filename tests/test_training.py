@@ -248,3 +248,28 @@ def test_length_then_repeats_grows_the_length_under_a_capped_count_then_the_coun
     assert seen == sorted(seen) and seen[-1] == (5, 6) and trainer.curriculum_done()
     assert all(m == 5 for m, c in seen if c > 2)  # the count grows only once the length is done
     assert all(n <= m and r <= c for (m, c), (n, r) in zip(seen, drawn)) and max(r for _, r in drawn) == 6
+
+
+def test_the_count_cap_lets_go_when_the_run_goes_on_under_another_curriculum():
+    cfg = RunConfig(
+        model=ModelConfig(memory_size=16, word_size=4, controller_size=16),
+        task=TaskConfig(name="repeat_copy", width=3, min_len=1, max_len=3, min_repeats=1, max_repeats=6),
+        train=TrainConfig(batch_size=4, seed=1, curriculum=True, curriculum_over="length-then-repeats", restart_after=None),
+    )
+    trainer = Trainer(cfg)
+    trainer.run(steps=3)
+    assert (trainer.curriculum_max, trainer.curriculum_repeats) == (2, 2)
+    trainer.update(curriculum_over="length", curriculum_threshold=1e9)
+    counts = []
+    build = trainer.task.build
+
+    def spy(batch_size, length, generator, repeats=None):
+        batch = build(batch_size, length, generator, repeats)
+        if trainer.task._training:
+            counts.append(round(float(batch.inputs[0, length, -1]) * cfg.task.max_repeats))
+        return batch
+
+    trainer.task.build = spy
+    trainer.run(steps=40)
+    # The count is drawn from 1-6 again, and the length curriculum alone says when it is done.
+    assert max(counts) > 2 and trainer.curriculum_max == 3 and trainer.curriculum_done()

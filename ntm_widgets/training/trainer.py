@@ -230,11 +230,12 @@ class Trainer:
         power = cfg.polish_length_power if polishing and cfg.polish_length_power is not None else cfg.length_power
         blank = cfg.polish_blank_prob if polishing else 0.0
         by_count = cfg.curriculum_over == "repeats"
+        count_cap = self._count_cap()
         batch = self.task.sample(
             cfg.batch_size,
             self.generator,
             max_len=None if by_count else self.curriculum_max,
-            max_repeats=self.curriculum_max if by_count else self.curriculum_repeats,
+            max_repeats=self.curriculum_max if by_count else count_cap,
             length_power=power,
             blank_prob=blank,
             training=True,
@@ -369,12 +370,17 @@ class Trainer:
         t = self.cfg.task
         return t.max_repeats if self.cfg.train.curriculum_over == "repeats" else t.max_len
 
+    def _count_cap(self) -> Optional[int]:
+        """The cap on the training draw's repeat count while "length-then-repeats" holds it
+        (None otherwise, also after a resume under another curriculum_over)."""
+        return self.curriculum_repeats if self.cfg.train.curriculum_over == "length-then-repeats" else None
+
     def curriculum_done(self) -> bool:
         """The training draw covers the whole configured range (or there is no curriculum)."""
         if self.curriculum_max is None:
             return True
-        done = self.curriculum_max >= self._curriculum_end()
-        return done and (self.curriculum_repeats is None or self.curriculum_repeats >= self.cfg.task.max_repeats)
+        cap = self._count_cap()
+        return self.curriculum_max >= self._curriculum_end() and (cap is None or cap >= self.cfg.task.max_repeats)
 
     def _advance_curriculum(self, bits: float, answer_steps: float) -> None:
         r = self._running_bits
@@ -386,7 +392,7 @@ class Trainer:
             if self.curriculum_max < end:
                 self.curriculum_max = min(end, self.curriculum_max + max(1, self.curriculum_max // 4))
             else:  # the length is done: the count grows ("length-then-repeats")
-                top, cap = self.cfg.task.max_repeats, self.curriculum_repeats
+                top, cap = self.cfg.task.max_repeats, self._count_cap()
                 self.curriculum_repeats = min(top, cap + max(1, cap // 4))
             self._running_bits = None
 
