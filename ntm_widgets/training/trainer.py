@@ -89,6 +89,11 @@ def _cpu(tensors: Dict) -> Dict:
     return {k: v.detach().cpu() for k, v in tensors.items()}
 
 
+def _grow(cap: int, top: int) -> int:
+    """A curriculum's next cap: a quarter more, at least one, up to ``top``."""
+    return min(top, cap + max(1, cap // 4))
+
+
 def attempt_seed(seed: int, attempt: int) -> int:
     """The weight-initialisation seed of a run's attempt (0: the run's own seed)."""
     return seed if attempt == 0 else (seed + 1_000_003 * attempt) % (2**63)
@@ -390,10 +395,9 @@ class Trainer:
         if self._running_bits < self.cfg.train.curriculum_threshold and self.step_count % 10 == 0:
             end = self._curriculum_end()
             if self.curriculum_max < end:
-                self.curriculum_max = min(end, self.curriculum_max + max(1, self.curriculum_max // 4))
+                self.curriculum_max = _grow(self.curriculum_max, end)
             else:  # the length is done: the count grows ("length-then-repeats")
-                top, cap = self.cfg.task.max_repeats, self._count_cap()
-                self.curriculum_repeats = min(top, cap + max(1, cap // 4))
+                self.curriculum_repeats = _grow(self._count_cap(), self.cfg.task.max_repeats)
             self._running_bits = None
 
     # ------------------------------------------------------------ selection
