@@ -157,11 +157,11 @@ plt.show()
 # on the length. Repeat copy is only partly there: at 20 x 10 (twice its longest
 # training length) the shipped model gets a few bits of a sequence wrong, in its last
 # pass, and at 10 x 20 (twice its largest repeat count) tens: it ends its answer after
-# about twelve passes instead of twenty. It does count passes (it stops after about
-# twelve at 5 x 20 as well, and stays within a few bits up to 40 x 10;
-# `benchmarks/repeat_copy_passes.py` splits the errors by pass), but reads a count
-# twice the largest it trained on as about twelve (the paper's model, too, misplaced
-# its end marker there). The LSTM baselines had as many training sequences as their NTM saw (and no
+# about twelve passes instead of twenty. It does count passes: the cell after this one
+# splits its errors by pass, and it stops after the same number of passes at 5 x 20 as
+# at 10 x 20, and gets 40 x 10, four times the longest answer it trained on, within
+# about ten wrong bits of its 3,200. It reads a count twice the largest it trained on as about twelve (the
+# paper's model, too, misplaced its end marker there). The LSTM baselines had as many training sequences as their NTM saw (and no
 # more than its time), far fewer than the paper's: on that budget they do not learn
 # repeat copy, associative recall or priority sort even inside the training range, and
 # on copy they err from length 20 on, so their bars measure a budget as much as a
@@ -169,6 +169,33 @@ plt.show()
 # (cross-entropy bits per 200-bit sequence): the paper's NTM came close to it and was
 # slightly better than its LSTM; here the gap is wider, since the baseline trained only
 # for the NTM's ten minutes.
+
+# %% id="07-07b"
+# Repeat copy pass by pass: a model that times its answer (about L x R steps) fails
+# sooner as the passes get longer; one that counts ends after the same number of passes
+# whatever their length.
+if "repeat_copy" in shipped:
+    from ntm_widgets.tasks.repeat_copy import repeats_fixed
+
+    rc = ntm_widgets.pretrained("repeat_copy")
+    width = rc.cfg.task.width
+    for length, repeats in ((10, 20), (5, 20), (20, 5), (40, 10)):
+        with repeats_fixed(rc.task, repeats):
+            batch = rc.task.sample(SAMPLES, torch.Generator().manual_seed(SEED + 5), length=length)
+        with torch.no_grad():
+            logits, _ = rc.model(batch.inputs)
+        wrong = ((logits > 0).float() != batch.targets).float() * batch.mask[..., None]
+        start = length + 1  # the first answer step
+        per_pass = [
+            float(wrong[:, start + k * length : start + (k + 1) * length, :width].sum((1, 2)).mean()) for k in range(repeats)
+        ]
+        right = next((k for k, v in enumerate(per_pass) if v >= 0.5), repeats)
+        print(
+            f"{length:2d} x {repeats:2d}: {float(wrong.sum((1, 2)).mean()):6.2f} wrong bits per sequence; "
+            f"the first {right} of {repeats} passes within 0.5 wrong bits each"
+        )
+else:
+    print("repeat copy has no shipped model")
 
 # %% [markdown] id="07-08"
 # ## What the heads do
